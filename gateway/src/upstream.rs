@@ -1,0 +1,83 @@
+//! The public services the gateway exposes and where each one runs. Internal services
+//! (`...InternalService`) are deliberately absent, so no outside caller can reach them.
+
+use std::time::Duration;
+
+use astro_proto::astrobookings::{
+    agency::v1::agency_service_server, booking::v1::booking_service_server,
+    finance::v1::finance_service_server, notify::v1::notify_service_server,
+    system::v1::system_service_server,
+};
+use astro_shared::grpc_client::{TracedChannel, lazy_channel};
+
+/// One upstream process and the public gRPC service it serves.
+#[derive(Clone)]
+pub struct Upstream {
+    /// A short name for logs and `/readyz` (`system`, `agency`, ...).
+    pub name: &'static str,
+    /// The fully-qualified gRPC service name, e.g. `astrobookings.booking.v1.BookingService`.
+    pub service: &'static str,
+    pub url: String,
+    pub channel: TracedChannel,
+}
+
+/// Every public upstream, looked up by gRPC service name.
+#[derive(Clone)]
+pub struct Upstreams {
+    upstreams: Vec<Upstream>,
+}
+
+/// Where each public service runs.
+#[derive(Debug, Clone)]
+pub struct UpstreamUrls {
+    pub system: String,
+    pub agency: String,
+    pub booking: String,
+    pub finance: String,
+    pub notify: String,
+}
+
+impl Upstreams {
+    /// Lazy channels to every upstream: the gateway starts even while they are down.
+    pub fn connect(urls: &UpstreamUrls, default_deadline: Duration) -> anyhow::Result<Self> {
+        let targets = [
+            ("system", system_service_server::SERVICE_NAME, &urls.system),
+            ("agency", agency_service_server::SERVICE_NAME, &urls.agency),
+            (
+                "booking",
+                booking_service_server::SERVICE_NAME,
+                &urls.booking,
+            ),
+            (
+                "finance",
+                finance_service_server::SERVICE_NAME,
+                &urls.finance,
+            ),
+            ("notify", notify_service_server::SERVICE_NAME, &urls.notify),
+        ];
+        let upstreams = targets
+            .into_iter()
+            .map(|(name, service, url)| {
+                let channel = lazy_channel(url, Duration::from_secs(2))?;
+                Ok(Upstream {
+                    name,
+                    service,
+                    url: url.clone(),
+                    channel: TracedChannel::new(channel, default_deadline),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self { upstreams })
+    }
+
+    /// The upstream serving the gRPC service `service` (fully qualified), if it is public.
+    pub fn by_service(&self, service: &str) -> Option<&Upstream> {
+        self.upstreams
+            .iter()
+            .find(|upstream| upstream.service == service)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Upstream> {
+        self.upstreams.iter()
+    }
+}

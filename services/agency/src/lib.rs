@@ -1,0 +1,69 @@
+//! AgencyAPI: agency profiles, rockets, launches and their status history, occupancy and
+//! bookings reports, in OperationsDB (PostgreSQL).
+
+pub mod api;
+
+use std::future::Future;
+
+use astro_proto::astrobookings::agency::v1::{
+    agency_internal_service_server::AgencyInternalServiceServer,
+    agency_service_server::AgencyServiceServer,
+};
+use astro_shared::{
+    config::{Env, ServerConfig},
+    db,
+    server::{BoundGrpcServer, GrpcServer},
+};
+
+/// Everything AgencyAPI reads from `ASTRO_AGENCY_*`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// `ASTRO_AGENCY_DATABASE_URL`: OperationsDB.
+    pub database_url: String,
+    /// `ASTRO_AGENCY_DATABASE_MAX_CONNECTIONS` (default 10).
+    pub database_max_connections: u32,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let env = Env::new("ASTRO_AGENCY");
+        Ok(Self {
+            server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50052).into())?,
+            database_url: env.required("DATABASE_URL")?,
+            database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 10)?,
+        })
+    }
+}
+
+/// What the RPCs share.
+#[derive(Clone)]
+pub struct State {
+    pub operations_db: sqlx::PgPool,
+}
+
+/// Connects (lazily) and binds; the returned future finishes once its databases answer.
+pub async fn build(
+    config: Config,
+) -> anyhow::Result<(BoundGrpcServer, impl Future<Output = ()> + Send + 'static)> {
+    let (operations_db, operations_db_ready) =
+        db::postgres(&config.database_url, config.database_max_connections)?;
+    let api = api::AgencyApi::new(State { operations_db });
+    let max_message_bytes = config.server.max_message_bytes;
+    let server = GrpcServer::new(config.server)
+        .add_service(
+            AgencyServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            AgencyInternalServiceServer::new(api).max_decoding_message_size(max_message_bytes),
+        )
+        .bind()
+        .await?;
+    Ok((server, operations_db_ready))
+}
+
+/// Serves until SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let (server, ready) = build(config).await?;
+    server.serve(ready).await
+}

@@ -1,0 +1,178 @@
+//! Configuration comes from environment variables with one prefix per process
+//! (`ASTRO_BOOKING_...`), parsed once at start-up into typed structs so that a typo fails at
+//! boot with the variable's name instead of at the first request.
+
+use std::{collections::HashMap, fmt::Display, net::SocketAddr, str::FromStr, time::Duration};
+
+/// Reads the variables of one process, all named `<prefix>_<NAME>`.
+#[derive(Debug, Clone)]
+pub struct Env {
+    prefix: String,
+    /// `None` reads the process environment; tests pass their own values.
+    values: Option<HashMap<String, String>>,
+}
+
+/// A variable that is missing or does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable} is required but not set")]
+    Missing { variable: String },
+    #[error("{variable}={value:?} is not valid: {reason}")]
+    Invalid {
+        variable: String,
+        value: String,
+        reason: String,
+    },
+}
+
+impl Env {
+    /// `prefix` is the upper-case process name, e.g. `ASTRO_BOOKING`.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            values: None,
+        }
+    }
+
+    /// Reads from the given full variable names instead of the process environment.
+    pub fn from_values(prefix: impl Into<String>, values: HashMap<String, String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            values: Some(values),
+        }
+    }
+
+    /// The full variable name for `name`.
+    pub fn variable(&self, name: &str) -> String {
+        format!("{}_{name}", self.prefix)
+    }
+
+    fn raw(&self, name: &str) -> Option<String> {
+        let variable = self.variable(name);
+        match &self.values {
+            Some(values) => values.get(&variable).cloned(),
+            None => std::env::var(variable).ok(),
+        }
+        .filter(|value| !value.trim().is_empty())
+    }
+
+    /// A required value.
+    pub fn required<T>(&self, name: &str) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let value = self.raw(name).ok_or_else(|| ConfigError::Missing {
+            variable: self.variable(name),
+        })?;
+        self.parse(name, value)
+    }
+
+    /// An optional value with a default.
+    pub fn or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.raw(name) {
+            Some(value) => self.parse(name, value),
+            None => Ok(default),
+        }
+    }
+
+    /// A duration given in milliseconds, with a default.
+    pub fn millis_or(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+        let millis =
+            self.or::<u64>(name, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+        Ok(Duration::from_millis(millis))
+    }
+
+    fn parse<T>(&self, name: &str, value: String) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        value
+            .trim()
+            .parse::<T>()
+            .map_err(|error| ConfigError::Invalid {
+                variable: self.variable(name),
+                value,
+                reason: error.to_string(),
+            })
+    }
+}
+
+/// How every gRPC server of the mesh listens, limits and stops.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `<PREFIX>_LISTEN_ADDR`.
+    pub listen_addr: SocketAddr,
+    /// `<PREFIX>_REQUEST_TIMEOUT_MS`: the longest any request may run (a shorter `grpc-timeout`
+    /// from the caller wins). Default 10 s.
+    pub request_timeout: Duration,
+    /// `<PREFIX>_MAX_MESSAGE_BYTES`: the largest request message accepted. Default 4 MiB.
+    pub max_message_bytes: usize,
+    /// `<PREFIX>_DRAIN_DELAY_MS`: after SIGTERM, how long health says NOT_SERVING while requests
+    /// are still accepted, so load balancers stop routing here first. Default 1 s.
+    pub drain_delay: Duration,
+    /// `<PREFIX>_DRAIN_TIMEOUT_MS`: then, how long in-flight requests may take to finish
+    /// before the process exits anyway. Default 10 s.
+    pub drain_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// Reads the server settings of the process with this prefix.
+    pub fn from_env(env: &Env, default_listen_addr: SocketAddr) -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen_addr: env.or("LISTEN_ADDR", default_listen_addr)?,
+            request_timeout: env.millis_or("REQUEST_TIMEOUT_MS", Duration::from_secs(10))?,
+            max_message_bytes: env.or("MAX_MESSAGE_BYTES", 4 * 1024 * 1024)?,
+            drain_delay: env.millis_or("DRAIN_DELAY_MS", Duration::from_secs(1))?,
+            drain_timeout: env.millis_or("DRAIN_TIMEOUT_MS", Duration::from_secs(10))?,
+        })
+    }
+}
+
+/// A URL that may carry credentials, shown in logs without them.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_credentials_only() {
+        assert_eq!(
+            redact_url("postgres://user:secret@db:5432/astro"),
+            "postgres://***@db:5432/astro"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+
+    #[test]
+    fn invalid_value_names_the_variable_and_value() {
+        let env = Env::from_values(
+            "ASTRO_X",
+            HashMap::from([("ASTRO_X_PORT".to_owned(), "eighty".to_owned())]),
+        );
+        let error = env.required::<u16>("PORT").unwrap_err().to_string();
+        assert!(
+            error.starts_with("ASTRO_X_PORT=\"eighty\" is not valid"),
+            "{error}"
+        );
+        let missing = env.required::<u16>("NOT_SET").unwrap_err().to_string();
+        assert_eq!(missing, "ASTRO_X_NOT_SET is required but not set");
+        assert_eq!(env.or("NOT_SET", 7_u16).unwrap(), 7);
+    }
+}

@@ -1,0 +1,207 @@
+//! The one error type of the mesh and its single mapping to `tonic::Status`.
+//!
+//! Client mistakes carry a message meant for the client; everything else becomes a generic
+//! message while the cause is logged with the request's trace, so internal text never leaks.
+
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// Every way a request can fail, named by what the client should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed; `field` names the offending field (proto field path).
+    #[error("{field}: {message}")]
+    InvalidArgument { field: String, message: String },
+    /// The thing does not exist, or it is not the caller's (the two are indistinguishable on purpose).
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The request is valid but the system's state forbids it now (e.g. no seats left).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A concurrent change won; retrying the whole operation may succeed.
+    #[error("{0}")]
+    Aborted(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A rate limit or quota; the client may retry after `retry_after`.
+    #[error("{message}")]
+    ResourceExhausted {
+        message: String,
+        retry_after: Duration,
+    },
+    /// A dependency (named for operators, e.g. "OperationsDB") cannot be reached right now.
+    #[error("{dependency} is unavailable")]
+    Unavailable {
+        dependency: &'static str,
+        #[source]
+        cause: anyhow::Error,
+    },
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
+    /// A bug or an unexpected state: logged in full, answered with a generic message.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The result type of domain and store code.
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    /// A field-level validation error.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A dependency failure.
+    pub fn unavailable(dependency: &'static str, cause: impl Into<anyhow::Error>) -> Self {
+        Self::Unavailable {
+            dependency,
+            cause: cause.into(),
+        }
+    }
+
+    /// An unexpected failure.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// The gRPC code this error answers with.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidArgument { .. } => Code::InvalidArgument,
+            Self::NotFound(_) => Code::NotFound,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
+            Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::Aborted(_) => Code::Aborted,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::ResourceExhausted { .. } => Code::ResourceExhausted,
+            Self::Unavailable { .. } => Code::Unavailable,
+            Self::DeadlineExceeded => Code::DeadlineExceeded,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<AppError> for Status {
+    fn from(error: AppError) -> Self {
+        let code = error.code();
+        match error {
+            AppError::InvalidArgument { field, message } => Status::with_error_details(
+                code,
+                format!("{field}: {message}"),
+                ErrorDetails::with_bad_request_violation(field, message),
+            ),
+            AppError::ResourceExhausted {
+                message,
+                retry_after,
+            } => Status::with_error_details(
+                code,
+                message,
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
+            AppError::Unavailable { dependency, cause } => {
+                tracing::warn!(dependency, error = %format!("{cause:#}"), "dependency unavailable");
+                Status::new(
+                    code,
+                    format!("{dependency} is unavailable, try again later"),
+                )
+            }
+            AppError::Internal(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "internal error");
+                Status::new(code, "internal error")
+            }
+            client_error @ (AppError::NotFound(_)
+            | AppError::AlreadyExists(_)
+            | AppError::FailedPrecondition(_)
+            | AppError::Aborted(_)
+            | AppError::Unauthenticated(_)
+            | AppError::PermissionDenied(_)
+            | AppError::DeadlineExceeded) => Status::new(code, client_error.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Self::unavailable("OperationsDB", error),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<mongodb::error::Error> for AppError {
+    fn from(error: mongodb::error::Error) -> Self {
+        use mongodb::error::ErrorKind;
+        match *error.kind {
+            ErrorKind::Io(_)
+            | ErrorKind::ServerSelection { .. }
+            | ErrorKind::ConnectionPoolCleared { .. } => Self::unavailable("SystemDB", error),
+            _ => Self::internal(error),
+        }
+    }
+}
+
+impl From<fred::error::Error> for AppError {
+    fn from(error: fred::error::Error) -> Self {
+        use fred::error::ErrorKind;
+        match error.kind() {
+            ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled => {
+                Self::unavailable("CacheDB", error)
+            }
+            _ => Self::internal(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_never_leak_their_cause() {
+        let status = Status::from(AppError::internal(anyhow::anyhow!(
+            "password=hunter2 in query"
+        )));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn invalid_argument_names_the_field_in_bad_request_details() {
+        let status = Status::from(AppError::invalid("launch.price", "must be positive"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let violations = &details
+            .bad_request()
+            .expect("bad request detail")
+            .field_violations;
+        assert_eq!(violations[0].field, "launch.price");
+        assert_eq!(violations[0].description, "must be positive");
+    }
+
+    #[test]
+    fn resource_exhausted_carries_retry_delay() {
+        let status = Status::from(AppError::ResourceExhausted {
+            message: "too many attempts".into(),
+            retry_after: Duration::from_secs(30),
+        });
+        let details = status.get_error_details();
+        let retry = details.retry_info().expect("retry info detail");
+        assert_eq!(retry.retry_delay, Some(Duration::from_secs(30)));
+    }
+}

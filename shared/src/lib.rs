@@ -1,0 +1,33 @@
+//! The common kit of every AstroBookings process: typed configuration, telemetry and trace
+//! context propagation, the one gRPC server builder, the error type mapped to gRPC status,
+//! database connections that wait for their servers, and traced clients for calls between services.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod grpc_client;
+pub mod server;
+pub mod telemetry;
+
+pub use error::{AppError, AppResult};
+
+/// The `main` of every binary: a Tokio runtime, telemetry, then `run` until it returns; the
+/// error, if any, is logged before the exporter is flushed so it reaches the trace backend too.
+pub fn run_service<F, Fut>(service_name: &'static str, run: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let telemetry = telemetry::init(service_name)?;
+        let outcome = run().await;
+        if let Err(error) = &outcome {
+            tracing::error!(error = %format!("{error:#}"), "astro-{service_name} stopped with an error");
+        }
+        telemetry.shutdown().await;
+        outcome
+    })
+}

@@ -1,0 +1,275 @@
+//! Real processes of the mesh, started from the built binaries and stopped when dropped.
+
+use std::{
+    collections::HashMap,
+    fs::File,
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+
+use crate::{TestServers, free_address};
+
+/// The processes of the mesh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    System,
+    Agency,
+    Booking,
+    Finance,
+    Notify,
+    Gateway,
+}
+
+impl Service {
+    pub const BACKENDS: [Self; 5] = [
+        Self::System,
+        Self::Agency,
+        Self::Booking,
+        Self::Finance,
+        Self::Notify,
+    ];
+
+    /// `system`, `agency`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::Agency => "agency",
+            Self::Booking => "booking",
+            Self::Finance => "finance",
+            Self::Notify => "notify",
+            Self::Gateway => "gateway",
+        }
+    }
+
+    /// The public gRPC service this process serves.
+    pub fn grpc_service(self) -> &'static str {
+        match self {
+            Self::System => "astrobookings.system.v1.SystemService",
+            Self::Agency => "astrobookings.agency.v1.AgencyService",
+            Self::Booking => "astrobookings.booking.v1.BookingService",
+            Self::Finance => "astrobookings.finance.v1.FinanceService",
+            Self::Notify => "astrobookings.notify.v1.NotifyService",
+            Self::Gateway => "",
+        }
+    }
+
+    fn env_prefix(self) -> String {
+        format!("ASTRO_{}", self.name().to_uppercase())
+    }
+}
+
+/// A running process of ours; killed when dropped, so a failing test leaves nothing behind.
+pub struct MeshProcess {
+    pub service: Service,
+    pub address: SocketAddr,
+    pub log_path: PathBuf,
+    child: Child,
+}
+
+impl MeshProcess {
+    /// Starts `service` listening on a free port, with `env` (full variable names) on top of
+    /// a clean environment. Its output goes to a log file under `target/e2e-logs/`.
+    pub fn spawn(
+        servers: &TestServers,
+        service: Service,
+        env: &HashMap<String, String>,
+    ) -> anyhow::Result<Self> {
+        let address = free_address();
+        let binary = servers.bin_dir.join(format!("astro-{}", service.name()));
+        anyhow::ensure!(
+            binary.exists(),
+            "{} is missing: build the workspace first (./dev test does)",
+            binary.display()
+        );
+        let log_dir = servers
+            .bin_dir
+            .parent()
+            .map_or_else(|| PathBuf::from("."), |target| target.join("e2e-logs"));
+        std::fs::create_dir_all(&log_dir)?;
+        let log_path = log_dir.join(format!(
+            "{}-{}-{}.log",
+            service.name(),
+            address.port(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let log = File::create(&log_path)?;
+        let mut command = Command::new(&binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // ASTRO_TEST_SERVICE_LOG=h2=debug,info etc. to see more of the processes' logs.
+            .env(
+                "RUST_LOG",
+                std::env::var("ASTRO_TEST_SERVICE_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
+            .env(
+                format!("{}_LISTEN_ADDR", service.env_prefix()),
+                address.to_string(),
+            )
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let child = command
+            .spawn()
+            .with_context(|| format!("start {}", binary.display()))?;
+        Ok(Self {
+            service,
+            address,
+            log_path,
+            child,
+        })
+    }
+
+    /// The process's log so far (for assertions and failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id())?);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the process to exit; `None` if it is still running.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for MeshProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Options of a whole mesh started for one test.
+#[derive(Debug, Clone, Default)]
+pub struct MeshOptions {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` for every process.
+    pub otlp_endpoint: Option<String>,
+}
+
+/// The five services and the gateway, with a fresh OperationsDB database and a fresh SystemDB
+/// database name of their own.
+pub struct Mesh {
+    pub processes: HashMap<Service, MeshProcess>,
+    pub database_url: String,
+    pub system_db_name: String,
+}
+
+impl Mesh {
+    pub async fn start(servers: &TestServers, options: MeshOptions) -> anyhow::Result<Self> {
+        let database_url = servers.fresh_postgres_database().await?;
+        let system_db_name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut common = HashMap::new();
+        if let Some(endpoint) = &options.otlp_endpoint {
+            common.insert("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint.clone());
+            // Export quickly so tests need not wait for the default 5 s batch delay.
+            common.insert("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned());
+        }
+        let env_for = |service: Service| -> HashMap<String, String> {
+            let prefix = service.env_prefix();
+            let mut env = common.clone();
+            let mut set = |name: &str, value: &str| {
+                env.insert(format!("{prefix}_{name}"), value.to_owned());
+            };
+            match service {
+                Service::System => {
+                    set("MONGO_URL", &servers.mongo_url);
+                    set("MONGO_DB", &system_db_name);
+                    set("REDIS_URL", &servers.redis_url);
+                }
+                Service::Agency => set("DATABASE_URL", &database_url),
+                Service::Booking => {
+                    set("DATABASE_URL", &database_url);
+                    set("REDIS_URL", &servers.redis_url);
+                }
+                Service::Finance => {
+                    set("DATABASE_URL", &database_url);
+                    set("STRIPE_URL", &servers.stripe_url);
+                    set("STRIPE_SECRET_KEY", "sk_test_astrobookings");
+                }
+                Service::Notify => {
+                    set("MONGO_URL", &servers.mongo_url);
+                    set("MONGO_DB", &system_db_name);
+                    set("SMTP_HOST", &servers.smtp_host);
+                    set("SMTP_PORT", &servers.smtp_port.to_string());
+                }
+                Service::Gateway => {}
+            }
+            env
+        };
+
+        let mut processes = HashMap::new();
+        for service in Service::BACKENDS {
+            processes.insert(
+                service,
+                MeshProcess::spawn(servers, service, &env_for(service))?,
+            );
+        }
+        let mut gateway_env = env_for(Service::Gateway);
+        for service in Service::BACKENDS {
+            gateway_env.insert(
+                format!("ASTRO_GATEWAY_{}_URL", service.name().to_uppercase()),
+                format!("http://{}", processes[&service].address),
+            );
+        }
+        processes.insert(
+            Service::Gateway,
+            MeshProcess::spawn(servers, Service::Gateway, &gateway_env)?,
+        );
+        let mesh = Self {
+            processes,
+            database_url,
+            system_db_name,
+        };
+        mesh.wait_ready(Duration::from_secs(30)).await?;
+        Ok(mesh)
+    }
+
+    pub fn address(&self, service: Service) -> SocketAddr {
+        self.processes[&service].address
+    }
+
+    /// The gateway's base URL, `http://127.0.0.1:PORT`.
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}", self.address(Service::Gateway))
+    }
+
+    async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let url = format!("{}/readyz", self.gateway_url());
+        let ready = crate::eventually(timeout, || async {
+            matches!(crate::grpc_web::http_get(&url).await, Ok((200, _)))
+        })
+        .await;
+        if !ready {
+            let logs: Vec<String> = self
+                .processes
+                .values()
+                .map(|process| format!("--- {}\n{}", process.service.name(), process.log()))
+                .collect();
+            anyhow::bail!(
+                "mesh not ready within {timeout:?}; logs:\n{}",
+                logs.join("\n")
+            );
+        }
+        Ok(())
+    }
+}

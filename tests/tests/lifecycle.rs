@@ -1,0 +1,163 @@
+//! A service started while its database is down keeps retrying and turns SERVING once the
+//! database is up; on SIGTERM it turns NOT_SERVING at once and exits 0 within the drain time.
+//! The "database" is a real server behind a TCP forwarder that refuses connections until opened.
+
+use std::{collections::HashMap, time::Duration};
+
+use astro_e2e::{
+    MeshProcess, Service, TestServers, eventually, forwarder::Forwarder, health_status,
+    with_address,
+};
+use tonic_health::pb::health_check_response::ServingStatus;
+
+const DRAIN_DELAY: Duration = Duration::from_millis(1500);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Which database is down while `service` starts.
+async fn starts_degraded_then_serves_then_drains(
+    service: Service,
+    forwarder: &mut Forwarder,
+    env: HashMap<String, String>,
+    waiting_for: &str,
+) {
+    let prefix = format!("ASTRO_{}", service.name().to_uppercase());
+    let mut env = env;
+    env.insert(
+        format!("{prefix}_DRAIN_DELAY_MS"),
+        DRAIN_DELAY.as_millis().to_string(),
+    );
+    env.insert(
+        format!("{prefix}_DRAIN_TIMEOUT_MS"),
+        DRAIN_TIMEOUT.as_millis().to_string(),
+    );
+    let servers = TestServers::from_env();
+    let mut process = MeshProcess::spawn(&servers, service, &env).expect("spawn");
+    let address = process.address;
+    let name = service.grpc_service();
+
+    let listening = eventually(Duration::from_secs(10), || async {
+        health_status(address, name).await.is_ok()
+    })
+    .await;
+    assert!(
+        listening,
+        "{} never answered health:\n{}",
+        service.name(),
+        process.log()
+    );
+    let waiting_logged = eventually(Duration::from_secs(10), || {
+        let logged = process.log().contains(waiting_for);
+        async move { logged }
+    })
+    .await;
+    assert!(
+        waiting_logged,
+        "the log says what it waits for:\n{}",
+        process.log()
+    );
+    assert_eq!(
+        health_status(address, name).await.ok(),
+        Some(ServingStatus::NotServing),
+        "NOT_SERVING while the database is down"
+    );
+    assert_eq!(
+        health_status(address, "").await.ok(),
+        Some(ServingStatus::NotServing)
+    );
+
+    forwarder.open().await.expect("database comes up");
+    let serving = eventually(Duration::from_secs(15), || async {
+        health_status(address, name).await.ok() == Some(ServingStatus::Serving)
+    })
+    .await;
+    assert!(
+        serving,
+        "{} not SERVING after the database came up:\n{}",
+        service.name(),
+        process.log()
+    );
+
+    process.terminate().expect("SIGTERM");
+    let not_serving = eventually(DRAIN_DELAY - Duration::from_millis(300), || async {
+        health_status(address, name).await.ok() == Some(ServingStatus::NotServing)
+    })
+    .await;
+    assert!(
+        not_serving,
+        "NOT_SERVING right after SIGTERM:\n{}",
+        process.log()
+    );
+    let exit = process
+        .wait_exit(DRAIN_DELAY + DRAIN_TIMEOUT)
+        .await
+        .expect("wait");
+    let status =
+        exit.unwrap_or_else(|| panic!("still running after the drain time:\n{}", process.log()));
+    assert!(
+        status.success(),
+        "exit status {status:?}:\n{}",
+        process.log()
+    );
+}
+
+#[tokio::test]
+async fn agency_waits_for_postgresql() {
+    let servers = TestServers::from_env();
+    let database_url = servers.fresh_postgres_database().await.expect("database");
+    let mut forwarder = Forwarder::closed(servers.pg_address());
+    let env = HashMap::from([(
+        "ASTRO_AGENCY_DATABASE_URL".to_owned(),
+        with_address(&database_url, &forwarder.address.to_string()),
+    )]);
+    starts_degraded_then_serves_then_drains(
+        Service::Agency,
+        &mut forwarder,
+        env,
+        "waiting for OperationsDB",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn notify_waits_for_the_mongodb_protocol_system_db() {
+    let servers = TestServers::from_env();
+    let mut forwarder = Forwarder::closed(servers.mongo_address());
+    let env = HashMap::from([
+        (
+            "ASTRO_NOTIFY_MONGO_URL".to_owned(),
+            with_address(&servers.mongo_url, &forwarder.address.to_string()),
+        ),
+        (
+            "ASTRO_NOTIFY_MONGO_DB".to_owned(),
+            format!("test_{}", uuid::Uuid::new_v4().simple()),
+        ),
+    ]);
+    starts_degraded_then_serves_then_drains(
+        Service::Notify,
+        &mut forwarder,
+        env,
+        "waiting for SystemDB",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn booking_waits_for_redis_while_postgresql_is_up() {
+    let servers = TestServers::from_env();
+    let database_url = servers.fresh_postgres_database().await.expect("database");
+    let mut forwarder = Forwarder::closed(servers.redis_address());
+    let env = HashMap::from([
+        ("ASTRO_BOOKING_DATABASE_URL".to_owned(), database_url),
+        (
+            "ASTRO_BOOKING_REDIS_URL".to_owned(),
+            with_address(&servers.redis_url, &forwarder.address.to_string()),
+        ),
+    ]);
+    starts_degraded_then_serves_then_drains(
+        Service::Booking,
+        &mut forwarder,
+        env,
+        "waiting for CacheDB",
+    )
+    .await;
+}
