@@ -134,6 +134,45 @@ impl ServerConfig {
     }
 }
 
+/// A secret (password, API key) that never shows in logs or `Debug` output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Secret(***)")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+/// The prefix of every CacheDB key of one deployment (`ASTRO_REDIS_KEY_PREFIX`, default
+/// `astro:`): every process of the deployment must use the same one, since they share keys
+/// such as the token denylist; tests give each mesh its own.
+pub fn redis_key_prefix() -> String {
+    std::env::var("ASTRO_REDIS_KEY_PREFIX")
+        .ok()
+        .filter(|prefix| !prefix.is_empty())
+        .unwrap_or_else(|| "astro:".to_owned())
+}
+
 /// A URL that may carry credentials, shown in logs without them.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -2,10 +2,12 @@
 //! context propagation, the one gRPC server builder, the error type mapped to gRPC status,
 //! database connections that wait for their servers, and traced clients for calls between services.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod grpc_client;
+pub mod paging;
 pub mod server;
 pub mod telemetry;
 

@@ -14,7 +14,7 @@ use tonic::{
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{config::ServerConfig, telemetry::GrpcServerTraceLayer};
+use crate::{auth::AuthLayer, config::ServerConfig, telemetry::GrpcServerTraceLayer};
 
 /// Collects the gRPC services of one process, then serves them.
 pub struct GrpcServer {
@@ -22,6 +22,7 @@ pub struct GrpcServer {
     routes: RoutesBuilder,
     service_names: Vec<&'static str>,
     health: HealthReporter,
+    auth: AuthLayer,
 }
 
 /// A server bound to its port (so tests and `./dev` know the address before it serves).
@@ -31,8 +32,9 @@ pub struct BoundGrpcServer {
 }
 
 impl GrpcServer {
-    /// An empty server with the given limits.
-    pub fn new(config: ServerConfig) -> Self {
+    /// An empty server with the given limits; `auth` authenticates and authorizes every call
+    /// of a public service (see [`crate::auth`]).
+    pub fn new(config: ServerConfig, auth: AuthLayer) -> Self {
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
@@ -41,6 +43,7 @@ impl GrpcServer {
             routes,
             service_names: Vec::new(),
             health,
+            auth,
         }
     }
 
@@ -110,6 +113,7 @@ impl BoundGrpcServer {
             mut routes,
             service_names,
             health,
+            auth,
         } = server;
         let local_addr = listener.local_addr()?;
 
@@ -154,6 +158,7 @@ impl BoundGrpcServer {
         let serving = Server::builder()
             .timeout(config.request_timeout)
             .layer(GrpcServerTraceLayer)
+            .layer(auth)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = drain_rx.await;

@@ -242,3 +242,15 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// The W3C `traceparent` of the current span, to store with records whose consequences should
+/// join this trace later (outbox rows, change log).
+pub fn current_traceparent() -> String {
+    let mut headers = HeaderMap::new();
+    inject_context(&Span::current(), &mut headers);
+    headers
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -6,9 +6,11 @@
 //! The servers themselves (PostgreSQL, Redis, SecantusDB, ...) are the ones `./dev test`
 //! starts; their addresses come from the `ASTRO_TEST_*` variables of `.data/test/env`.
 
+pub mod accounts;
 pub mod collector;
 pub mod forwarder;
 pub mod grpc_web;
+pub mod keys;
 pub mod process;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};

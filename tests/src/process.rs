@@ -78,7 +78,11 @@ impl MeshProcess {
         service: Service,
         env: &HashMap<String, String>,
     ) -> anyhow::Result<Self> {
-        let address = free_address();
+        let listen_variable = format!("{}_LISTEN_ADDR", service.env_prefix());
+        let address = match env.get(&listen_variable) {
+            Some(address) => address.parse()?,
+            None => free_address(),
+        };
         let binary = servers.bin_dir.join(format!("astro-{}", service.name()));
         anyhow::ensure!(
             binary.exists(),
@@ -164,37 +168,63 @@ impl Drop for MeshProcess {
 pub struct MeshOptions {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` for every process.
     pub otlp_endpoint: Option<String>,
+    /// Extra variables for every process (e.g. shorter login windows).
+    pub extra_env: HashMap<String, String>,
 }
 
-/// The five services and the gateway, with a fresh OperationsDB database and a fresh SystemDB
-/// database name of their own.
+/// The five services and the gateway, with a fresh OperationsDB database, a fresh SystemDB
+/// database name, a CacheDB key prefix and a token signing key of their own.
 pub struct Mesh {
     pub processes: HashMap<Service, MeshProcess>,
     pub database_url: String,
     pub system_db_name: String,
+    pub redis_key_prefix: String,
+    pub keys: crate::keys::TestKeys,
+    pub admin_email: String,
+    pub admin_password: String,
 }
 
 impl Mesh {
     pub async fn start(servers: &TestServers, options: MeshOptions) -> anyhow::Result<Self> {
         let database_url = servers.fresh_postgres_database().await?;
-        let system_db_name = format!("test_{}", uuid::Uuid::new_v4().simple());
-        let mut common = HashMap::new();
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let system_db_name = format!("test_{unique}");
+        let redis_key_prefix = format!("test:{unique}:");
+        let keys = crate::keys::TestKeys::generate()?;
+        let admin_email = format!("admin-{unique}@astrobookings.test");
+        let admin_password = format!("admin-password-{unique}");
+        let mut common = options.extra_env.clone();
+        common.insert(
+            "ASTRO_REDIS_KEY_PREFIX".to_owned(),
+            redis_key_prefix.clone(),
+        );
         if let Some(endpoint) = &options.otlp_endpoint {
             common.insert("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint.clone());
             // Export quickly so tests need not wait for the default 5 s batch delay.
             common.insert("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned());
         }
+        let system_address = crate::free_address();
+        let notify_address = crate::free_address();
         let env_for = |service: Service| -> HashMap<String, String> {
             let prefix = service.env_prefix();
             let mut env = common.clone();
             let mut set = |name: &str, value: &str| {
                 env.insert(format!("{prefix}_{name}"), value.to_owned());
             };
+            if service != Service::System && service != Service::Gateway {
+                set("SYSTEM_URL", &format!("http://{system_address}"));
+                set("REDIS_URL", &servers.redis_url);
+            }
             match service {
                 Service::System => {
+                    set("LISTEN_ADDR", &system_address.to_string());
                     set("MONGO_URL", &servers.mongo_url);
                     set("MONGO_DB", &system_db_name);
                     set("REDIS_URL", &servers.redis_url);
+                    set("JWT_PRIVATE_KEY_FILE", &keys.pem_path.display().to_string());
+                    set("ADMIN_EMAIL", &admin_email);
+                    set("ADMIN_PASSWORD", &admin_password);
+                    set("NOTIFY_URL", &format!("http://{notify_address}"));
                 }
                 Service::Agency => set("DATABASE_URL", &database_url),
                 Service::Booking => {
@@ -207,6 +237,7 @@ impl Mesh {
                     set("STRIPE_SECRET_KEY", "sk_test_astrobookings");
                 }
                 Service::Notify => {
+                    set("LISTEN_ADDR", &notify_address.to_string());
                     set("MONGO_URL", &servers.mongo_url);
                     set("MONGO_DB", &system_db_name);
                     set("SMTP_HOST", &servers.smtp_host);
@@ -239,6 +270,10 @@ impl Mesh {
             processes,
             database_url,
             system_db_name,
+            redis_key_prefix,
+            keys,
+            admin_email,
+            admin_password,
         };
         mesh.wait_ready(Duration::from_secs(30)).await?;
         Ok(mesh)

@@ -105,10 +105,16 @@ async fn agency_waits_for_postgresql() {
     let servers = TestServers::from_env();
     let database_url = servers.fresh_postgres_database().await.expect("database");
     let mut forwarder = Forwarder::closed(servers.pg_address());
-    let env = HashMap::from([(
-        "ASTRO_AGENCY_DATABASE_URL".to_owned(),
-        with_address(&database_url, &forwarder.address.to_string()),
-    )]);
+    let env = HashMap::from([
+        (
+            "ASTRO_AGENCY_DATABASE_URL".to_owned(),
+            with_address(&database_url, &forwarder.address.to_string()),
+        ),
+        (
+            "ASTRO_AGENCY_REDIS_URL".to_owned(),
+            servers.redis_url.clone(),
+        ),
+    ]);
     starts_degraded_then_serves_then_drains(
         Service::Agency,
         &mut forwarder,
@@ -130,6 +136,10 @@ async fn notify_waits_for_the_mongodb_protocol_system_db() {
         (
             "ASTRO_NOTIFY_MONGO_DB".to_owned(),
             format!("test_{}", uuid::Uuid::new_v4().simple()),
+        ),
+        (
+            "ASTRO_NOTIFY_REDIS_URL".to_owned(),
+            servers.redis_url.clone(),
         ),
     ]);
     starts_degraded_then_serves_then_drains(

@@ -181,7 +181,8 @@ async fn a_dead_upstream_is_unavailable_through_the_gateway_not_an_internal_erro
     let mut mesh = mesh().await;
     drop(mesh.processes.remove(&Service::Agency));
     let gateway = mesh.gateway_url();
-    let rpc = "/astrobookings.agency.v1.AgencyService/ListRockets";
+    // A public RPC, so the edge lets it through without a token and only the upstream is missing.
+    let rpc = "/astrobookings.agency.v1.AgencyService/RegisterAgency";
     let unavailable = eventually(Duration::from_secs(5), || async {
         grpc_web::call(&gateway, rpc, &[], Encoding::Binary, &[])
             .await

@@ -42,6 +42,7 @@ async fn a_call_through_the_gateway_is_one_trace_with_the_service_span_as_child(
         &TestServers::from_env(),
         MeshOptions {
             otlp_endpoint: Some(collector.endpoint()),
+            ..MeshOptions::default()
         },
     )
     .await
@@ -103,6 +104,7 @@ async fn without_a_caller_trace_the_gateway_starts_one_that_the_service_joins() 
         &TestServers::from_env(),
         MeshOptions {
             otlp_endpoint: Some(collector.endpoint()),
+            ..MeshOptions::default()
         },
     )
     .await

@@ -7,9 +7,10 @@ use std::future::Future;
 
 use astro_proto::astrobookings::agency::v1::{
     agency_internal_service_server::AgencyInternalServiceServer,
-    agency_service_server::AgencyServiceServer,
+    agency_service_server::{self, AgencyServiceServer},
 };
 use astro_shared::{
+    auth,
     config::{Env, ServerConfig},
     db,
     server::{BoundGrpcServer, GrpcServer},
@@ -19,6 +20,11 @@ use astro_shared::{
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
+    /// `ASTRO_AGENCY_SYSTEM_URL`: SystemAPI, whose JWKS verifies access tokens
+    /// (default `http://127.0.0.1:50051`).
+    pub system_url: String,
+    /// `ASTRO_AGENCY_REDIS_URL`: CacheDB (the token denylist).
+    pub redis_url: String,
     /// `ASTRO_AGENCY_DATABASE_URL`: OperationsDB.
     pub database_url: String,
     /// `ASTRO_AGENCY_DATABASE_MAX_CONNECTIONS` (default 10).
@@ -29,6 +35,8 @@ impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Env::new("ASTRO_AGENCY");
         Ok(Self {
+            redis_url: env.required("REDIS_URL")?,
+            system_url: env.or("SYSTEM_URL", "http://127.0.0.1:50051".to_owned())?,
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50052).into())?,
             database_url: env.required("DATABASE_URL")?,
             database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 10)?,
@@ -48,9 +56,15 @@ pub async fn build(
 ) -> anyhow::Result<(BoundGrpcServer, impl Future<Output = ()> + Send + 'static)> {
     let (operations_db, operations_db_ready) =
         db::postgres(&config.database_url, config.database_max_connections)?;
+    let (cache, cache_ready) = db::redis(&config.redis_url)?;
     let api = api::AgencyApi::new(State { operations_db });
     let max_message_bytes = config.server.max_message_bytes;
-    let server = GrpcServer::new(config.server)
+    let auth = auth::remote_auth_layer(
+        &config.system_url,
+        cache,
+        agency_service_server::SERVICE_NAME,
+    )?;
+    let server = GrpcServer::new(config.server, auth)
         .add_service(
             AgencyServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
         )
@@ -59,7 +73,9 @@ pub async fn build(
         )
         .bind()
         .await?;
-    Ok((server, operations_db_ready))
+    Ok((server, async move {
+        tokio::join!(operations_db_ready, cache_ready);
+    }))
 }
 
 /// Serves until SIGTERM.

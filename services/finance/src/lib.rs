@@ -7,10 +7,11 @@ use std::future::Future;
 
 use astro_proto::astrobookings::finance::v1::{
     finance_internal_service_server::FinanceInternalServiceServer,
-    finance_service_server::FinanceServiceServer,
+    finance_service_server::{self, FinanceServiceServer},
 };
 use astro_shared::{
-    config::{Env, ServerConfig},
+    auth,
+    config::{Env, Secret, ServerConfig},
     db,
     server::{BoundGrpcServer, GrpcServer},
 };
@@ -19,6 +20,11 @@ use astro_shared::{
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
+    /// `ASTRO_FINANCE_SYSTEM_URL`: SystemAPI, whose JWKS verifies access tokens
+    /// (default `http://127.0.0.1:50051`).
+    pub system_url: String,
+    /// `ASTRO_FINANCE_REDIS_URL`: CacheDB (the token denylist).
+    pub redis_url: String,
     /// `ASTRO_FINANCE_DATABASE_URL`: OperationsDB.
     pub database_url: String,
     /// `ASTRO_FINANCE_DATABASE_MAX_CONNECTIONS` (default 10).
@@ -33,11 +39,13 @@ impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Env::new("ASTRO_FINANCE");
         Ok(Self {
+            redis_url: env.required("REDIS_URL")?,
+            system_url: env.or("SYSTEM_URL", "http://127.0.0.1:50051".to_owned())?,
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50054).into())?,
             database_url: env.required("DATABASE_URL")?,
             database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 10)?,
             stripe_url: env.or("STRIPE_URL", "https://api.stripe.com/".to_owned())?,
-            stripe_secret_key: Secret(env.required("STRIPE_SECRET_KEY")?),
+            stripe_secret_key: env.required("STRIPE_SECRET_KEY")?,
         })
     }
 }
@@ -54,9 +62,15 @@ pub async fn build(
 ) -> anyhow::Result<(BoundGrpcServer, impl Future<Output = ()> + Send + 'static)> {
     let (operations_db, operations_db_ready) =
         db::postgres(&config.database_url, config.database_max_connections)?;
+    let (cache, cache_ready) = db::redis(&config.redis_url)?;
     let api = api::FinanceApi::new(State { operations_db });
     let max_message_bytes = config.server.max_message_bytes;
-    let server = GrpcServer::new(config.server)
+    let auth = auth::remote_auth_layer(
+        &config.system_url,
+        cache,
+        finance_service_server::SERVICE_NAME,
+    )?;
+    let server = GrpcServer::new(config.server, auth)
         .add_service(
             FinanceServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
         )
@@ -65,21 +79,13 @@ pub async fn build(
         )
         .bind()
         .await?;
-    Ok((server, operations_db_ready))
+    Ok((server, async move {
+        tokio::join!(operations_db_ready, cache_ready);
+    }))
 }
 
 /// Serves until SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let (server, ready) = build(config).await?;
     server.serve(ready).await
-}
-
-/// A secret that never shows in logs or `Debug` output.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("Secret(***)")
-    }
 }

@@ -7,9 +7,10 @@ use std::future::Future;
 
 use astro_proto::astrobookings::notify::v1::{
     notify_internal_service_server::NotifyInternalServiceServer,
-    notify_service_server::NotifyServiceServer,
+    notify_service_server::{self, NotifyServiceServer},
 };
 use astro_shared::{
+    auth,
     config::{Env, ServerConfig},
     db,
     server::{BoundGrpcServer, GrpcServer},
@@ -19,6 +20,11 @@ use astro_shared::{
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
+    /// `ASTRO_NOTIFY_SYSTEM_URL`: SystemAPI, whose JWKS verifies access tokens
+    /// (default `http://127.0.0.1:50051`).
+    pub system_url: String,
+    /// `ASTRO_NOTIFY_REDIS_URL`: CacheDB (the token denylist).
+    pub redis_url: String,
     /// `ASTRO_NOTIFY_MONGO_URL`.
     pub mongo_url: String,
     /// `ASTRO_NOTIFY_MONGO_DB` (default `astro_system`: the queue lives in SystemDB).
@@ -33,6 +39,8 @@ impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Env::new("ASTRO_NOTIFY");
         Ok(Self {
+            redis_url: env.required("REDIS_URL")?,
+            system_url: env.or("SYSTEM_URL", "http://127.0.0.1:50051".to_owned())?,
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50055).into())?,
             mongo_url: env.required("MONGO_URL")?,
             mongo_database: env.or("MONGO_DB", "astro_system".to_owned())?,
@@ -53,9 +61,15 @@ pub async fn build(
     config: Config,
 ) -> anyhow::Result<(BoundGrpcServer, impl Future<Output = ()> + Send + 'static)> {
     let (system_db, system_db_ready) = db::mongo(&config.mongo_url, &config.mongo_database).await?;
+    let (cache, cache_ready) = db::redis(&config.redis_url)?;
     let api = api::NotifyApi::new(State { system_db });
     let max_message_bytes = config.server.max_message_bytes;
-    let server = GrpcServer::new(config.server)
+    let auth = auth::remote_auth_layer(
+        &config.system_url,
+        cache,
+        notify_service_server::SERVICE_NAME,
+    )?;
+    let server = GrpcServer::new(config.server, auth)
         .add_service(
             NotifyServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
         )
@@ -64,7 +78,9 @@ pub async fn build(
         )
         .bind()
         .await?;
-    Ok((server, system_db_ready))
+    Ok((server, async move {
+        tokio::join!(system_db_ready, cache_ready);
+    }))
 }
 
 /// Serves until SIGTERM.

@@ -1,18 +1,34 @@
 //! SystemAPI: accounts, tokens, roles, employees and activity logs. Stores in SystemDB
-//! (MongoDB protocol) and uses CacheDB (Redis) for rate limits and the token denylist.
+//! (MongoDB protocol) and uses CacheDB (Redis) for login rate limits and the token denylist.
 
+pub mod accounts;
 pub mod api;
+pub mod domain;
+pub mod keys;
+pub mod login_limits;
+pub mod passwords;
+pub mod relay;
+pub mod store;
 
-use std::future::Future;
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use astro_proto::astrobookings::system::v1::{
+    Jwk,
     system_internal_service_server::SystemInternalServiceServer,
-    system_service_server::SystemServiceServer,
+    system_service_server::{self, SystemServiceServer},
 };
 use astro_shared::{
-    config::{Env, ServerConfig},
+    auth::{AccessPolicy, AuthLayer, Denylist, TokenVerifier},
+    config::{Env, Secret, ServerConfig, redis_key_prefix},
     db,
+    grpc_client::{TracedChannel, lazy_channel},
     server::{BoundGrpcServer, GrpcServer},
+};
+
+use crate::{
+    accounts::{Accounts, TokenLifetimes},
+    keys::SigningKey,
+    login_limits::{LoginLimiter, LoginLimits},
 };
 
 /// Everything SystemAPI reads from `ASTRO_SYSTEM_*`.
@@ -25,16 +41,47 @@ pub struct Config {
     pub mongo_database: String,
     /// `ASTRO_SYSTEM_REDIS_URL`.
     pub redis_url: String,
+    /// `ASTRO_SYSTEM_JWT_PRIVATE_KEY_FILE`: PKCS#8 PEM Ed25519 key that signs access tokens.
+    pub jwt_private_key_file: PathBuf,
+    /// `ASTRO_SYSTEM_ACCESS_TOKEN_TTL_SECONDS` (default 900) and
+    /// `ASTRO_SYSTEM_REFRESH_TOKEN_TTL_SECONDS` (default 7 days).
+    pub token_lifetimes: TokenLifetimes,
+    /// `ASTRO_SYSTEM_ADMIN_EMAIL` and `ASTRO_SYSTEM_ADMIN_PASSWORD`: the first ADMIN, created
+    /// at start-up if no account has that e-mail.
+    pub admin: Option<(String, Secret)>,
+    /// `ASTRO_SYSTEM_LOGIN_MAX_FAILURES_PER_EMAIL` (5), `..._PER_CLIENT` (50),
+    /// `ASTRO_SYSTEM_LOGIN_FAILURE_WINDOW_MS` (15 minutes).
+    pub login_limits: LoginLimits,
+    /// `ASTRO_SYSTEM_NOTIFY_URL`: NotifyAPI, where the outbox is relayed.
+    pub notify_url: String,
 }
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Env::new("ASTRO_SYSTEM");
+        let admin_email: String = env.or("ADMIN_EMAIL", String::new())?;
+        let admin = if admin_email.is_empty() {
+            None
+        } else {
+            Some((admin_email, env.required::<Secret>("ADMIN_PASSWORD")?))
+        };
         Ok(Self {
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50051).into())?,
             mongo_url: env.required("MONGO_URL")?,
             mongo_database: env.or("MONGO_DB", "astro_system".to_owned())?,
             redis_url: env.required("REDIS_URL")?,
+            jwt_private_key_file: env.required("JWT_PRIVATE_KEY_FILE")?,
+            token_lifetimes: TokenLifetimes {
+                access: Duration::from_secs(env.or("ACCESS_TOKEN_TTL_SECONDS", 900)?),
+                refresh: Duration::from_secs(env.or("REFRESH_TOKEN_TTL_SECONDS", 7 * 24 * 3600)?),
+            },
+            admin,
+            login_limits: LoginLimits {
+                per_email: env.or("LOGIN_MAX_FAILURES_PER_EMAIL", 5)?,
+                per_client: env.or("LOGIN_MAX_FAILURES_PER_CLIENT", 50)?,
+                window: env.millis_or("LOGIN_FAILURE_WINDOW_MS", Duration::from_secs(15 * 60))?,
+            },
+            notify_url: env.or("NOTIFY_URL", "http://127.0.0.1:50055".to_owned())?,
         })
     }
 }
@@ -42,19 +89,45 @@ impl Config {
 /// What the RPCs share.
 #[derive(Clone)]
 pub struct State {
-    pub system_db: mongodb::Database,
-    pub cache: fred::prelude::Client,
+    pub accounts: Accounts,
+    /// The public keys published as JWKS.
+    pub jwks: Vec<Jwk>,
 }
 
-/// Connects (lazily) and binds; the returned future finishes once SystemDB and CacheDB answer.
+/// Connects (lazily) and binds. The returned future finishes once SystemDB and CacheDB answer,
+/// the indexes exist and the first ADMIN does; then the outbox relay starts.
 pub async fn build(
     config: Config,
 ) -> anyhow::Result<(BoundGrpcServer, impl Future<Output = ()> + Send + 'static)> {
+    let signing_key = SigningKey::from_file(&config.jwt_private_key_file)?;
+    let jwks = vec![signing_key.public_jwk.clone()];
     let (system_db, system_db_ready) = db::mongo(&config.mongo_url, &config.mongo_database).await?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
-    let api = api::SystemApi::new(State { system_db, cache });
+    let prefix = redis_key_prefix();
+    let denylist = Denylist::new(cache.clone(), prefix.clone());
+    let accounts = Accounts::new(
+        system_db.clone(),
+        signing_key,
+        denylist.clone(),
+        LoginLimiter::new(cache, prefix, config.login_limits),
+        config.token_lifetimes,
+    )
+    .await?;
+    let notify = TracedChannel::new(
+        lazy_channel(&config.notify_url, Duration::from_secs(2))?,
+        Duration::from_secs(5),
+    );
+
+    let auth = AuthLayer::new(
+        Arc::new(TokenVerifier::local(&jwks, Some(denylist))),
+        AccessPolicy::from_contracts(&[system_service_server::SERVICE_NAME])?,
+    );
+    let api = api::SystemApi::new(State {
+        accounts: accounts.clone(),
+        jwks,
+    });
     let max_message_bytes = config.server.max_message_bytes;
-    let server = GrpcServer::new(config.server)
+    let server = GrpcServer::new(config.server, auth)
         .add_service(
             SystemServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
         )
@@ -63,9 +136,23 @@ pub async fn build(
         )
         .bind()
         .await?;
-    Ok((server, async move {
+
+    let admin = config.admin;
+    let ready = async move {
         tokio::join!(system_db_ready, cache_ready);
-    }))
+        db::retry_until_ready("SystemDB indexes", "users, refresh_tokens, outbox", || {
+            store::ensure_indexes(&system_db)
+        })
+        .await;
+        if let Some((email, password)) = &admin {
+            db::retry_until_ready("the first ADMIN", email, || {
+                accounts.ensure_admin(email, password.expose().to_owned())
+            })
+            .await;
+        }
+        tokio::spawn(relay::run(accounts.outbox().clone(), notify));
+    };
+    Ok((server, ready))
 }
 
 /// Serves until SIGTERM.

@@ -1,16 +1,33 @@
-//! gRPC adapters of SystemAPI: decode, authorize, call the domain, encode. RPCs that no issue
+//! gRPC adapters of SystemAPI: decode, call the domain, encode. Who may call what is enforced
+//! before these run, by the auth layer from the contracts' access options. RPCs that no issue
 //! has built yet keep the generated default and answer UNIMPLEMENTED.
 
-use astro_proto::astrobookings::system::v1::{
-    system_internal_service_server::SystemInternalService, system_service_server::SystemService,
+use astro_proto::astrobookings::{
+    common::v1::Role,
+    system::v1::{
+        ChangePasswordRequest, ChangePasswordResponse, ConfirmEmailRequest, ConfirmEmailResponse,
+        CreateEmployeeRequest, CreateEmployeeResponse, DisableUserRequest, DisableUserResponse,
+        EnableUserRequest, EnableUserResponse, GetCurrentUserRequest, GetCurrentUserResponse,
+        GetJwksRequest, GetJwksResponse, ListEmployeesRequest, ListEmployeesResponse,
+        ListUsersRequest, ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest,
+        LogoutResponse, RefreshTokensRequest, RefreshTokensResponse, RegisterRequest,
+        RegisterResponse, UpdateCurrentUserRequest, UpdateCurrentUserResponse,
+        system_internal_service_server::SystemInternalService,
+        system_service_server::SystemService,
+    },
 };
+use astro_shared::{AppError, auth::caller, paging::page_size, telemetry::current_traceparent};
+use tonic::{Request, Response, Status};
 
-use crate::State;
+use crate::{
+    State,
+    accounts::ClientInfo,
+    store::users::{UserDocument, UserFilter},
+};
 
 /// Serves both the public `SystemService` and the internal `SystemInternalService`.
 #[derive(Clone)]
 pub struct SystemApi {
-    #[expect(dead_code, reason = "read by the RPCs that the SystemAPI issue builds")]
     state: State,
 }
 
@@ -20,8 +37,283 @@ impl SystemApi {
     }
 }
 
+/// The client address (first hop of `x-forwarded-for`, which the gateway sets, else the peer)
+/// and the trace to record.
+fn client_info<T>(request: &Request<T>) -> ClientInfo {
+    let forwarded = request
+        .metadata()
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .map(|address| address.trim().to_owned())
+        .filter(|address| !address.is_empty());
+    let address = forwarded
+        .or_else(|| request.remote_addr().map(|peer| peer.ip().to_string()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    ClientInfo {
+        address,
+        traceparent: current_traceparent(),
+    }
+}
+
+const USERS_PAGE_DEFAULT: u32 = 20;
+const USERS_PAGE_MAX: u32 = 100;
+
+/// A page token is the last id of the previous page.
+fn page_after(token: &str) -> Result<Option<&str>, AppError> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    uuid::Uuid::parse_str(token)
+        .map_err(|_| AppError::invalid("page_token", "is not a token from a previous page"))?;
+    Ok(Some(token))
+}
+
+fn next_page_token(users: &[UserDocument], page_size: u32) -> String {
+    if users.len() < page_size as usize {
+        return String::new();
+    }
+    users.last().map(|user| user.id.clone()).unwrap_or_default()
+}
+
 #[tonic::async_trait]
-impl SystemService for SystemApi {}
+impl SystemService for SystemApi {
+    async fn register(
+        &self,
+        request: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
+        let client = client_info(&request);
+        let input = request.into_inner();
+        let user = self
+            .state
+            .accounts
+            .register(
+                &input.email,
+                input.password,
+                &input.name,
+                input.role,
+                &client,
+            )
+            .await?;
+        Ok(Response::new(RegisterResponse {
+            user: Some(user.to_proto()),
+        }))
+    }
+
+    async fn confirm_email(
+        &self,
+        request: Request<ConfirmEmailRequest>,
+    ) -> Result<Response<ConfirmEmailResponse>, Status> {
+        let user = self
+            .state
+            .accounts
+            .confirm_email(&request.into_inner().token)
+            .await?;
+        Ok(Response::new(ConfirmEmailResponse {
+            user: Some(user.to_proto()),
+        }))
+    }
+
+    async fn login(
+        &self,
+        request: Request<LoginRequest>,
+    ) -> Result<Response<LoginResponse>, Status> {
+        let client = client_info(&request);
+        let input = request.into_inner();
+        let session = self
+            .state
+            .accounts
+            .login(&input.email, input.password, &client)
+            .await?;
+        Ok(Response::new(LoginResponse {
+            tokens: Some(session.tokens),
+            user: Some(session.user.to_proto()),
+        }))
+    }
+
+    async fn refresh_tokens(
+        &self,
+        request: Request<RefreshTokensRequest>,
+    ) -> Result<Response<RefreshTokensResponse>, Status> {
+        let session = self
+            .state
+            .accounts
+            .refresh(&request.into_inner().refresh_token)
+            .await?;
+        Ok(Response::new(RefreshTokensResponse {
+            tokens: Some(session.tokens),
+        }))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
+        let caller = caller(&request)?.clone();
+        self.state
+            .accounts
+            .logout(&caller, &request.into_inner().refresh_token)
+            .await?;
+        Ok(Response::new(LogoutResponse {}))
+    }
+
+    async fn get_current_user(
+        &self,
+        request: Request<GetCurrentUserRequest>,
+    ) -> Result<Response<GetCurrentUserResponse>, Status> {
+        let user = self.state.accounts.me(caller(&request)?).await?;
+        Ok(Response::new(GetCurrentUserResponse {
+            user: Some(user.to_proto()),
+        }))
+    }
+
+    async fn update_current_user(
+        &self,
+        request: Request<UpdateCurrentUserRequest>,
+    ) -> Result<Response<UpdateCurrentUserResponse>, Status> {
+        let caller = caller(&request)?.clone();
+        let user = match request.into_inner().name {
+            Some(name) => self.state.accounts.rename(&caller, &name).await?,
+            None => self.state.accounts.me(&caller).await?,
+        };
+        Ok(Response::new(UpdateCurrentUserResponse {
+            user: Some(user.to_proto()),
+        }))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let caller = caller(&request)?.clone();
+        let input = request.into_inner();
+        self.state
+            .accounts
+            .change_password(&caller, input.current_password, input.new_password)
+            .await?;
+        Ok(Response::new(ChangePasswordResponse {}))
+    }
+
+    async fn create_employee(
+        &self,
+        request: Request<CreateEmployeeRequest>,
+    ) -> Result<Response<CreateEmployeeResponse>, Status> {
+        let client = client_info(&request);
+        let input = request.into_inner();
+        let user = self
+            .state
+            .accounts
+            .create_employee(
+                &input.email,
+                input.password,
+                &input.name,
+                input.role,
+                &client,
+            )
+            .await?;
+        Ok(Response::new(CreateEmployeeResponse {
+            user: Some(user.to_proto()),
+        }))
+    }
+
+    async fn list_employees(
+        &self,
+        request: Request<ListEmployeesRequest>,
+    ) -> Result<Response<ListEmployeesResponse>, Status> {
+        let input = request.into_inner();
+        let roles = match Role::try_from(input.role) {
+            Ok(Role::Unspecified) => vec![Role::Finance, Role::It, Role::Admin],
+            Ok(role @ (Role::Finance | Role::It | Role::Admin)) => vec![role],
+            Ok(Role::Traveler | Role::Agency) | Err(_) => {
+                return Err(AppError::invalid("role", "must be FINANCE, IT or ADMIN").into());
+            }
+        };
+        let filter = UserFilter {
+            roles,
+            disabled: (!input.include_disabled).then_some(false),
+            text: None,
+        };
+        let size = page_size(input.page_size, USERS_PAGE_DEFAULT, USERS_PAGE_MAX)?;
+        let (users, _) = self
+            .state
+            .accounts
+            .users
+            .page(&filter, page_after(&input.page_token)?, size)
+            .await?;
+        Ok(Response::new(ListEmployeesResponse {
+            next_page_token: next_page_token(&users, size),
+            employees: users.iter().map(UserDocument::to_proto).collect(),
+        }))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<ListUsersRequest>,
+    ) -> Result<Response<ListUsersResponse>, Status> {
+        let input = request.into_inner();
+        let roles = match Role::try_from(input.role) {
+            Ok(Role::Unspecified) => Vec::new(),
+            Ok(role) => vec![role],
+            Err(_) => return Err(AppError::invalid("role", "is not a role").into()),
+        };
+        let text = input.query.trim();
+        if text.chars().count() > 100 {
+            return Err(AppError::invalid("query", "must be at most 100 characters").into());
+        }
+        let filter = UserFilter {
+            roles,
+            disabled: input.disabled,
+            text: (!text.is_empty()).then(|| text.to_owned()),
+        };
+        let size = page_size(input.page_size, USERS_PAGE_DEFAULT, USERS_PAGE_MAX)?;
+        let (users, total) = self
+            .state
+            .accounts
+            .users
+            .page(&filter, page_after(&input.page_token)?, size)
+            .await?;
+        Ok(Response::new(ListUsersResponse {
+            next_page_token: next_page_token(&users, size),
+            users: users.iter().map(UserDocument::to_proto).collect(),
+            total_size: i64::try_from(total).unwrap_or(i64::MAX),
+        }))
+    }
+
+    async fn disable_user(
+        &self,
+        request: Request<DisableUserRequest>,
+    ) -> Result<Response<DisableUserResponse>, Status> {
+        let admin = caller(&request)?.clone();
+        let user = self
+            .state
+            .accounts
+            .set_disabled(&admin, &request.into_inner().id, true)
+            .await?;
+        Ok(Response::new(DisableUserResponse { user: Some(user) }))
+    }
+
+    async fn enable_user(
+        &self,
+        request: Request<EnableUserRequest>,
+    ) -> Result<Response<EnableUserResponse>, Status> {
+        let admin = caller(&request)?.clone();
+        let user = self
+            .state
+            .accounts
+            .set_disabled(&admin, &request.into_inner().id, false)
+            .await?;
+        Ok(Response::new(EnableUserResponse { user: Some(user) }))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
+        Ok(Response::new(GetJwksResponse {
+            keys: self.state.jwks.clone(),
+        }))
+    }
+}
 
 #[tonic::async_trait]
 impl SystemInternalService for SystemApi {}

@@ -1,0 +1,126 @@
+//! Relays the outbox to NotifyAPI, at least once: claim an entry with a lease, send it, mark it
+//! delivered. NotifyAPI deduplicates on (event id, recipient), so a resend after a crash is
+//! harmless. While NotifyAPI cannot take it (down, or not built yet: UNIMPLEMENTED), entries
+//! wait and are retried with back-off; none is dropped.
+
+use std::time::Duration;
+
+use astro_proto::astrobookings::{
+    common::v1::{Contact, Origin},
+    notify::v1::{
+        EnqueueNotificationRequest, NotificationEventType, NotificationSubject,
+        notify_internal_service_client::NotifyInternalServiceClient,
+    },
+};
+use astro_shared::grpc_client::TracedChannel;
+
+use crate::store::{OutboxEntry, OutboxStore};
+
+const LEASE: Duration = Duration::from_secs(30);
+const IDLE_POLL: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Runs forever (until the process stops).
+pub async fn run(outbox: OutboxStore, notify: TracedChannel) {
+    let client = NotifyInternalServiceClient::new(notify);
+    loop {
+        match outbox.claim_due(LEASE).await {
+            Ok(Some(entry)) => deliver(&outbox, client.clone(), entry).await,
+            Ok(None) => tokio::time::sleep(IDLE_POLL).await,
+            Err(error) => {
+                tracing::warn!(error = %error, "outbox relay cannot read SystemDB");
+                tokio::time::sleep(IDLE_POLL * 4).await;
+            }
+        }
+    }
+}
+
+async fn deliver(
+    outbox: &OutboxStore,
+    mut client: NotifyInternalServiceClient<TracedChannel>,
+    entry: OutboxEntry,
+) {
+    let event_type = NotificationEventType::from_str_name(&entry.event_type)
+        .unwrap_or(NotificationEventType::Unspecified);
+    let request = EnqueueNotificationRequest {
+        event_id: entry.event_id.clone(),
+        event_type: event_type.into(),
+        recipient: Some(Contact {
+            user_id: entry.recipient_user_id.clone(),
+            name: entry.recipient_name.clone(),
+            email: entry.recipient_email.clone(),
+            phone: String::new(),
+        }),
+        subject: Some(NotificationSubject {
+            user_id: entry.recipient_user_id.clone(),
+            ..NotificationSubject::default()
+        }),
+        data: entry.data.clone().into_iter().collect(),
+        priority: 0,
+        trace_context: entry.traceparent.clone(),
+        origin: Some(Origin {
+            service: "system-api".to_owned(),
+            user_id: entry.recipient_user_id.clone(),
+            trace_id: trace_id_of(&entry.traceparent),
+            time: Some(crate::store::users::timestamp(entry.created_at)),
+        }),
+    };
+    let outcome = match client.enqueue_notification(request).await {
+        Ok(_) => outbox.mark_delivered(&entry.event_id).await,
+        Err(status) => {
+            let attempts = u32::try_from(entry.attempts.max(1)).unwrap_or(u32::MAX);
+            let delay = backoff(attempts);
+            tracing::info!(
+                event_id = %entry.event_id,
+                attempts,
+                retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                status = %status.code(),
+                "outbox entry not accepted by NotifyAPI yet"
+            );
+            outbox
+                .retry_later(
+                    &entry.event_id,
+                    delay,
+                    &format!("{}: {}", status.code(), status.message()),
+                )
+                .await
+        }
+    };
+    if let Err(error) = outcome {
+        // The lease runs out and the entry is claimed again: delivered at least once.
+        tracing::warn!(event_id = %entry.event_id, error = %error, "outbox bookkeeping failed");
+    }
+}
+
+/// 1 s, 2 s, 4 s, ... up to a minute.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1_u64 << attempts.saturating_sub(1).min(6)).min(MAX_BACKOFF)
+}
+
+/// The trace id inside a `traceparent` (`00-<trace id>-<span id>-<flags>`).
+fn trace_id_of(traceparent: &str) -> String {
+    traceparent.split('-').nth(1).unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(6), Duration::from_secs(32));
+        assert_eq!(backoff(7), Duration::from_secs(60));
+        assert_eq!(backoff(50), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn trace_id_is_read_from_traceparent() {
+        assert_eq!(
+            trace_id_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(trace_id_of(""), "");
+    }
+}

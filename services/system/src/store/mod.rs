@@ -1,0 +1,63 @@
+//! SystemDB access (MongoDB protocol): accounts, refresh tokens and the outbox of events for
+//! NotifyAPI. Invariants are enforced by the database: a unique index on the normalised
+//! e-mail, and conditional updates for token rotation and outbox claims.
+
+pub mod outbox;
+pub mod refresh_tokens;
+pub mod users;
+
+use mongodb::{
+    IndexModel,
+    bson::doc,
+    error::{ErrorKind, WriteFailure},
+    options::IndexOptions,
+};
+
+pub use outbox::{OutboxEntry, OutboxStore};
+pub use refresh_tokens::RefreshTokenStore;
+pub use users::{UserDocument, UserStore};
+
+/// Creates the indexes the invariants rely on (idempotent; run at start-up).
+pub async fn ensure_indexes(database: &mongodb::Database) -> Result<(), mongodb::error::Error> {
+    let unique = || IndexOptions::builder().unique(true).build();
+    database
+        .collection::<UserDocument>(users::COLLECTION)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "email": 1 })
+                .options(unique())
+                .build(),
+        )
+        .await?;
+    database
+        .collection::<UserDocument>(users::COLLECTION)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "role": 1, "created_at": -1 })
+                .build(),
+        )
+        .await?;
+    database
+        .collection::<mongodb::bson::Document>(refresh_tokens::COLLECTION)
+        .create_index(IndexModel::builder().keys(doc! { "family_id": 1 }).build())
+        .await?;
+    database
+        .collection::<OutboxEntry>(outbox::COLLECTION)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "delivered": 1, "next_attempt_at": 1 })
+                .build(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Whether a write failed on a unique index (E11000).
+pub fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+    let by_code = match &*error.kind {
+        ErrorKind::Write(WriteFailure::WriteError(write)) => write.code == 11000,
+        ErrorKind::Command(command) => command.code == 11000,
+        _ => false,
+    };
+    by_code || error.to_string().contains("E11000")
+}

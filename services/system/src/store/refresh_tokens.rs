@@ -1,0 +1,108 @@
+//! The `refresh_tokens` collection. Only SHA-256 hashes are stored. A token is used once:
+//! rotation is a conditional update (`rotated_at` still unset), so two concurrent uses of the
+//! same token cannot both succeed, and the loser is treated as reuse.
+
+use astro_shared::AppError;
+use mongodb::{
+    Collection,
+    bson::{DateTime, Document, doc},
+};
+use serde::{Deserialize, Serialize};
+
+pub const COLLECTION: &str = "refresh_tokens";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshTokenDocument {
+    /// SHA-256 (hex) of the opaque token.
+    #[serde(rename = "_id")]
+    pub token_hash: String,
+    /// Every token descended from one login shares the family id.
+    pub family_id: String,
+    pub user_id: String,
+    pub created_at: DateTime,
+    pub expires_at: DateTime,
+    pub rotated_at: Option<DateTime>,
+    pub revoked_at: Option<DateTime>,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The token was live and is now spent.
+    Rotated(RefreshTokenDocument),
+    /// The token was already spent: someone replayed it. Its family must be revoked.
+    Reused(RefreshTokenDocument),
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+#[derive(Clone)]
+pub struct RefreshTokenStore {
+    tokens: Collection<RefreshTokenDocument>,
+}
+
+impl RefreshTokenStore {
+    pub fn new(database: &mongodb::Database) -> Self {
+        Self {
+            tokens: database.collection(COLLECTION),
+        }
+    }
+
+    pub async fn insert(&self, token: &RefreshTokenDocument) -> Result<(), AppError> {
+        self.tokens.insert_one(token).await?;
+        Ok(())
+    }
+
+    /// Spends the token with this hash if it is live.
+    pub async fn rotate(&self, token_hash: &str) -> Result<Rotation, AppError> {
+        let now = DateTime::now();
+        let spent = self
+            .tokens
+            .find_one_and_update(
+                doc! {
+                    "_id": token_hash,
+                    "rotated_at": null,
+                    "revoked_at": null,
+                    "expires_at": { "$gt": now },
+                },
+                doc! { "$set": { "rotated_at": now } },
+            )
+            .await?;
+        if let Some(token) = spent {
+            return Ok(Rotation::Rotated(token));
+        }
+        Ok(
+            match self.tokens.find_one(doc! { "_id": token_hash }).await? {
+                Some(token) if token.rotated_at.is_some() => Rotation::Reused(token),
+                Some(_) | None => Rotation::Invalid,
+            },
+        )
+    }
+
+    /// Revokes every token of a family.
+    pub async fn revoke_family(&self, family_id: &str) -> Result<(), AppError> {
+        self.tokens
+            .update_many(
+                doc! { "family_id": family_id, "revoked_at": null },
+                doc! { "$set": { "revoked_at": DateTime::now() } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether any token of the family was revoked (a rotation racing a reuse detection checks
+    /// this after inserting its new token).
+    pub async fn family_revoked(&self, family_id: &str) -> Result<bool, AppError> {
+        let filter: Document = doc! { "family_id": family_id, "revoked_at": { "$ne": null } };
+        Ok(self.tokens.find_one(filter).await?.is_some())
+    }
+
+    /// The family of a token (live or not), for logout.
+    pub async fn family_of(&self, token_hash: &str) -> Result<Option<(String, String)>, AppError> {
+        Ok(self
+            .tokens
+            .find_one(doc! { "_id": token_hash })
+            .await?
+            .map(|token| (token.family_id, token.user_id)))
+    }
+}

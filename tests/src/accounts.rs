@@ -1,0 +1,94 @@
+//! Account helpers for tests: register, log in and call with a token, through real RPCs.
+
+use std::net::SocketAddr;
+
+use astro_proto::astrobookings::{
+    common::v1::Role,
+    system::v1::{
+        LoginRequest, LoginResponse, RegisterRequest, User,
+        system_service_client::SystemServiceClient,
+    },
+};
+use tonic::transport::Channel;
+
+/// A SystemAPI client on `address` (the gateway or SystemAPI itself).
+pub fn system_client(address: SocketAddr) -> SystemServiceClient<Channel> {
+    SystemServiceClient::new(crate::channel(address))
+}
+
+/// `message` with `authorization: Bearer <token>`.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ASCII token"),
+    );
+    request
+}
+
+/// A unique e-mail for this test run.
+pub fn unique_email(label: &str) -> String {
+    format!(
+        "{label}-{}@astrobookings.test",
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Registers an account with [`PASSWORD`] and logs it in.
+pub async fn register_and_login(
+    client: &mut SystemServiceClient<Channel>,
+    label: &str,
+    role: Role,
+) -> (User, LoginResponse) {
+    let email = unique_email(label);
+    let user = client
+        .register(RegisterRequest {
+            email: email.clone(),
+            password: PASSWORD.to_owned(),
+            name: format!("Test {label}"),
+            role: role.into(),
+        })
+        .await
+        .expect("register")
+        .into_inner()
+        .user
+        .expect("user");
+    let session = login(client, &email, PASSWORD).await.expect("login");
+    (user, session)
+}
+
+pub async fn login(
+    client: &mut SystemServiceClient<Channel>,
+    email: &str,
+    password: &str,
+) -> Result<LoginResponse, tonic::Status> {
+    client
+        .login(LoginRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The access token of a login.
+pub fn access_token(session: &LoginResponse) -> String {
+    session
+        .tokens
+        .as_ref()
+        .expect("tokens")
+        .access_token
+        .clone()
+}
+
+/// The refresh token of a login.
+pub fn refresh_token(session: &LoginResponse) -> String {
+    session
+        .tokens
+        .as_ref()
+        .expect("tokens")
+        .refresh_token
+        .clone()
+}
