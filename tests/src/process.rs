@@ -275,7 +275,8 @@ impl Mesh {
             admin_email,
             admin_password,
         };
-        mesh.wait_ready(Duration::from_secs(30)).await?;
+        // Generous: on 2 cores, several meshes may start at once while something compiles.
+        mesh.wait_ready(Duration::from_secs(60)).await?;
         Ok(mesh)
     }
 

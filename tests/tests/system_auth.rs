@@ -15,7 +15,11 @@ use astro_e2e::{
 };
 use astro_proto::astrobookings::{
     agency::v1::{ListRocketsRequest, agency_service_client::AgencyServiceClient},
-    common::v1::Role,
+    common::v1::{Contact, Role},
+    notify::v1::{
+        EnqueueNotificationRequest, NotificationEventType,
+        notify_internal_service_client::NotifyInternalServiceClient,
+    },
     system::v1::{
         ChangePasswordRequest, CreateEmployeeRequest, DisableUserRequest, EnableUserRequest,
         GetCurrentUserRequest, GetJwksRequest, ListUsersRequest, LogoutRequest,
@@ -639,7 +643,7 @@ async fn a_user_reads_and_updates_its_own_account() {
 }
 
 #[tokio::test]
-async fn registration_queues_a_confirmation_email_that_waits_for_notify_and_is_never_lost() {
+async fn registration_queues_exactly_one_confirmation_email_in_notify_even_if_redelivered() {
     let mesh = mesh().await;
     let mut system = system_client(mesh.address(Service::Gateway));
     let (user, _) = register_and_login(&mut system, "outbox", Role::Traveler).await;
@@ -669,9 +673,8 @@ async fn registration_queues_a_confirmation_email_that_waits_for_notify_and_is_n
             .is_empty()
     );
 
-    // NotifyAPI does not take notifications yet (UNIMPLEMENTED): the relay keeps the entry,
-    // counts the attempt and schedules a retry.
-    let retried = eventually(Duration::from_secs(10), || {
+    // The relay hands it to NotifyAPI, which queues it, then marks the entry delivered.
+    let delivered = eventually(Duration::from_secs(10), || {
         let outbox = outbox.clone();
         let user_id = user.id.clone();
         async move {
@@ -680,15 +683,60 @@ async fn registration_queues_a_confirmation_email_that_waits_for_notify_and_is_n
                 .await
                 .ok()
                 .flatten()
-                .is_some_and(|entry| {
-                    entry.get_i32("attempts").unwrap_or(0) >= 1
-                        && !entry.get_bool("delivered").unwrap_or(true)
-                        && entry.get_str("last_error").is_ok_and(|error| {
-                            error.contains("Unimplemented") || error.contains("not implemented")
-                        })
-                })
+                .is_some_and(|entry| entry.get_bool("delivered").unwrap_or(false))
         }
     })
     .await;
-    assert!(retried, "the relay tried, kept the entry and recorded why");
+    assert!(delivered, "the relay delivered the entry to NotifyAPI");
+    let event_id = entry.get_str("_id").expect("event id").to_owned();
+    let notifications = system_db(&mesh)
+        .await
+        .collection::<Document>("notifications");
+    let queued = notifications
+        .find(doc! { "event_id": &event_id })
+        .await
+        .expect("find")
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("read");
+    assert_eq!(queued.len(), 1, "exactly one notification: {queued:?}");
+    assert_eq!(queued[0].get_str("status").expect("status"), "PENDING");
+    assert_eq!(
+        queued[0]
+            .get_document("recipient")
+            .expect("recipient")
+            .get_str("user_id")
+            .expect("user id"),
+        user.id
+    );
+
+    // A redelivery (a relay that crashed before marking the entry) queues nothing new.
+    let mut notify = NotifyInternalServiceClient::new(channel(mesh.address(Service::Notify)));
+    let again = notify
+        .enqueue_notification(EnqueueNotificationRequest {
+            event_id: event_id.clone(),
+            event_type: NotificationEventType::UserRegistered.into(),
+            recipient: Some(Contact {
+                user_id: user.id.clone(),
+                name: user.name.clone(),
+                email: user.email.clone(),
+                phone: String::new(),
+            }),
+            ..EnqueueNotificationRequest::default()
+        })
+        .await
+        .expect("a repeat is accepted")
+        .into_inner();
+    assert!(!again.created, "the repeat found the first one");
+    assert_eq!(
+        again.notification.expect("notification").id,
+        queued[0].get_str("_id").expect("id")
+    );
+    assert_eq!(
+        notifications
+            .count_documents(doc! { "event_id": &event_id })
+            .await
+            .expect("count"),
+        1
+    );
 }

@@ -2,6 +2,7 @@
 //! SMTP (EmailSvc).
 
 pub mod api;
+pub mod store;
 
 use std::future::Future;
 
@@ -10,6 +11,7 @@ use astro_proto::astrobookings::notify::v1::{
     notify_service_server::{self, NotifyServiceServer},
 };
 use astro_shared::{
+    activity::ActivityLog,
     auth,
     config::{Env, ServerConfig},
     db,
@@ -50,10 +52,17 @@ impl Config {
     }
 }
 
+/// This service's name in activity logs and origins (`common.v1.Origin.service`).
+pub const SERVICE_NAME: &str = "notify-api";
+
 /// What the RPCs share.
 #[derive(Clone)]
 pub struct State {
     pub system_db: mongodb::Database,
+    /// The notification queue.
+    pub notifications: store::NotificationStore,
+    /// Significant actions, sent to SystemAPI's IngestLogs.
+    pub activity: ActivityLog,
 }
 
 /// Connects (lazily) and binds; the returned future finishes once SystemDB answers.
@@ -62,7 +71,12 @@ pub async fn build(
 ) -> anyhow::Result<(BoundGrpcServer, impl Future<Output = ()> + Send + 'static)> {
     let (system_db, system_db_ready) = db::mongo(&config.mongo_url, &config.mongo_database).await?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
-    let api = api::NotifyApi::new(State { system_db });
+    let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME)?;
+    let api = api::NotifyApi::new(State {
+        notifications: store::NotificationStore::new(&system_db),
+        system_db: system_db.clone(),
+        activity,
+    });
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
         &config.system_url,
@@ -80,6 +94,10 @@ pub async fn build(
         .await?;
     Ok((server, async move {
         tokio::join!(system_db_ready, cache_ready);
+        db::retry_until_ready("SystemDB indexes", "notifications", || {
+            store::notifications::ensure_indexes(&system_db)
+        })
+        .await;
     }))
 }
 

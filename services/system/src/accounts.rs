@@ -9,6 +9,7 @@ use astro_proto::astrobookings::{
 };
 use astro_shared::{
     AppError,
+    activity::ActivityLog,
     auth::{
         ACCESS_TOKEN_USE, AccessClaims, Caller, Denylist, TOKEN_AUDIENCE, TOKEN_ISSUER, role_claim,
         unix_now,
@@ -51,6 +52,8 @@ pub struct Accounts {
     /// A real argon2id hash of a random password: an unknown e-mail is checked against it so
     /// that it costs as much time as a wrong password.
     decoy_hash: Arc<String>,
+    /// Significant account actions, for IT (never e-mails or secrets: ids and addresses).
+    pub activity: ActivityLog,
 }
 
 /// A login or refresh result.
@@ -73,6 +76,7 @@ impl Accounts {
         denylist: Denylist,
         limiter: LoginLimiter,
         lifetimes: TokenLifetimes,
+        activity: ActivityLog,
     ) -> Result<Self, AppError> {
         let decoy_hash = passwords::hash(random_token()).await?;
         Ok(Self {
@@ -85,6 +89,7 @@ impl Accounts {
             limiter,
             lifetimes,
             decoy_hash: Arc::new(decoy_hash),
+            activity,
         })
     }
 
@@ -106,13 +111,14 @@ impl Accounts {
         domain::check_password("password", &password)?;
         let name = domain::parse_name("name", name)?;
         let role = domain::self_registration_role(role)?;
-        self.create_account(email, password, name, role, false, client)
+        self.create_account(None, email, password, name, role, client)
             .await
     }
 
     /// An employee (FINANCE or IT), created by an ADMIN; its e-mail counts as confirmed.
     pub async fn create_employee(
         &self,
+        admin: &Caller,
         email: &str,
         password: String,
         name: &str,
@@ -123,19 +129,22 @@ impl Accounts {
         domain::check_password("password", &password)?;
         let name = domain::parse_name("name", name)?;
         let role = domain::employee_role(role)?;
-        self.create_account(email, password, name, role, true, client)
+        self.create_account(Some(admin), email, password, name, role, client)
             .await
     }
 
+    /// A self-registration (`admin` is `None`: the e-mail must be confirmed) or an employee
+    /// created by `admin`.
     async fn create_account(
         &self,
+        admin: Option<&Caller>,
         email: String,
         password: String,
         name: String,
         role: Role,
-        confirmed: bool,
         client: &ClientInfo,
     ) -> Result<UserDocument, AppError> {
+        let confirmed = admin.is_some();
         let confirmation_token = (!confirmed).then(random_token);
         let user = UserDocument {
             id: uuid::Uuid::now_v7().to_string(),
@@ -195,6 +204,20 @@ impl Accounts {
         }
         session.commit_transaction().await?;
         tracing::info!(user_id = %user.id, role = %user.role, "account created");
+        match admin {
+            None => self.activity.info(
+                "auth.registered",
+                Some(&user.id),
+                format!("{} account registered", user.role),
+                &[("role", &user.role), ("client", &client.address)],
+            ),
+            Some(admin) => self.activity.info(
+                "admin.employee_created",
+                Some(&admin.user_id),
+                format!("{} employee created", user.role),
+                &[("employee_id", &user.id), ("role", &user.role)],
+            ),
+        }
         Ok(user)
     }
 
@@ -236,7 +259,17 @@ impl Accounts {
         client: &ClientInfo,
     ) -> Result<Session, AppError> {
         let email = email.trim().to_lowercase();
-        self.limiter.check(&email, &client.address).await?;
+        if let Err(error) = self.limiter.check(&email, &client.address).await {
+            if matches!(error, AppError::ResourceExhausted { .. }) {
+                self.activity.warn(
+                    "auth.login_rate_limited",
+                    None,
+                    "login refused: too many recent failures",
+                    &[("client", &client.address)],
+                );
+            }
+            return Err(error);
+        }
         let user = self.users.by_email(&email).await?;
         let stored_hash = user.as_ref().map_or_else(
             || self.decoy_hash.as_ref().clone(),
@@ -245,9 +278,22 @@ impl Accounts {
         let password_matches = passwords::verify(password, stored_hash).await?;
         let user = match user {
             Some(user) if password_matches && !user.disabled => user,
-            _ => {
+            known => {
                 self.limiter.record_failure(&email, &client.address).await?;
                 tracing::info!(client = %client.address, "login failed");
+                // Why it failed is for IT only; the e-mail is never logged, the account id is
+                // when there is one.
+                let reason = match &known {
+                    None => "unknown_email",
+                    Some(user) if user.disabled => "account_disabled",
+                    Some(_) => "wrong_password",
+                };
+                self.activity.warn(
+                    "auth.login_failed",
+                    known.as_ref().map(|user| user.id.as_str()),
+                    "login failed",
+                    &[("client", &client.address), ("reason", reason)],
+                );
                 return Err(invalid_credentials());
             }
         };
@@ -256,6 +302,12 @@ impl Accounts {
         let family_id = uuid::Uuid::new_v4().to_string();
         let tokens = self.issue_tokens(&user, &family_id).await?;
         tracing::info!(user_id = %user.id, "login succeeded");
+        self.activity.info(
+            "auth.login_succeeded",
+            Some(&user.id),
+            "login succeeded",
+            &[("client", &client.address), ("session_family", &family_id)],
+        );
         Ok(Session { tokens, user })
     }
 
@@ -277,6 +329,12 @@ impl Accounts {
                 self.refresh_tokens
                     .revoke_family(&replayed.family_id)
                     .await?;
+                self.activity.warn(
+                    "auth.refresh_reused",
+                    Some(&replayed.user_id),
+                    "a rotated refresh token was presented again: its session family is revoked",
+                    &[("session_family", &replayed.family_id)],
+                );
                 return Err(invalid());
             }
             Rotation::Invalid => return Err(invalid()),
@@ -312,6 +370,8 @@ impl Accounts {
             .revoke_token(&caller.token_id, caller.expires_at)
             .await?;
         tracing::info!(user_id = %caller.user_id, "logged out");
+        self.activity
+            .info("auth.logout", Some(&caller.user_id), "logged out", &[]);
         Ok(())
     }
 
@@ -352,6 +412,12 @@ impl Accounts {
                 "the password changed meanwhile; try again".into(),
             ));
         }
+        self.activity.info(
+            "auth.password_changed",
+            Some(&caller.user_id),
+            "password changed",
+            &[],
+        );
         Ok(())
     }
 
@@ -381,6 +447,17 @@ impl Accounts {
             self.denylist.clear_user_disabled(user_id).await?;
         }
         tracing::info!(admin = %admin.user_id, user_id, disabled, "account access changed");
+        let (event_type, message) = if disabled {
+            ("admin.user_disabled", "account disabled")
+        } else {
+            ("admin.user_enabled", "account enabled")
+        };
+        self.activity.info(
+            event_type,
+            Some(&admin.user_id),
+            message,
+            &[("target_user_id", user_id), ("role", &user.role)],
+        );
         Ok(user.to_proto())
     }
 
@@ -388,10 +465,18 @@ impl Accounts {
         if token.is_empty() || token.len() > 512 {
             return Err(AppError::invalid("token", "is malformed"));
         }
-        self.users
+        let user = self
+            .users
             .confirm_email(&sha256_hex(token))
             .await?
-            .ok_or_else(|| AppError::NotFound("confirmation token".into()))
+            .ok_or_else(|| AppError::NotFound("confirmation token".into()))?;
+        self.activity.info(
+            "auth.email_confirmed",
+            Some(&user.id),
+            "e-mail address confirmed",
+            &[],
+        );
+        Ok(user)
     }
 
     async fn issue_tokens(

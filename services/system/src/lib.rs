@@ -18,6 +18,7 @@ use astro_proto::astrobookings::system::v1::{
     system_service_server::{self, SystemServiceServer},
 };
 use astro_shared::{
+    activity::{ActivityLog, ActivityLogOptions},
     auth::{AccessPolicy, AuthLayer, Denylist, TokenVerifier},
     config::{Env, Secret, ServerConfig, redis_key_prefix},
     db,
@@ -29,7 +30,11 @@ use crate::{
     accounts::{Accounts, TokenLifetimes},
     keys::SigningKey,
     login_limits::{LoginLimiter, LoginLimits},
+    store::logs::LogStore,
 };
+
+/// This service's name in activity logs and origins (`common.v1.Origin.service`).
+pub const SERVICE_NAME: &str = "system-api";
 
 /// Everything SystemAPI reads from `ASTRO_SYSTEM_*`.
 #[derive(Debug, Clone)]
@@ -54,6 +59,9 @@ pub struct Config {
     pub login_limits: LoginLimits,
     /// `ASTRO_SYSTEM_NOTIFY_URL`: NotifyAPI, where the outbox is relayed.
     pub notify_url: String,
+    /// `ASTRO_SYSTEM_LOG_RETENTION_DAYS` (default 90): activity log entries older than this
+    /// are deleted by SystemDB (TTL index).
+    pub log_retention: Duration,
 }
 
 impl Config {
@@ -82,8 +90,18 @@ impl Config {
                 window: env.millis_or("LOGIN_FAILURE_WINDOW_MS", Duration::from_secs(15 * 60))?,
             },
             notify_url: env.or("NOTIFY_URL", "http://127.0.0.1:50055".to_owned())?,
+            log_retention: log_retention(env.or("LOG_RETENTION_DAYS", 90)?)?,
         })
     }
+}
+
+/// At least one day: zero would delete every entry as soon as it is stored.
+fn log_retention(days: u64) -> anyhow::Result<Duration> {
+    anyhow::ensure!(
+        (1..=36_500).contains(&days),
+        "ASTRO_SYSTEM_LOG_RETENTION_DAYS must be 1 to 36500 days, not {days}"
+    );
+    Ok(Duration::from_secs(days * 24 * 3600))
 }
 
 /// What the RPCs share.
@@ -92,6 +110,10 @@ pub struct State {
     pub accounts: Accounts,
     /// The public keys published as JWKS.
     pub jwks: Vec<Jwk>,
+    /// Every service's activity log entries.
+    pub logs: LogStore,
+    /// SystemAPI's own activity, written straight to `logs`.
+    pub activity: ActivityLog,
 }
 
 /// Connects (lazily) and binds. The returned future finishes once SystemDB and CacheDB answer,
@@ -105,12 +127,19 @@ pub async fn build(
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
     let prefix = redis_key_prefix();
     let denylist = Denylist::new(cache.clone(), prefix.clone());
+    let logs = LogStore::new(&system_db);
+    let activity = ActivityLog::with_sink(
+        Arc::new(api::logs::StoreSink(logs.clone())),
+        SERVICE_NAME,
+        ActivityLogOptions::default(),
+    );
     let accounts = Accounts::new(
         system_db.clone(),
         signing_key,
         denylist.clone(),
         LoginLimiter::new(cache, prefix, config.login_limits),
         config.token_lifetimes,
+        activity.clone(),
     )
     .await?;
     let notify = TracedChannel::new(
@@ -125,6 +154,8 @@ pub async fn build(
     let api = api::SystemApi::new(State {
         accounts: accounts.clone(),
         jwks,
+        logs,
+        activity,
     });
     let max_message_bytes = config.server.max_message_bytes;
     let server = GrpcServer::new(config.server, auth)
@@ -138,10 +169,15 @@ pub async fn build(
         .await?;
 
     let admin = config.admin;
+    let log_retention = config.log_retention;
     let ready = async move {
         tokio::join!(system_db_ready, cache_ready);
         db::retry_until_ready("SystemDB indexes", "users, refresh_tokens, outbox", || {
             store::ensure_indexes(&system_db)
+        })
+        .await;
+        db::retry_until_ready("SystemDB indexes", "activity_logs", || {
+            store::logs::ensure_indexes(&system_db, log_retention)
         })
         .await;
         if let Some((email, password)) = &admin {

@@ -12,7 +12,8 @@ use astro_proto::astrobookings::{
         notify_internal_service_client::NotifyInternalServiceClient,
     },
 };
-use astro_shared::grpc_client::TracedChannel;
+use astro_shared::{grpc_client::TracedChannel, telemetry::adopt_remote_parent};
+use tracing::Instrument as _;
 
 use crate::store::{OutboxEntry, OutboxStore};
 
@@ -25,7 +26,12 @@ pub async fn run(outbox: OutboxStore, notify: TracedChannel) {
     let client = NotifyInternalServiceClient::new(notify);
     loop {
         match outbox.claim_due(LEASE).await {
-            Ok(Some(entry)) => deliver(&outbox, client.clone(), entry).await,
+            Ok(Some(entry)) => {
+                let span = delivery_span(&entry);
+                deliver(&outbox, client.clone(), entry)
+                    .instrument(span)
+                    .await;
+            }
             Ok(None) => tokio::time::sleep(IDLE_POLL).await,
             Err(error) => {
                 tracing::warn!(error = %error, "outbox relay cannot read SystemDB");
@@ -90,6 +96,24 @@ async fn deliver(
         // The lease runs out and the entry is claimed again: delivered at least once.
         tracing::warn!(event_id = %entry.event_id, error = %error, "outbox bookkeeping failed");
     }
+}
+
+/// A span in the trace of the request that caused the event (its stored `traceparent`), so
+/// the delivery and NotifyAPI's work join that trace instead of starting new ones.
+fn delivery_span(entry: &OutboxEntry) -> tracing::Span {
+    let span = tracing::info_span!(
+        "outbox.relay",
+        otel.name = "outbox.relay",
+        event_id = %entry.event_id,
+        event_type = %entry.event_type,
+        attempt = entry.attempts,
+    );
+    let mut headers = http::HeaderMap::new();
+    if let Ok(traceparent) = http::HeaderValue::from_str(&entry.traceparent) {
+        headers.insert("traceparent", traceparent);
+    }
+    adopt_remote_parent(&span, &headers);
+    span
 }
 
 /// 1 s, 2 s, 4 s, ... up to a minute.

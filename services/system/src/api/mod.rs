@@ -17,7 +17,15 @@ use astro_proto::astrobookings::{
     },
 };
 use astro_shared::{AppError, auth::caller, paging::page_size, telemetry::current_traceparent};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, codegen::BoxStream};
+
+// Activity logs (ListLogs, ExportLogs, IngestLogs) live in their own module.
+pub mod logs;
+
+use astro_proto::astrobookings::system::v1::{
+    ExportLogsRequest, ExportLogsResponse, IngestLogsRequest, IngestLogsResponse, ListLogsRequest,
+    ListLogsResponse,
+};
 
 use crate::{
     State,
@@ -199,11 +207,13 @@ impl SystemService for SystemApi {
         request: Request<CreateEmployeeRequest>,
     ) -> Result<Response<CreateEmployeeResponse>, Status> {
         let client = client_info(&request);
+        let admin = caller(&request)?.clone();
         let input = request.into_inner();
         let user = self
             .state
             .accounts
             .create_employee(
+                &admin,
                 &input.email,
                 input.password,
                 &input.name,
@@ -313,7 +323,43 @@ impl SystemService for SystemApi {
             keys: self.state.jwks.clone(),
         }))
     }
+
+    async fn list_logs(
+        &self,
+        request: Request<ListLogsRequest>,
+    ) -> Result<Response<ListLogsResponse>, Status> {
+        Ok(Response::new(
+            logs::list_logs(&self.state.logs, request.into_inner()).await?,
+        ))
+    }
+
+    async fn export_logs(
+        &self,
+        request: Request<ExportLogsRequest>,
+    ) -> Result<Response<BoxStream<ExportLogsResponse>>, Status> {
+        let it = caller(&request)?.clone();
+        let input = request.into_inner();
+        let format = input.format.trim().to_ascii_lowercase();
+        let chunks = logs::export_logs(&self.state.logs, input).await?;
+        // Exporting logs takes data out of the platform: worth an entry of its own.
+        self.state.activity.info(
+            "logs.exported",
+            Some(&it.user_id),
+            "activity logs exported",
+            &[("format", if format.is_empty() { "csv" } else { &format })],
+        );
+        Ok(Response::new(chunks))
+    }
 }
 
 #[tonic::async_trait]
-impl SystemInternalService for SystemApi {}
+impl SystemInternalService for SystemApi {
+    async fn ingest_logs(
+        &self,
+        request: Request<IngestLogsRequest>,
+    ) -> Result<Response<IngestLogsResponse>, Status> {
+        Ok(Response::new(
+            logs::ingest_logs(&self.state.logs, request.into_inner()).await?,
+        ))
+    }
+}

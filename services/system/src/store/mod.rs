@@ -2,6 +2,7 @@
 //! NotifyAPI. Invariants are enforced by the database: a unique index on the normalised
 //! e-mail, and conditional updates for token rotation and outbox claims.
 
+pub mod logs;
 pub mod outbox;
 pub mod refresh_tokens;
 pub mod users;

@@ -226,7 +226,8 @@ impl UserFilter {
     }
 }
 
-fn regex_escape(text: &str) -> String {
+/// `text` as a regular expression that matches it literally.
+pub(crate) fn regex_escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         if "\\.+*?()|[]{}^$-/#".contains(character) {
