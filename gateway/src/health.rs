@@ -36,7 +36,7 @@ impl GatewayHealth {
 /// Asks `upstream` for the health of its public service.
 pub async fn check_upstream(upstream: &Upstream) -> Result<ServingStatus, Status> {
     let mut request = Request::new(HealthCheckRequest {
-        service: upstream.service.to_owned(),
+        service: upstream.service.clone(),
     });
     request.set_timeout(UPSTREAM_HEALTH_DEADLINE);
     let response = HealthClient::new(upstream.channel.clone())

@@ -1,27 +1,46 @@
-//! The edge of the mesh. One port serves browsers (grpc-web, binary and text) and gRPC clients
-//! for every public service, forwarding to the upstream processes with trace context and a
-//! deadline; `GET /healthz` says the gateway is alive, `GET /readyz` that every upstream serves.
+//! The edge of the mesh. One port serves browsers and scripts as REST/JSON (transcoded from
+//! the contracts' `google.api.http` rules, documented at `/openapi.json` and `/docs`), browsers
+//! as grpc-web (binary and text) and gRPC clients, for every public service; every call is
+//! admitted at the edge (bearer token, shared rate limits) and forwarded with trace context,
+//! request id and a deadline. `GET /healthz` says the gateway is alive, `GET /readyz` that
+//! every upstream serves.
 
+pub mod contracts;
+pub mod edge;
+pub mod errors;
 pub mod health;
+pub mod openapi;
 pub mod proxy;
+pub mod ratelimit;
+pub mod rest;
 pub mod upstream;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use astro_shared::{config::Env, server::stop_signal, telemetry::GrpcServerTraceLayer};
 use axum::{
     Json, Router,
-    extract::{Request, State},
+    extract::{DefaultBodyLimit, Request, State},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
-    response::{IntoResponse, Response},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
     routing::get,
 };
+use prost_reflect::DescriptorPool;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tower::{ServiceBuilder, ServiceExt as _};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+};
 
 use crate::{
+    contracts::{Contracts, RouteSettings},
+    edge::{Edge, JwksVerifier, VerifyToken},
+    errors::ApiError,
     proxy::GrpcRouter,
+    ratelimit::{RateLimiter, RateLimits},
+    rest::Rest,
     upstream::{UpstreamUrls, Upstreams},
 };
 
@@ -35,16 +54,35 @@ pub struct Config {
     /// `ASTRO_GATEWAY_UPSTREAM_TIMEOUT_MS`: the deadline given to an upstream call when the
     /// client sent none (or a longer one). Default 10 s.
     pub upstream_timeout: Duration,
+    /// `ASTRO_GATEWAY_ROUTE_TIMEOUTS_MS`: per-RPC deadlines overriding the default, as
+    /// `ExportLogs=60000,GenerateInvoices=30000` (RPC method names).
+    pub route_timeouts: HashMap<String, Duration>,
     /// `ASTRO_GATEWAY_CORS_ORIGINS`: comma-separated origins allowed to call from a browser,
     /// or `*` (the default, for development).
     pub cors_origins: String,
     /// `ASTRO_GATEWAY_DRAIN_TIMEOUT_MS`: after SIGTERM, how long in-flight requests may take.
     pub drain_timeout: Duration,
+    /// `ASTRO_GATEWAY_MAX_BODY_BYTES`: largest REST request body (default 1 MiB); larger is 413.
+    pub max_body_bytes: usize,
+    /// `ASTRO_GATEWAY_MAX_HEADER_BYTES`: largest total of request header names and values
+    /// (default 16 KiB); larger is 431.
+    pub max_header_bytes: usize,
+    /// `ASTRO_GATEWAY_REDIS_URL`: CacheDB for the shared rate limits; unset: no rate limits.
+    pub redis_url: Option<String>,
+    /// `ASTRO_GATEWAY_RATE_LIMIT_{AUTH,CATALOGUE,WEBHOOK,DEFAULT}`: `N/period` or `off`.
+    pub rate_limits: RateLimits,
+    /// `ASTRO_GATEWAY_TRUST_FORWARDED_FOR`: take the client address from `X-Forwarded-For`
+    /// (only behind a proxy that sets it). Default false.
+    pub trust_forwarded_for: bool,
 }
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Env::new("ASTRO_GATEWAY");
+        let route_timeouts_text: String = env.or("ROUTE_TIMEOUTS_MS", String::new())?;
+        let route_timeouts = parse_route_timeouts(&route_timeouts_text)
+            .map_err(|reason| anyhow::anyhow!("{}: {reason}", env.variable("ROUTE_TIMEOUTS_MS")))?;
+        let redis_url: String = env.or("REDIS_URL", String::new())?;
         Ok(Self {
             listen_addr: env.or("LISTEN_ADDR", ([127, 0, 0, 1], 8080).into())?,
             upstreams: UpstreamUrls {
@@ -53,10 +91,65 @@ impl Config {
                 booking: env.or("BOOKING_URL", "http://127.0.0.1:50053".to_owned())?,
                 finance: env.or("FINANCE_URL", "http://127.0.0.1:50054".to_owned())?,
                 notify: env.or("NOTIFY_URL", "http://127.0.0.1:50055".to_owned())?,
+                extra: Vec::new(),
             },
             upstream_timeout: env.millis_or("UPSTREAM_TIMEOUT_MS", Duration::from_secs(10))?,
+            route_timeouts,
             cors_origins: env.or("CORS_ORIGINS", "*".to_owned())?,
             drain_timeout: env.millis_or("DRAIN_TIMEOUT_MS", Duration::from_secs(10))?,
+            max_body_bytes: env.or("MAX_BODY_BYTES", 1024 * 1024)?,
+            max_header_bytes: env.or("MAX_HEADER_BYTES", 16 * 1024)?,
+            redis_url: Some(redis_url).filter(|url| !url.is_empty()),
+            rate_limits: RateLimits::from_env(&env)?,
+            trust_forwarded_for: env.or("TRUST_FORWARDED_FOR", false)?,
+        })
+    }
+}
+
+fn parse_route_timeouts(text: &str) -> Result<HashMap<String, Duration>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (rpc, millis) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("{entry:?} is not Rpc=milliseconds"))?;
+            let millis: u64 = millis
+                .trim()
+                .parse()
+                .map_err(|_| format!("{millis:?} is not milliseconds"))?;
+            Ok((rpc.trim().to_owned(), Duration::from_millis(millis)))
+        })
+        .collect()
+}
+
+impl RouteSettings for Config {
+    fn group(&self, rpc_name: &str) -> &'static str {
+        ratelimit::group_of(rpc_name)
+    }
+
+    fn timeout(&self, rpc_name: &str) -> Duration {
+        self.route_timeouts
+            .get(rpc_name)
+            .copied()
+            .unwrap_or(self.upstream_timeout)
+    }
+}
+
+/// What an in-process test may swap: the contracts (a test's own descriptor set) and the
+/// token verifier.
+pub struct AppParts {
+    pub pool: DescriptorPool,
+    /// `None`: the production [`JwksVerifier`] against the system upstream.
+    pub verifier: Option<Arc<dyn VerifyToken>>,
+}
+
+impl AppParts {
+    /// The production parts: every contract, and tokens verified against SystemAPI's JWKS.
+    pub fn standard() -> anyhow::Result<Self> {
+        Ok(Self {
+            pool: contracts::descriptor_pool()?,
+            verifier: None,
         })
     }
 }
@@ -65,20 +158,100 @@ impl Config {
 struct GatewayState {
     upstreams: Upstreams,
     grpc: GrpcRouter,
+    rest: Rest,
+    openapi: Arc<String>,
+    docs: Arc<String>,
+    trust_forwarded_for: bool,
 }
 
-/// The gateway's HTTP application (exposed for in-process tests).
+/// The gateway's HTTP application with the production parts (exposed for in-process tests).
 pub fn app(config: &Config) -> anyhow::Result<Router> {
+    app_with(config, AppParts::standard()?)
+}
+
+/// The gateway's HTTP application built from `parts`. Must run inside a Tokio runtime (the
+/// CacheDB connection starts in the background).
+pub fn app_with(config: &Config, parts: AppParts) -> anyhow::Result<Router> {
     let upstreams = Upstreams::connect(&config.upstreams, config.upstream_timeout)?;
-    let state = GatewayState {
-        grpc: GrpcRouter::new(upstreams.clone()),
-        upstreams,
+    let contracts = Arc::new(Contracts::load(
+        parts.pool,
+        &upstreams.service_names(),
+        config,
+    )?);
+    let redis = match &config.redis_url {
+        Some(url) => {
+            let (redis, ready) = astro_shared::db::redis(url)?;
+            tokio::spawn(ready);
+            Some(redis)
+        }
+        None => {
+            tracing::warn!(
+                "ASTRO_GATEWAY_REDIS_URL is not set: no rate limits, and revoked tokens are \
+                 refused only by the services"
+            );
+            None
+        }
     };
+    let limiter = redis.clone().map(|redis| {
+        RateLimiter::new(
+            redis,
+            config.rate_limits.clone(),
+            astro_shared::config::redis_key_prefix(),
+        )
+    });
+    let verifier = match parts.verifier {
+        Some(verifier) => verifier,
+        None => {
+            let system = upstreams
+                .system_channel()
+                .ok_or_else(|| anyhow::anyhow!("no SystemAPI upstream to fetch the JWKS from"))?;
+            let denylist = redis.map(|redis| {
+                astro_shared::auth::Denylist::new(redis, astro_shared::config::redis_key_prefix())
+            });
+            Arc::new(JwksVerifier(astro_shared::auth::TokenVerifier::remote(
+                system, denylist,
+            ))) as Arc<dyn VerifyToken>
+        }
+    };
+    let edge = Edge::new(verifier, limiter);
+    let document = openapi::document(&contracts);
+    let state = GatewayState {
+        grpc: GrpcRouter::new(
+            upstreams.clone(),
+            contracts.clone(),
+            edge.clone(),
+            config.trust_forwarded_for,
+        ),
+        rest: Rest {
+            contracts: contracts.clone(),
+            upstreams: upstreams.clone(),
+            edge,
+            max_body_bytes: config.max_body_bytes,
+        },
+        upstreams,
+        docs: Arc::new(openapi::docs_page(&document)),
+        openapi: Arc::new(document.to_string()),
+        trust_forwarded_for: config.trust_forwarded_for,
+    };
+    let max_header_bytes = config.max_header_bytes;
+    let pool = contracts.pool.clone();
+    let request_id = HeaderName::from_static("x-request-id");
     Ok(Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(grpc_or_not_found)
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(docs))
+        .fallback(grpc_or_rest)
         .with_state(state)
+        // The REST handler enforces its own body limit (with a Status body); gRPC messages
+        // are limited by the services.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let pool = pool.clone();
+            async move { limit_headers(request, next, max_header_bytes, &pool).await }
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(cors(&config.cors_origins)?))
 }
 
@@ -91,7 +264,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, upstreams = ?config.upstreams, "gateway listening");
     let drain_timeout = config.drain_timeout;
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let serving = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         stop_signal().await;
         let _ = stopped_tx.send(());
     });
@@ -104,6 +281,43 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// 431 when the request headers together exceed `max_bytes`.
+async fn limit_headers(
+    request: Request,
+    next: Next,
+    max_bytes: usize,
+    pool: &DescriptorPool,
+) -> Response {
+    let total: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if total > max_bytes {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            tonic::Code::InvalidArgument,
+            format!("request headers are larger than {max_bytes} bytes"),
+        )
+        .into_response_with(pool);
+    }
+    next.run(request).await
+}
+
+async fn openapi_json(State(state): State<GatewayState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        state.openapi.as_str().to_owned(),
+    )
+}
+
+async fn docs(State(state): State<GatewayState>) -> impl IntoResponse {
+    Html(state.docs.as_str().to_owned())
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -123,7 +337,7 @@ async fn readyz(State(state): State<GatewayState>) -> impl IntoResponse {
                 Ok(status) => status.as_str_name().to_owned(),
                 Err(error) => format!("UNREACHABLE: {}", error.message()),
             };
-            (upstream.name.to_owned(), serde_json::Value::String(status))
+            (upstream.name.clone(), serde_json::Value::String(status))
         })
         .collect();
     let code = if ready {
@@ -137,20 +351,20 @@ async fn readyz(State(state): State<GatewayState>) -> impl IntoResponse {
     )
 }
 
-/// gRPC and grpc-web requests go to the proxy; REST transcoding is not built yet, so any
-/// other request is an unknown path.
-async fn grpc_or_not_found(State(state): State<GatewayState>, request: Request) -> Response {
+/// gRPC and grpc-web requests go to the proxy; anything else is REST.
+async fn grpc_or_rest(State(state): State<GatewayState>, request: Request) -> Response {
     let is_grpc = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|content_type| content_type.starts_with("application/grpc"));
     if !is_grpc {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({ "code": 5, "message": "no such route", "details": [] })),
-        )
-            .into_response();
+        let client = proxy::client_address(
+            request.extensions(),
+            request.headers(),
+            state.trust_forwarded_for,
+        );
+        return state.rest.handle(request, client).await;
     }
     let grpc = ServiceBuilder::new()
         .layer(tonic_web::GrpcWebLayer::new())

@@ -1,11 +1,14 @@
 //! Forwards gRPC requests (grpc-web already translated to gRPC) to the upstream that serves
 //! the requested service, as opaque HTTP/2 streams: every RPC kind (unary and streaming) passes
-//! through unchanged, with the gateway's trace context and a deadline added.
+//! through unchanged, with the gateway's trace context and a deadline added. Calls of public
+//! RPCs are admitted at the edge first (token, rate limits), exactly like REST calls.
 
 use std::{
     convert::Infallible,
     future::Future,
+    net::{IpAddr, SocketAddr},
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -14,7 +17,7 @@ use tonic::{Code, Status, body::Body, server::NamedService as _};
 use tonic_health::pb::health_server::HealthServer;
 use tower::ServiceExt as _;
 
-use crate::{health::GatewayHealth, upstream::Upstreams};
+use crate::{contracts::Contracts, edge::Edge, health::GatewayHealth, upstream::Upstreams};
 
 /// Routes each gRPC request by its service name: `grpc.health.v1.Health` to the gateway's own
 /// health service, a public service to its upstream, anything else UNIMPLEMENTED.
@@ -22,13 +25,48 @@ use crate::{health::GatewayHealth, upstream::Upstreams};
 pub struct GrpcRouter {
     upstreams: Upstreams,
     health: HealthServer<GatewayHealth>,
+    contracts: Arc<Contracts>,
+    edge: Edge,
+    trust_forwarded_for: bool,
 }
 
 impl GrpcRouter {
-    pub fn new(upstreams: Upstreams) -> Self {
+    pub fn new(
+        upstreams: Upstreams,
+        contracts: Arc<Contracts>,
+        edge: Edge,
+        trust_forwarded_for: bool,
+    ) -> Self {
         let health = HealthServer::new(GatewayHealth::new(upstreams.clone()));
-        Self { upstreams, health }
+        Self {
+            upstreams,
+            health,
+            contracts,
+            edge,
+            trust_forwarded_for,
+        }
     }
+}
+
+/// The address of the client: the TCP peer, or the first `X-Forwarded-For` entry when the
+/// gateway runs behind a trusted proxy (`ASTRO_GATEWAY_TRUST_FORWARDED_FOR`).
+pub fn client_address(
+    extensions: &http::Extensions,
+    headers: &http::HeaderMap,
+    trust_forwarded_for: bool,
+) -> IpAddr {
+    let forwarded = trust_forwarded_for
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
+        .flatten()
+        .and_then(|value| value.split(',').next())
+        .and_then(|first| first.trim().parse().ok());
+    forwarded
+        .or_else(|| {
+            extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip())
+        })
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
 impl tower::Service<Request<Body>> for GrpcRouter {
@@ -61,18 +99,37 @@ impl tower::Service<Request<Body>> for GrpcRouter {
             let status = Status::unimplemented(format!("unknown service {service_name}"));
             return Box::pin(async move { Ok(status.into_http()) });
         };
-        let upstream_name = upstream.name;
+        let Some(rpc) = self.contracts.rpc(request.uri().path()).cloned() else {
+            let status = Status::unimplemented(format!("unknown RPC {}", request.uri().path()));
+            return Box::pin(async move { Ok(status.into_http()) });
+        };
+        let upstream_name = upstream.name.clone();
         let channel = upstream.channel.clone();
+        let edge = self.edge.clone();
+        let client = client_address(
+            request.extensions(),
+            request.headers(),
+            self.trust_forwarded_for,
+        );
         Box::pin(async move {
+            let mut request = request;
+            if let Err(status) = edge.admit(&rpc, request.headers(), client).await {
+                return Ok(status.into_http());
+            }
+            if let Ok(value) = HeaderValue::from_str(&client.to_string()) {
+                request.headers_mut().insert("x-forwarded-for", value);
+            }
+            // The route's own deadline, unless the client asked for a shorter one.
+            astro_shared::grpc_client::ensure_deadline(request.headers_mut(), rpc.timeout);
             match channel.oneshot(request).await {
                 Ok(response) => Ok(response),
                 Err(error) => {
                     tracing::warn!(
-                        upstream = upstream_name,
+                        upstream = %upstream_name,
                         error = %astro_shared::telemetry::error_chain(&error),
                         "upstream unreachable"
                     );
-                    Ok(unavailable(upstream_name))
+                    Ok(unavailable(&upstream_name))
                 }
             }
         })

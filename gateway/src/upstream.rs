@@ -14,9 +14,9 @@ use astro_shared::grpc_client::{TracedChannel, lazy_channel};
 #[derive(Clone)]
 pub struct Upstream {
     /// A short name for logs and `/readyz` (`system`, `agency`, ...).
-    pub name: &'static str,
+    pub name: String,
     /// The fully-qualified gRPC service name, e.g. `astrobookings.booking.v1.BookingService`.
-    pub service: &'static str,
+    pub service: String,
     pub url: String,
     pub channel: TracedChannel,
 }
@@ -35,12 +35,15 @@ pub struct UpstreamUrls {
     pub booking: String,
     pub finance: String,
     pub notify: String,
+    /// More public services and where they run: (short name, gRPC service name, URL). Empty in
+    /// production; tests add a stand-in service compiled from their own contract.
+    pub extra: Vec<(String, String, String)>,
 }
 
 impl Upstreams {
     /// Lazy channels to every upstream: the gateway starts even while they are down.
     pub fn connect(urls: &UpstreamUrls, default_deadline: Duration) -> anyhow::Result<Self> {
-        let targets = [
+        let standard = [
             ("system", system_service_server::SERVICE_NAME, &urls.system),
             ("agency", agency_service_server::SERVICE_NAME, &urls.agency),
             (
@@ -55,14 +58,17 @@ impl Upstreams {
             ),
             ("notify", notify_service_server::SERVICE_NAME, &urls.notify),
         ];
-        let upstreams = targets
+        let targets = standard
             .into_iter()
+            .map(|(name, service, url)| (name.to_owned(), service.to_owned(), url.clone()))
+            .chain(urls.extra.iter().cloned());
+        let upstreams = targets
             .map(|(name, service, url)| {
-                let channel = lazy_channel(url, Duration::from_secs(2))?;
+                let channel = lazy_channel(&url, Duration::from_secs(2))?;
                 Ok(Upstream {
                     name,
                     service,
-                    url: url.clone(),
+                    url,
                     channel: TracedChannel::new(channel, default_deadline),
                 })
             })
@@ -77,7 +83,21 @@ impl Upstreams {
             .find(|upstream| upstream.service == service)
     }
 
+    /// SystemAPI's channel (for the JWKS).
+    pub fn system_channel(&self) -> Option<TracedChannel> {
+        self.by_service(system_service_server::SERVICE_NAME)
+            .map(|upstream| upstream.channel.clone())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Upstream> {
         self.upstreams.iter()
+    }
+
+    /// The gRPC names of every public service.
+    pub fn service_names(&self) -> Vec<&str> {
+        self.upstreams
+            .iter()
+            .map(|upstream| upstream.service.as_str())
+            .collect()
     }
 }

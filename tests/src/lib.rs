@@ -12,6 +12,8 @@ pub mod forwarder;
 pub mod grpc_web;
 pub mod keys;
 pub mod process;
+pub mod rest;
+pub mod standin;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 

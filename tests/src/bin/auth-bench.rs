@@ -24,11 +24,17 @@ async fn main() -> anyhow::Result<()> {
     let mut _mesh = None;
     let gateway: SocketAddr = if target == "--spawn" {
         let options = astro_e2e::MeshOptions {
-            // The unknown-e-mail series fails on purpose; keep the client budget out of the way.
-            extra_env: std::collections::HashMap::from([(
-                "ASTRO_SYSTEM_LOGIN_MAX_FAILURES_PER_CLIENT".to_owned(),
-                "100000".to_owned(),
-            )]),
+            // The failure series fail on purpose; keep the failure budgets out of the way.
+            extra_env: std::collections::HashMap::from([
+                (
+                    "ASTRO_SYSTEM_LOGIN_MAX_FAILURES_PER_CLIENT".to_owned(),
+                    "100000".to_owned(),
+                ),
+                (
+                    "ASTRO_SYSTEM_LOGIN_MAX_FAILURES_PER_EMAIL".to_owned(),
+                    "100000".to_owned(),
+                ),
+            ]),
             ..astro_e2e::MeshOptions::default()
         };
         let mesh = astro_e2e::Mesh::start(&astro_e2e::TestServers::from_env(), options).await?;

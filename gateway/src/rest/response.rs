@@ -1,0 +1,129 @@
+//! Protobuf response message(s) → REST response: proto3 JSON (lowerCamelCase, int64 as
+//! strings, enums by name, RFC 3339 timestamps, defaults emitted), `response_body` applied, a
+//! server stream as a JSON array, and file downloads for messages shaped like `HttpBody`.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, SerializeOptions};
+
+use crate::errors::ApiError;
+
+fn serialize_options() -> SerializeOptions {
+    SerializeOptions::new().skip_default_fields(false)
+}
+
+/// The proto3 JSON of `message`, or of its `response_body` field.
+pub fn to_json(
+    message: &DynamicMessage,
+    response_body: Option<&FieldDescriptor>,
+) -> Result<serde_json::Value, ApiError> {
+    let json = message
+        .serialize_with_options(serde_json::value::Serializer, &serialize_options())
+        .map_err(|error| {
+            tracing::error!(%error, "cannot render a response as JSON");
+            ApiError::from(tonic::Status::internal("cannot render the response"))
+        })?;
+    Ok(match (response_body, json) {
+        (Some(field), serde_json::Value::Object(mut fields)) => fields
+            .remove(field.json_name())
+            .unwrap_or_else(|| empty_value(field)),
+        (_, json) => json,
+    })
+}
+
+/// What an unset `response_body` field looks like.
+fn empty_value(field: &FieldDescriptor) -> serde_json::Value {
+    if field.is_list() {
+        serde_json::Value::Array(Vec::new())
+    } else {
+        serde_json::Value::Object(serde_json::Map::new())
+    }
+}
+
+/// Fields of a file download: a message with a `string content_type` and exactly one singular
+/// `bytes` field (like `google.api.HttpBody`), and optionally a `string filename`.
+#[derive(Debug, Clone)]
+pub struct DownloadShape {
+    pub data: FieldDescriptor,
+    pub content_type: FieldDescriptor,
+    pub filename: Option<FieldDescriptor>,
+}
+
+impl DownloadShape {
+    pub fn of(message: &MessageDescriptor) -> Option<Self> {
+        let string_field = |name: &str| {
+            message
+                .get_field_by_name(name)
+                .filter(|field| matches!(field.kind(), Kind::String) && !field.is_list())
+        };
+        let content_type = string_field("content_type")?;
+        let mut bytes_fields = message
+            .fields()
+            .filter(|field| matches!(field.kind(), Kind::Bytes) && !field.is_list());
+        let data = bytes_fields.next()?;
+        if bytes_fields.next().is_some() {
+            return None;
+        }
+        Some(Self {
+            data,
+            content_type,
+            filename: string_field("filename"),
+        })
+    }
+
+    fn string(message: &DynamicMessage, field: &FieldDescriptor) -> String {
+        message
+            .get_field(field)
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_default()
+    }
+
+    /// The content type when `message` (the first of a stream) is a download.
+    pub fn content_type(&self, message: &DynamicMessage) -> Option<String> {
+        Some(Self::string(message, &self.content_type)).filter(|value| !value.is_empty())
+    }
+
+    /// The bytes, content type and file name as an HTTP response.
+    pub fn respond(&self, messages: &[DynamicMessage], content_type: &str) -> Response {
+        let mut body = Vec::new();
+        for message in messages {
+            if let Some(bytes) = message.get_field(&self.data).as_bytes() {
+                body.extend_from_slice(bytes);
+            }
+        }
+        let mut response = (StatusCode::OK, body).into_response();
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(content_type) {
+            headers.insert(header::CONTENT_TYPE, value);
+        }
+        let filename = self
+            .filename
+            .as_ref()
+            .and_then(|field| messages.first().map(|first| Self::string(first, field)))
+            .filter(|name| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic() && c != '"')
+            });
+        if let Some(value) = filename.and_then(|name| {
+            HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")).ok()
+        }) {
+            headers.insert(header::CONTENT_DISPOSITION, value);
+        }
+        response
+    }
+}
+
+/// A JSON body with status 200.
+pub fn json_response(json: &serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json.to_string(),
+    )
+        .into_response()
+}
