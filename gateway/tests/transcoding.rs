@@ -713,9 +713,19 @@ async fn the_openapi_document_describes_the_routes_from_the_same_descriptors() {
         json!([{"bearer": []}])
     );
     let schemas = &document["components"]["schemas"];
+    // Enums are named in answers; proto3 JSON also accepts their numbers in requests.
     assert_eq!(
-        schemas["gatewaytest.v1.Color"]["enum"],
+        schemas["gatewaytest.v1.Color"]["oneOf"][0]["enum"],
         json!(["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_BLUE"])
+    );
+    assert_eq!(
+        schemas["gatewaytest.v1.Color"]["oneOf"][1]["enum"],
+        json!([0, 1, 2])
+    );
+    // proto3 JSON takes null for a scalar as "unset".
+    assert_eq!(
+        schemas["gatewaytest.v1.EchoRequest"]["properties"]["big"]["nullable"],
+        true
     );
     assert_eq!(
         schemas["gatewaytest.v1.EchoRequest"]["properties"]["big"]["type"],

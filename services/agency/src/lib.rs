@@ -2,6 +2,8 @@
 //! bookings reports, in OperationsDB (PostgreSQL).
 
 pub mod api;
+pub mod domain;
+pub mod store;
 
 use std::future::Future;
 
@@ -10,6 +12,7 @@ use astro_proto::astrobookings::agency::v1::{
     agency_service_server::{self, AgencyServiceServer},
 };
 use astro_shared::{
+    activity::ActivityLog,
     auth,
     config::{Env, ServerConfig},
     db,
@@ -44,10 +47,17 @@ impl Config {
     }
 }
 
+/// This service's name in activity logs and origins (`common.v1.Origin.service`).
+pub const SERVICE_NAME: &str = "agency-api";
+
 /// What the RPCs share.
 #[derive(Clone)]
 pub struct State {
     pub operations_db: sqlx::PgPool,
+    /// All SQL of the service.
+    pub store: store::Store,
+    /// Significant actions, sent to SystemAPI's IngestLogs.
+    pub activity: ActivityLog,
 }
 
 /// Connects (lazily) and binds; the returned future finishes once its databases answer.
@@ -57,7 +67,12 @@ pub async fn build(
     let (operations_db, operations_db_ready) =
         db::postgres(&config.database_url, config.database_max_connections)?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
-    let api = api::AgencyApi::new(State { operations_db });
+    let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME)?;
+    let api = api::AgencyApi::new(State {
+        store: store::Store::new(operations_db.clone()),
+        operations_db,
+        activity,
+    });
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
         &config.system_url,

@@ -74,37 +74,31 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     report("login, known e-mail, sequential", &known, None);
     // The pair that matters for account enumeration: both fail, one for a known e-mail.
-    let wrong_password = time_each(30, || {
-        let mut client = client.clone();
-        let email = user.email.clone();
-        async move {
-            match login(&mut client, &email, "not the password at all").await {
-                Err(status) if status.code() == tonic::Code::Unauthenticated => Ok(()),
-                other => Err(anyhow::anyhow!("unexpected {other:?}")),
+    // Interleaved, so a change of machine load hits both series alike.
+    let mut wrong_password = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..40 {
+        let started = Instant::now();
+        let refused = login(&mut client, &user.email, "not the password at all").await;
+        wrong_password.push(started.elapsed());
+        let started = Instant::now();
+        let missing = login(&mut client, &unique_email("ghost"), PASSWORD).await;
+        unknown.push(started.elapsed());
+        for outcome in [refused, missing] {
+            match outcome {
+                Err(status) if status.code() == tonic::Code::Unauthenticated => {}
+                other => anyhow::bail!("unexpected {other:?}"),
             }
         }
-    })
-    .await?;
+    }
     report(
-        "login, known e-mail, wrong password, sequential",
+        "login, known e-mail, wrong password (interleaved)",
         &wrong_password,
         None,
     );
-    // Clear the e-mail's failure budget (a success forgives it) before the load runs.
+    report("login, unknown e-mail (interleaved)", &unknown, None);
+    // A success forgives the e-mail's failures before the load runs.
     login(&mut client, &user.email, PASSWORD).await?;
-    // A fresh unknown e-mail each time, so the per-e-mail failure budget is never hit; the
-    // per-client budget is raised by the caller's configuration for the run.
-    let unknown = time_each(30, || {
-        let mut client = client.clone();
-        async move {
-            match login(&mut client, &unique_email("ghost"), PASSWORD).await {
-                Err(status) if status.code() == tonic::Code::Unauthenticated => Ok(()),
-                other => Err(anyhow::anyhow!("unexpected {other:?}")),
-            }
-        }
-    })
-    .await?;
-    report("login, unknown e-mail, sequential", &unknown, None);
 
     let (login_client, email) = (client.clone(), user.email.clone());
     let (latencies, errors, elapsed) = load(concurrency, duration, move || {

@@ -1,0 +1,209 @@
+//! Rows to contract messages and contract values to domain values, in one place.
+
+use astro_proto::astrobookings::{
+    agency::v1::{Agency, Launch, Occupancy, Rocket, Viability},
+    common::v1::{self as common, AuditInfo, LaunchStatusChange, Money},
+};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    domain::{launch::LaunchStatus, rocket::RocketRange},
+    store::{
+        AuditRow, agencies::AgencyRow, launches::LaunchRow, launches::StatusChangeRow,
+        rockets::RocketRow,
+    },
+};
+
+pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// `None` for an absent or out-of-range timestamp (the caller names the field).
+pub fn from_timestamp(time: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    time.and_then(|time| DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).ok()?))
+}
+
+fn origin(
+    service: &str,
+    user_id: Option<&str>,
+    trace_id: Option<&str>,
+    time: DateTime<Utc>,
+) -> common::Origin {
+    common::Origin {
+        service: service.to_owned(),
+        user_id: user_id.unwrap_or_default().to_owned(),
+        trace_id: trace_id.unwrap_or_default().to_owned(),
+        time: Some(timestamp(time)),
+    }
+}
+
+pub fn audit(row: &AuditRow) -> AuditInfo {
+    AuditInfo {
+        created: Some(origin(
+            &row.created_service,
+            row.created_user_id.as_deref(),
+            row.created_trace_id.as_deref(),
+            row.created_at,
+        )),
+        updated: Some(origin(
+            &row.updated_service,
+            row.updated_user_id.as_deref(),
+            row.updated_trace_id.as_deref(),
+            row.updated_at,
+        )),
+    }
+}
+
+pub fn range_to_proto(name: &str) -> common::RocketRange {
+    match RocketRange::parse(name) {
+        Some(RocketRange::Suborbital) => common::RocketRange::Suborbital,
+        Some(RocketRange::LowEarthOrbit) => common::RocketRange::LowEarthOrbit,
+        Some(RocketRange::Interplanetary) => common::RocketRange::Interplanetary,
+        None => common::RocketRange::Unspecified,
+    }
+}
+
+/// `None` for UNSPECIFIED and unknown values.
+pub fn range_from_proto(value: i32) -> Option<RocketRange> {
+    match common::RocketRange::try_from(value).ok()? {
+        common::RocketRange::Suborbital => Some(RocketRange::Suborbital),
+        common::RocketRange::LowEarthOrbit => Some(RocketRange::LowEarthOrbit),
+        common::RocketRange::Interplanetary => Some(RocketRange::Interplanetary),
+        common::RocketRange::Unspecified => None,
+    }
+}
+
+pub fn status_to_proto(name: &str) -> common::LaunchStatus {
+    match LaunchStatus::parse(name) {
+        Some(LaunchStatus::Scheduled) => common::LaunchStatus::Scheduled,
+        Some(LaunchStatus::Delayed) => common::LaunchStatus::Delayed,
+        Some(LaunchStatus::Aborted) => common::LaunchStatus::Aborted,
+        Some(LaunchStatus::Successful) => common::LaunchStatus::Successful,
+        Some(LaunchStatus::Failed) => common::LaunchStatus::Failed,
+        None => common::LaunchStatus::Unspecified,
+    }
+}
+
+/// `None` for UNSPECIFIED and unknown values.
+pub fn status_from_proto(value: i32) -> Option<LaunchStatus> {
+    match common::LaunchStatus::try_from(value).ok()? {
+        common::LaunchStatus::Scheduled => Some(LaunchStatus::Scheduled),
+        common::LaunchStatus::Delayed => Some(LaunchStatus::Delayed),
+        common::LaunchStatus::Aborted => Some(LaunchStatus::Aborted),
+        common::LaunchStatus::Successful => Some(LaunchStatus::Successful),
+        common::LaunchStatus::Failed => Some(LaunchStatus::Failed),
+        common::LaunchStatus::Unspecified => None,
+    }
+}
+
+pub fn agency(row: &AgencyRow) -> Agency {
+    Agency {
+        id: row.id.to_string(),
+        name: row.name.clone(),
+        description: row.description.clone(),
+        contact_email: row.contact_email.clone(),
+        contact_phone: row.contact_phone.clone(),
+        tax_id: row.tax_id.clone(),
+        legal_address: Some(common::Address {
+            line1: row.address_line1.clone(),
+            line2: row.address_line2.clone(),
+            city: row.address_city.clone(),
+            region: row.address_region.clone(),
+            postal_code: row.address_postal_code.clone(),
+            country_code: row.address_country_code.clone(),
+        }),
+        account_email: row.account_email.clone(),
+        profile_complete: row.profile_complete,
+        reliable: row.successful_launch_count >= 2,
+        successful_launch_count: row.successful_launch_count,
+        audit: Some(audit(&row.audit)),
+    }
+}
+
+pub fn rocket(row: &RocketRow) -> Rocket {
+    Rocket {
+        id: row.id.to_string(),
+        agency_id: row.agency_id.to_string(),
+        name: row.name.clone(),
+        passenger_capacity: row.passenger_capacity,
+        range: range_to_proto(&row.rocket_range).into(),
+        retired: row.retired_at.is_some(),
+        retired_at: row.retired_at.map(timestamp),
+        upcoming_launch_count: row.upcoming_launch_count,
+        audit: Some(audit(&row.audit)),
+    }
+}
+
+pub fn launch(row: &LaunchRow) -> Launch {
+    Launch {
+        id: row.id.to_string(),
+        slug: row.slug.clone(),
+        agency_id: row.agency_id.to_string(),
+        agency_name: row.agency_name.clone(),
+        rocket_id: row.rocket_id.to_string(),
+        rocket_name: row.rocket_name.clone(),
+        range: range_to_proto(&row.rocket_range).into(),
+        capacity: row.capacity,
+        spaceport: row.spaceport.clone(),
+        destination: row.destination.clone(),
+        scheduled_at: Some(timestamp(row.scheduled_at)),
+        original_scheduled_at: Some(timestamp(row.original_scheduled_at)),
+        price_per_seat: Some(money(row.price_minor, &row.currency)),
+        minimum_occupancy: row.minimum_occupancy,
+        status: status_to_proto(&row.status).into(),
+        status_reason: row.status_reason.clone(),
+        status_changed_at: Some(timestamp(row.status_changed_at)),
+        audit: Some(audit(&row.audit)),
+    }
+}
+
+pub fn occupancy(row: &LaunchRow) -> Occupancy {
+    let viable = row.seats_booked >= row.minimum_occupancy;
+    Occupancy {
+        capacity: row.capacity,
+        seats_booked: row.seats_booked,
+        seats_available: (row.capacity - row.seats_booked).max(0),
+        minimum_occupancy: row.minimum_occupancy,
+        viability: if viable {
+            Viability::Viable
+        } else {
+            Viability::NotViable
+        }
+        .into(),
+        occupancy_percent: if row.capacity > 0 {
+            100.0 * f64::from(row.seats_booked) / f64::from(row.capacity)
+        } else {
+            0.0
+        },
+    }
+}
+
+pub fn status_change(row: &StatusChangeRow) -> LaunchStatusChange {
+    LaunchStatusChange {
+        status: status_to_proto(&row.status).into(),
+        previous_status: row
+            .previous_status
+            .as_deref()
+            .map_or(common::LaunchStatus::Unspecified, status_to_proto)
+            .into(),
+        scheduled_at: Some(timestamp(row.scheduled_at)),
+        previous_scheduled_at: row.previous_scheduled_at.map(timestamp),
+        reason: row.reason.clone(),
+        origin: Some(origin(
+            &row.origin_service,
+            row.origin_user_id.as_deref(),
+            row.origin_trace_id.as_deref(),
+            row.changed_at,
+        )),
+    }
+}
+
+pub fn money(amount_minor: i64, currency: &str) -> Money {
+    Money {
+        amount_minor,
+        currency: currency.to_owned(),
+    }
+}

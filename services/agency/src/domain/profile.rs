@@ -1,0 +1,239 @@
+//! The agency profile: what an agency must tell about itself before it may add rockets or
+//! schedule launches (DOMAIN: tax id and legal address required).
+
+use astro_shared::AppError;
+
+use super::{bounded_text, required_text};
+
+/// A postal address, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Address {
+    pub line1: String,
+    pub line2: String,
+    pub city: String,
+    pub region: String,
+    pub postal_code: String,
+    pub country_code: String,
+}
+
+/// A complete, valid agency profile as written by UpdateAgencyProfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgencyProfile {
+    pub name: String,
+    pub description: String,
+    /// Empty: notifications go to the account e-mail.
+    pub contact_email: String,
+    pub contact_phone: String,
+    pub tax_id: String,
+    pub legal_address: Address,
+}
+
+/// The profile as received, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileInput<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub contact_email: &'a str,
+    pub contact_phone: &'a str,
+    pub tax_id: &'a str,
+    /// `None` when the request carries no address at all.
+    pub legal_address: Option<Address>,
+}
+
+impl AgencyProfile {
+    /// Validates every field; the first error names its field (proto field path).
+    pub fn parse(input: &ProfileInput<'_>) -> Result<Self, AppError> {
+        let name = required_text("name", input.name, 100)?;
+        let description = bounded_text("description", input.description, 2_000)?;
+        let contact_email = bounded_text("contact_email", input.contact_email, 254)?;
+        if !contact_email.is_empty() && !looks_like_email(&contact_email) {
+            return Err(AppError::invalid(
+                "contact_email",
+                "must be an e-mail address",
+            ));
+        }
+        let contact_phone = input.contact_phone.trim().to_owned();
+        if !contact_phone.is_empty() && !is_e164(&contact_phone) {
+            return Err(AppError::invalid(
+                "contact_phone",
+                "must be in E.164 format, e.g. +14155550100",
+            ));
+        }
+        let tax_id = required_text("tax_id", input.tax_id, 50)?;
+        if tax_id.chars().count() < 2 {
+            return Err(AppError::invalid("tax_id", "must be 2 to 50 characters"));
+        }
+        let address = input
+            .legal_address
+            .as_ref()
+            .ok_or_else(|| AppError::invalid("legal_address", "is required"))?;
+        let legal_address = Address {
+            line1: required_text("legal_address.line1", &address.line1, 200)?,
+            line2: bounded_text("legal_address.line2", &address.line2, 200)?,
+            city: required_text("legal_address.city", &address.city, 100)?,
+            region: bounded_text("legal_address.region", &address.region, 100)?,
+            postal_code: bounded_text("legal_address.postal_code", &address.postal_code, 20)?,
+            country_code: required_text("legal_address.country_code", &address.country_code, 2)?,
+        };
+        let country = &legal_address.country_code;
+        if country.len() != 2 || !country.bytes().all(|byte| byte.is_ascii_uppercase()) {
+            return Err(AppError::invalid(
+                "legal_address.country_code",
+                "must be an ISO 3166-1 alpha-2 code in upper case, e.g. US",
+            ));
+        }
+        Ok(Self {
+            name,
+            description,
+            contact_email: contact_email.to_lowercase(),
+            contact_phone,
+            tax_id,
+            legal_address,
+        })
+    }
+}
+
+/// A plausibility check only: the address is proven by delivering to it, not by a regex.
+fn looks_like_email(email: &str) -> bool {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// `+` then 8 to 15 digits, the first not zero.
+fn is_e164(phone: &str) -> bool {
+    let Some(digits) = phone.strip_prefix('+') else {
+        return false;
+    };
+    (8..=15).contains(&digits.len())
+        && digits.bytes().all(|byte| byte.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address() -> Address {
+        Address {
+            line1: "1 Rocket Road".into(),
+            city: "Hawthorne".into(),
+            country_code: "US".into(),
+            ..Address::default()
+        }
+    }
+
+    fn input() -> ProfileInput<'static> {
+        ProfileInput {
+            name: "Orbital Co",
+            description: "We fly",
+            contact_email: "Ops@Orbital.example",
+            contact_phone: "+14155550100",
+            tax_id: "US-123456",
+            legal_address: Some(address()),
+        }
+    }
+
+    fn field_of(error: AppError) -> String {
+        match error {
+            AppError::InvalidArgument { field, .. } => field,
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_profile_parses_and_normalises_the_contact_email() {
+        let profile = AgencyProfile::parse(&input()).unwrap();
+        assert_eq!(profile.contact_email, "ops@orbital.example");
+        assert_eq!(profile.legal_address.city, "Hawthorne");
+    }
+
+    #[test]
+    fn missing_or_malformed_fields_are_named() {
+        let cases: Vec<(ProfileInput<'static>, &str)> = vec![
+            (
+                ProfileInput {
+                    name: " ",
+                    ..input()
+                },
+                "name",
+            ),
+            (
+                ProfileInput {
+                    tax_id: "",
+                    ..input()
+                },
+                "tax_id",
+            ),
+            (
+                ProfileInput {
+                    tax_id: "X",
+                    ..input()
+                },
+                "tax_id",
+            ),
+            (
+                ProfileInput {
+                    legal_address: None,
+                    ..input()
+                },
+                "legal_address",
+            ),
+            (
+                ProfileInput {
+                    contact_email: "nope",
+                    ..input()
+                },
+                "contact_email",
+            ),
+            (
+                ProfileInput {
+                    contact_phone: "555-0100",
+                    ..input()
+                },
+                "contact_phone",
+            ),
+            (
+                ProfileInput {
+                    legal_address: Some(Address {
+                        city: String::new(),
+                        ..address()
+                    }),
+                    ..input()
+                },
+                "legal_address.city",
+            ),
+            (
+                ProfileInput {
+                    legal_address: Some(Address {
+                        country_code: "us".into(),
+                        ..address()
+                    }),
+                    ..input()
+                },
+                "legal_address.country_code",
+            ),
+        ];
+        for (case, field) in cases {
+            assert_eq!(field_of(AgencyProfile::parse(&case).unwrap_err()), field);
+        }
+    }
+
+    #[test]
+    fn contact_email_and_phone_are_optional() {
+        let profile = AgencyProfile::parse(&ProfileInput {
+            contact_email: "",
+            contact_phone: "",
+            ..input()
+        })
+        .unwrap();
+        assert!(profile.contact_email.is_empty());
+    }
+}

@@ -1,0 +1,214 @@
+//! The bookings report of a successful launch: one line per paid booking, the totals, and the
+//! CSV export (RFC 4180, with a guard against spreadsheet formula injection).
+
+use astro_shared::AppError;
+
+/// One paid booking of the launch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLine {
+    pub booking_id: String,
+    pub traveler_id: String,
+    pub traveler_name: String,
+    pub booking_status: String,
+    pub seats: i32,
+    /// Seats still sold (0 once cancelled with its seats released).
+    pub seats_kept: i32,
+    pub passenger_names: Vec<String>,
+    pub amount_minor: i64,
+    pub refunded_minor: i64,
+}
+
+impl ReportLine {
+    pub fn net_minor(&self) -> i64 {
+        self.amount_minor - self.refunded_minor
+    }
+}
+
+/// Totals over the lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportTotals {
+    /// Passengers flown: those of bookings not cancelled.
+    pub passengers: i32,
+    /// Seats sold, late-cancelled seats that stayed sold included.
+    pub seats: i32,
+    pub revenue_minor: i64,
+    pub refunds_minor: i64,
+}
+
+impl ReportTotals {
+    pub fn of(lines: &[ReportLine]) -> Self {
+        lines.iter().fold(Self::default(), |totals, line| {
+            let flown = if line.booking_status == "CANCELLED" {
+                0
+            } else {
+                i32::try_from(line.passenger_names.len()).unwrap_or(i32::MAX)
+            };
+            Self {
+                passengers: totals.passengers.saturating_add(flown),
+                seats: totals.seats.saturating_add(line.seats_kept),
+                revenue_minor: totals.revenue_minor.saturating_add(line.amount_minor),
+                refunds_minor: totals.refunds_minor.saturating_add(line.refunded_minor),
+            }
+        })
+    }
+
+    pub fn net_revenue_minor(&self) -> i64 {
+        self.revenue_minor - self.refunds_minor
+    }
+}
+
+/// The format a report is asked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Json,
+    Csv,
+}
+
+impl ReportFormat {
+    /// `""` or `json` (any case) is JSON, `csv` is CSV; anything else is refused.
+    pub fn parse(format: &str) -> Result<Self, AppError> {
+        match format.trim().to_ascii_lowercase().as_str() {
+            "" | "json" => Ok(Self::Json),
+            "csv" => Ok(Self::Csv),
+            _ => Err(AppError::invalid("format", "must be json or csv")),
+        }
+    }
+}
+
+const CSV_HEADER: [&str; 10] = [
+    "booking_id",
+    "traveler_id",
+    "traveler_name",
+    "booking_status",
+    "seats",
+    "passenger_names",
+    "amount_minor",
+    "refunded_minor",
+    "net_minor",
+    "currency",
+];
+
+/// The report as CSV: a header, one row per booking, then a `TOTAL` row (whose `seats` and
+/// `passenger_names` columns hold the seats sold and the number of passengers flown).
+pub fn to_csv(lines: &[ReportLine], totals: &ReportTotals, currency: &str) -> String {
+    let mut csv = String::new();
+    push_row(&mut csv, CSV_HEADER.iter().map(|cell| (*cell).to_owned()));
+    for line in lines {
+        push_row(
+            &mut csv,
+            [
+                line.booking_id.clone(),
+                line.traveler_id.clone(),
+                line.traveler_name.clone(),
+                line.booking_status.clone(),
+                line.seats.to_string(),
+                line.passenger_names.join("; "),
+                line.amount_minor.to_string(),
+                line.refunded_minor.to_string(),
+                line.net_minor().to_string(),
+                currency.to_owned(),
+            ],
+        );
+    }
+    push_row(
+        &mut csv,
+        [
+            "TOTAL".to_owned(),
+            String::new(),
+            String::new(),
+            String::new(),
+            totals.seats.to_string(),
+            totals.passengers.to_string(),
+            totals.revenue_minor.to_string(),
+            totals.refunds_minor.to_string(),
+            totals.net_revenue_minor().to_string(),
+            currency.to_owned(),
+        ],
+    );
+    csv
+}
+
+fn push_row(csv: &mut String, cells: impl IntoIterator<Item = String>) {
+    let cells: Vec<String> = cells.into_iter().map(|cell| csv_cell(&cell)).collect();
+    csv.push_str(&cells.join(","));
+    csv.push_str("\r\n");
+}
+
+/// Quotes a cell when needed, and defuses text a spreadsheet would run as a formula (names come
+/// from travelers). Numbers are written by us and never start with `=`, `+` or `@`; a negative
+/// number is left alone.
+fn csv_cell(value: &str) -> String {
+    let is_number = value.parse::<i64>().is_ok();
+    let defused = if !is_number && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if defused.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(status: &str, names: &[&str], amount: i64, refunded: i64, kept: i32) -> ReportLine {
+        ReportLine {
+            booking_id: "b1".into(),
+            traveler_id: "t1".into(),
+            traveler_name: "Ada, \"the\" Traveler".into(),
+            booking_status: status.into(),
+            seats: i32::try_from(names.len()).unwrap(),
+            seats_kept: kept,
+            passenger_names: names.iter().map(|name| (*name).to_owned()).collect(),
+            amount_minor: amount,
+            refunded_minor: refunded,
+        }
+    }
+
+    #[test]
+    fn totals_count_flown_passengers_kept_seats_revenue_and_refunds() {
+        let lines = [
+            line("COMPLETED", &["A", "B"], 2_000, 0, 2),
+            line("CANCELLED", &["C"], 1_000, 700, 0),
+            line("CANCELLED", &["D"], 1_000, 0, 1),
+        ];
+        let totals = ReportTotals::of(&lines);
+        assert_eq!(totals.passengers, 2);
+        assert_eq!(totals.seats, 3);
+        assert_eq!(totals.revenue_minor, 4_000);
+        assert_eq!(totals.refunds_minor, 700);
+        assert_eq!(totals.net_revenue_minor(), 3_300);
+    }
+
+    #[test]
+    fn an_empty_report_is_a_header_and_a_zero_total() {
+        let csv = to_csv(&[], &ReportTotals::default(), "USD");
+        assert_eq!(
+            csv,
+            "booking_id,traveler_id,traveler_name,booking_status,seats,passenger_names,amount_minor,refunded_minor,net_minor,currency\r\nTOTAL,,,,0,0,0,0,0,USD\r\n"
+        );
+    }
+
+    #[test]
+    fn cells_are_quoted_and_formulas_defused() {
+        let mut booking = line("COMPLETED", &["=HYPERLINK(\"x\")", "Bob"], 10, 0, 2);
+        booking.traveler_name = "Ada, \"the\" Traveler".into();
+        let csv = to_csv(&[booking], &ReportTotals::default(), "USD");
+        let row = csv.lines().nth(1).unwrap();
+        assert!(row.contains("\"Ada, \"\"the\"\" Traveler\""), "{row}");
+        assert!(row.contains("\"'=HYPERLINK(\"\"x\"\"); Bob\""), "{row}");
+        assert_eq!(csv_cell("-5"), "-5");
+        assert_eq!(csv_cell("-cmd"), "'-cmd");
+    }
+
+    #[test]
+    fn formats_are_json_by_default_csv_on_request_and_nothing_else() {
+        assert_eq!(ReportFormat::parse("").unwrap(), ReportFormat::Json);
+        assert_eq!(ReportFormat::parse("CSV").unwrap(), ReportFormat::Csv);
+        assert!(ReportFormat::parse("xml").is_err());
+    }
+}
