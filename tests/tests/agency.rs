@@ -245,6 +245,21 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
         .expect_err("legal address is required");
     assert_eq!(field_of(&refused), "legal_address");
 
+    let mut no_contact = profile("Valid Space");
+    no_contact.contact_email = String::new();
+    let refused = agency
+        .update_agency_profile(with_token(no_contact, &a.token))
+        .await
+        .expect_err("contact e-mail is required");
+    assert_eq!(field_of(&refused), "contact_email");
+    let mut no_phone = profile("Valid Space");
+    no_phone.contact_phone = String::new();
+    let refused = agency
+        .update_agency_profile(with_token(no_phone, &a.token))
+        .await
+        .expect_err("contact phone is required");
+    assert_eq!(field_of(&refused), "contact_phone");
+
     let written = agency
         .update_agency_profile(with_token(profile("Valid Space"), &a.token))
         .await
@@ -1349,6 +1364,7 @@ async fn the_gateways_rest_paths_reach_agency_api() {
         "/v1/agency/profile".to_owned(),
         Some(serde_json::json!({
             "name": "Rest Space", "taxId": "US-99", "contactPhone": "+14155550100",
+            "contactEmail": "ops@rest-space.example",
             "legalAddress": {"line1": "1 Main St", "city": "Austin", "countryCode": "US"},
         })),
     )

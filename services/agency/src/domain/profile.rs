@@ -45,15 +45,16 @@ impl AgencyProfile {
     pub fn parse(input: &ProfileInput<'_>) -> Result<Self, AppError> {
         let name = required_text("name", input.name, 100)?;
         let description = bounded_text("description", input.description, 2_000)?;
-        let contact_email = bounded_text("contact_email", input.contact_email, 254)?;
-        if !contact_email.is_empty() && !looks_like_email(&contact_email) {
+        // Required (issue: contact e-mail and phone are part of a complete profile).
+        let contact_email = required_text("contact_email", input.contact_email, 254)?;
+        if !looks_like_email(&contact_email) {
             return Err(AppError::invalid(
                 "contact_email",
                 "must be an e-mail address",
             ));
         }
-        let contact_phone = input.contact_phone.trim().to_owned();
-        if !contact_phone.is_empty() && !is_e164(&contact_phone) {
+        let contact_phone = required_text("contact_phone", input.contact_phone, 16)?;
+        if !is_e164(&contact_phone) {
             return Err(AppError::invalid(
                 "contact_phone",
                 "must be in E.164 format, e.g. +14155550100",
@@ -227,13 +228,16 @@ mod tests {
     }
 
     #[test]
-    fn contact_email_and_phone_are_optional() {
-        let profile = AgencyProfile::parse(&ProfileInput {
-            contact_email: "",
+    fn contact_email_and_phone_are_required() {
+        let no_email = AgencyProfile::parse(&ProfileInput {
+            contact_email: "  ",
+            ..input()
+        });
+        assert_eq!(field_of(no_email.unwrap_err()), "contact_email");
+        let no_phone = AgencyProfile::parse(&ProfileInput {
             contact_phone: "",
             ..input()
-        })
-        .unwrap();
-        assert!(profile.contact_email.is_empty());
+        });
+        assert_eq!(field_of(no_phone.unwrap_err()), "contact_phone");
     }
 }
