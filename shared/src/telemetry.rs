@@ -201,11 +201,7 @@ pub fn request_span<B>(request: &Request<B>, kind: &'static str) -> Span {
         .trim_start_matches('/')
         .split_once('/')
         .unwrap_or(("", path));
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
+    let request_id = request_id(request.headers());
     let span = tracing::info_span!(
         "grpc.request",
         otel.name = %path,
@@ -218,6 +214,14 @@ pub fn request_span<B>(request: &Request<B>, kind: &'static str) -> Span {
     );
     adopt_remote_parent(&span, request.headers());
     span
+}
+
+/// The `x-request-id` of a request (the gateway sets one on every request), or empty.
+pub fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
 }
 
 /// A failure answered before any message (trailers-only) carries `grpc-status` in the headers.

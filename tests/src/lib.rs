@@ -159,6 +159,23 @@ pub async fn health_status(
     Ok(response.into_inner().status())
 }
 
+/// A whole mesh with fresh data for one test (panics with every process's log if it does not
+/// become ready).
+pub async fn mesh() -> Mesh {
+    mesh_with(std::collections::HashMap::new()).await
+}
+
+/// As [`mesh`], with extra variables (full names) for every process.
+pub async fn mesh_with(extra_env: std::collections::HashMap<String, String>) -> Mesh {
+    let options = MeshOptions {
+        extra_env,
+        ..MeshOptions::default()
+    };
+    Mesh::start(&TestServers::from_env(), options)
+        .await
+        .expect("mesh starts")
+}
+
 /// Polls until `check` returns true or `timeout` passes; returns whether it did.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where

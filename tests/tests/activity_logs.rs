@@ -5,11 +5,11 @@
 use std::{collections::HashMap, time::Duration};
 
 use astro_e2e::{
-    Mesh, MeshOptions, Service, TestServers,
+    Mesh, Service, TestServers,
     accounts::{
         PASSWORD, access_token, login, register_and_login, system_client, unique_email, with_token,
     },
-    channel, eventually,
+    channel, eventually, mesh, mesh_with,
 };
 use astro_proto::astrobookings::{
     common::v1::{Role, SortOrder},
@@ -24,22 +24,6 @@ use futures::TryStreamExt as _;
 use mongodb::bson::{Document, doc};
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;
-
-async fn mesh_with(extra_env: HashMap<String, String>) -> Mesh {
-    Mesh::start(
-        &TestServers::from_env(),
-        MeshOptions {
-            extra_env,
-            ..MeshOptions::default()
-        },
-    )
-    .await
-    .expect("mesh starts")
-}
-
-async fn mesh() -> Mesh {
-    mesh_with(HashMap::new()).await
-}
 
 /// An IT employee created by the first ADMIN, logged in; returns its access token.
 async fn it_token(mesh: &Mesh, system: &mut SystemServiceClient<Channel>) -> String {

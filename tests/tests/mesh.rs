@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use astro_e2e::{
-    Mesh, MeshOptions, Service, TestServers, channel, eventually,
+    Service, channel, eventually,
     grpc_web::{self, Encoding},
-    health_status,
+    health_status, mesh,
 };
 use astro_proto::astrobookings::finance::v1::{
     ChargeBookingRequest, finance_internal_service_client::FinanceInternalServiceClient,
@@ -15,12 +15,6 @@ use prost::Message as _;
 use tonic_health::pb::{
     HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
 };
-
-async fn mesh() -> Mesh {
-    Mesh::start(&TestServers::from_env(), MeshOptions::default())
-        .await
-        .expect("mesh starts")
-}
 
 #[tokio::test]
 async fn every_service_answers_serving_directly_and_through_the_gateway_grpc_web() {

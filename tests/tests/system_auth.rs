@@ -5,13 +5,14 @@
 use std::{collections::HashMap, time::Duration};
 
 use astro_e2e::{
-    Mesh, MeshOptions, Service, TestServers,
+    Mesh, Service, TestServers,
     accounts::{
         PASSWORD, access_token, login, refresh_token, register_and_login, system_client,
         unique_email, with_token,
     },
     channel, eventually,
     keys::{TestKeys, unsigned_token, with_payload},
+    mesh, mesh_with,
 };
 use astro_proto::astrobookings::{
     agency::v1::{ListRocketsRequest, agency_service_client::AgencyServiceClient},
@@ -30,22 +31,6 @@ use futures::TryStreamExt as _;
 use mongodb::bson::{Document, doc};
 use tonic::Code;
 use tonic_types::StatusExt as _;
-
-async fn mesh() -> Mesh {
-    mesh_with(HashMap::new()).await
-}
-
-async fn mesh_with(extra_env: HashMap<String, String>) -> Mesh {
-    Mesh::start(
-        &TestServers::from_env(),
-        MeshOptions {
-            extra_env,
-            ..MeshOptions::default()
-        },
-    )
-    .await
-    .expect("mesh starts")
-}
 
 fn now() -> i64 {
     i64::try_from(astro_shared::auth::unix_now()).expect("time fits")

@@ -229,11 +229,7 @@ fn upstream_unavailable(upstream: &str) -> ApiError {
 }
 
 fn rest_span(request: &Request<Body>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
+    let request_id = astro_shared::telemetry::request_id(request.headers());
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format!("{} {}", request.method(), request.uri().path()),

@@ -20,6 +20,8 @@ use mongodb::bson::DateTime;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
+use astro_shared::paging::page_size;
+
 use crate::{
     domain,
     keys::SigningKey,
@@ -28,6 +30,7 @@ use crate::{
     store::{
         OutboxEntry, OutboxStore, RefreshTokenStore, UserDocument, UserStore,
         refresh_tokens::{RefreshTokenDocument, Rotation},
+        users::UserFilter,
     },
 };
 
@@ -60,6 +63,14 @@ pub struct Accounts {
 pub struct Session {
     pub tokens: TokenPair,
     pub user: UserDocument,
+}
+
+/// A page of [`Accounts::list_users`].
+pub struct UsersPage {
+    pub users: Vec<User>,
+    pub next_page_token: String,
+    /// Every account matching the filter, across pages.
+    pub total: u64,
 }
 
 /// Where a request came from, for rate limits and logs.
@@ -107,11 +118,9 @@ impl Accounts {
         role: i32,
         client: &ClientInfo,
     ) -> Result<UserDocument, AppError> {
-        let email = domain::parse_email("email", email)?;
-        domain::check_password("password", &password)?;
-        let name = domain::parse_name("name", name)?;
+        let account = domain::NewAccount::parse(email, &password, name)?;
         let role = domain::self_registration_role(role)?;
-        self.create_account(None, email, password, name, role, client)
+        self.create_account(None, account, password, role, client)
             .await
     }
 
@@ -125,11 +134,9 @@ impl Accounts {
         role: i32,
         client: &ClientInfo,
     ) -> Result<UserDocument, AppError> {
-        let email = domain::parse_email("email", email)?;
-        domain::check_password("password", &password)?;
-        let name = domain::parse_name("name", name)?;
+        let account = domain::NewAccount::parse(email, &password, name)?;
         let role = domain::employee_role(role)?;
-        self.create_account(Some(admin), email, password, name, role, client)
+        self.create_account(Some(admin), account, password, role, client)
             .await
     }
 
@@ -138,9 +145,8 @@ impl Accounts {
     async fn create_account(
         &self,
         admin: Option<&Caller>,
-        email: String,
+        domain::NewAccount { email, name }: domain::NewAccount,
         password: String,
-        name: String,
         role: Role,
         client: &ClientInfo,
     ) -> Result<UserDocument, AppError> {
@@ -423,6 +429,39 @@ impl Accounts {
 
     /// Disables (or enables) an account. A disabled account can neither log in, refresh, nor use
     /// a token it already holds.
+    /// One page of accounts, newest first. The page token is the last id of the previous page;
+    /// one row more than a page is read so the last page says there is no next one.
+    pub async fn list_users(
+        &self,
+        filter: &UserFilter,
+        page_token: &str,
+        requested_size: i32,
+    ) -> Result<UsersPage, AppError> {
+        const PAGE_DEFAULT: u32 = 20;
+        const PAGE_MAX: u32 = 100;
+        let size = page_size(requested_size, PAGE_DEFAULT, PAGE_MAX)?;
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            uuid::Uuid::parse_str(page_token).map_err(|_| {
+                AppError::invalid("page_token", "is not a token from a previous page")
+            })?;
+            Some(page_token)
+        };
+        let (mut users, total) = self.users.page(filter, after, size + 1).await?;
+        let more = users.len() > size as usize;
+        users.truncate(size as usize);
+        let next_page_token = match users.last() {
+            Some(last) if more => last.id.clone(),
+            _ => String::new(),
+        };
+        Ok(UsersPage {
+            users: users.iter().map(UserDocument::to_proto).collect(),
+            next_page_token,
+            total,
+        })
+    }
+
     pub async fn set_disabled(
         &self,
         admin: &Caller,

@@ -63,6 +63,52 @@ pub fn parse_name(field: &str, raw: &str) -> Result<String, AppError> {
     Ok(name.to_owned())
 }
 
+/// The e-mail and name of an account to create, validated (the password is checked, never
+/// kept here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub email: String,
+    pub name: String,
+}
+
+impl NewAccount {
+    pub fn parse(email: &str, password: &str, name: &str) -> Result<Self, AppError> {
+        let email = parse_email("email", email)?;
+        check_password("password", password)?;
+        let name = parse_name("name", name)?;
+        Ok(Self { email, name })
+    }
+}
+
+/// The roles ListEmployees returns: one employee role, or all of them when unspecified.
+pub fn employee_listing_roles(raw: i32) -> Result<Vec<Role>, AppError> {
+    match Role::try_from(raw) {
+        Ok(Role::Unspecified) => Ok(vec![Role::Finance, Role::It, Role::Admin]),
+        Ok(role @ (Role::Finance | Role::It | Role::Admin)) => Ok(vec![role]),
+        Ok(Role::Traveler | Role::Agency) | Err(_) => {
+            Err(AppError::invalid("role", "must be FINANCE, IT or ADMIN"))
+        }
+    }
+}
+
+/// The roles ListUsers returns: one role, or every role when unspecified.
+pub fn user_listing_roles(raw: i32) -> Result<Vec<Role>, AppError> {
+    match Role::try_from(raw) {
+        Ok(Role::Unspecified) => Ok(Vec::new()),
+        Ok(role) => Ok(vec![role]),
+        Err(_) => Err(AppError::invalid("role", "is not a role")),
+    }
+}
+
+/// A user search text: trimmed, at most 100 characters; `None` when empty.
+pub fn user_query(raw: &str) -> Result<Option<String>, AppError> {
+    let text = raw.trim();
+    if text.chars().count() > 100 {
+        return Err(AppError::invalid("query", "must be at most 100 characters"));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
 /// The roles a visitor may give itself: never an employee role (no mass assignment).
 pub fn self_registration_role(raw: i32) -> Result<Role, AppError> {
     match Role::try_from(raw) {
@@ -126,6 +172,17 @@ mod tests {
         assert!(self_registration_role(99).is_err());
         assert!(employee_role(Role::Admin as i32).is_err());
         assert_eq!(employee_role(Role::It as i32).unwrap(), Role::It);
+    }
+
+    #[test]
+    fn listing_rules_refuse_what_the_listing_cannot_return() {
+        assert_eq!(employee_listing_roles(0).unwrap().len(), 3);
+        assert!(employee_listing_roles(Role::Traveler as i32).is_err());
+        assert!(user_listing_roles(0).unwrap().is_empty());
+        assert!(user_listing_roles(99).is_err());
+        assert_eq!(user_query("  ada ").unwrap().as_deref(), Some("ada"));
+        assert_eq!(user_query("   ").unwrap(), None);
+        assert!(user_query(&"x".repeat(101)).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@ use astro_proto::astrobookings::{
     agency::v1::{Agency, Launch, Occupancy, Rocket, Viability},
     common::v1::{self as common, AuditInfo, LaunchStatusChange, Money},
 };
+use astro_shared::AppError;
 use chrono::{DateTime, Utc};
 
 use crate::{
@@ -85,6 +86,19 @@ pub fn status_to_proto(name: &str) -> common::LaunchStatus {
         Some(LaunchStatus::Failed) => common::LaunchStatus::Failed,
         None => common::LaunchStatus::Unspecified,
     }
+}
+
+/// A status filter from a request: UNSPECIFIED entries are ignored, unknown values are
+/// INVALID_ARGUMENT naming `field`.
+pub fn statuses_from_proto(field: &str, values: &[i32]) -> Result<Vec<LaunchStatus>, AppError> {
+    values
+        .iter()
+        .filter(|value| **value != 0)
+        .map(|value| {
+            status_from_proto(*value)
+                .ok_or_else(|| AppError::invalid(field, "unknown launch status"))
+        })
+        .collect()
 }
 
 /// `None` for UNSPECIFIED and unknown values.

@@ -129,15 +129,7 @@ impl AgencyInternalService for AgencyApi {
         } else {
             Some(domain::launch::parse_id("agency_id", &input.agency_id)?)
         };
-        let statuses = input
-            .statuses
-            .iter()
-            .filter(|status| **status != 0)
-            .map(|status| {
-                convert::status_from_proto(*status)
-                    .ok_or_else(|| AppError::invalid("statuses", "unknown launch status"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let statuses = convert::statuses_from_proto("statuses", &input.statuses)?;
         let filter = LaunchFilter {
             agency_id,
             statuses,

@@ -376,15 +376,7 @@ impl AgencyService for AgencyApi {
         let caller = caller(&request)?;
         let input = request.get_ref();
         let limit = page_size(input.page_size, LAUNCHES_PAGE_DEFAULT, LAUNCHES_PAGE_MAX)?;
-        let statuses = input
-            .statuses
-            .iter()
-            .filter(|status| **status != 0)
-            .map(|status| {
-                convert::status_from_proto(*status)
-                    .ok_or_else(|| AppError::invalid("statuses", "unknown launch status"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let statuses = convert::statuses_from_proto("statuses", &input.statuses)?;
         let viable = match Viability::try_from(input.viability) {
             Ok(Viability::Unspecified) => None,
             Ok(Viability::Viable) => Some(true),

@@ -2,21 +2,17 @@
 //! before these run, by the auth layer from the contracts' access options. RPCs that no issue
 //! has built yet keep the generated default and answer UNIMPLEMENTED.
 
-use astro_proto::astrobookings::{
-    common::v1::Role,
-    system::v1::{
-        ChangePasswordRequest, ChangePasswordResponse, ConfirmEmailRequest, ConfirmEmailResponse,
-        CreateEmployeeRequest, CreateEmployeeResponse, DisableUserRequest, DisableUserResponse,
-        EnableUserRequest, EnableUserResponse, GetCurrentUserRequest, GetCurrentUserResponse,
-        GetJwksRequest, GetJwksResponse, ListEmployeesRequest, ListEmployeesResponse,
-        ListUsersRequest, ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest,
-        LogoutResponse, RefreshTokensRequest, RefreshTokensResponse, RegisterRequest,
-        RegisterResponse, UpdateCurrentUserRequest, UpdateCurrentUserResponse,
-        system_internal_service_server::SystemInternalService,
-        system_service_server::SystemService,
-    },
+use astro_proto::astrobookings::system::v1::{
+    ChangePasswordRequest, ChangePasswordResponse, ConfirmEmailRequest, ConfirmEmailResponse,
+    CreateEmployeeRequest, CreateEmployeeResponse, DisableUserRequest, DisableUserResponse,
+    EnableUserRequest, EnableUserResponse, GetCurrentUserRequest, GetCurrentUserResponse,
+    GetJwksRequest, GetJwksResponse, ListEmployeesRequest, ListEmployeesResponse, ListUsersRequest,
+    ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
+    RefreshTokensRequest, RefreshTokensResponse, RegisterRequest, RegisterResponse,
+    UpdateCurrentUserRequest, UpdateCurrentUserResponse,
+    system_internal_service_server::SystemInternalService, system_service_server::SystemService,
 };
-use astro_shared::{AppError, auth::caller, paging::page_size, telemetry::current_traceparent};
+use astro_shared::{auth::caller, telemetry::current_traceparent};
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
 // Activity logs (ListLogs, ExportLogs, IngestLogs) live in their own module.
@@ -27,11 +23,7 @@ use astro_proto::astrobookings::system::v1::{
     ListLogsResponse,
 };
 
-use crate::{
-    State,
-    accounts::ClientInfo,
-    store::users::{UserDocument, UserFilter},
-};
+use crate::{State, accounts::ClientInfo, domain, store::users::UserFilter};
 
 /// Serves both the public `SystemService` and the internal `SystemInternalService`.
 #[derive(Clone)]
@@ -62,26 +54,6 @@ fn client_info<T>(request: &Request<T>) -> ClientInfo {
         address,
         traceparent: current_traceparent(),
     }
-}
-
-const USERS_PAGE_DEFAULT: u32 = 20;
-const USERS_PAGE_MAX: u32 = 100;
-
-/// A page token is the last id of the previous page.
-fn page_after(token: &str) -> Result<Option<&str>, AppError> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    uuid::Uuid::parse_str(token)
-        .map_err(|_| AppError::invalid("page_token", "is not a token from a previous page"))?;
-    Ok(Some(token))
-}
-
-fn next_page_token(users: &[UserDocument], page_size: u32) -> String {
-    if users.len() < page_size as usize {
-        return String::new();
-    }
-    users.last().map(|user| user.id.clone()).unwrap_or_default()
 }
 
 #[tonic::async_trait]
@@ -231,28 +203,19 @@ impl SystemService for SystemApi {
         request: Request<ListEmployeesRequest>,
     ) -> Result<Response<ListEmployeesResponse>, Status> {
         let input = request.into_inner();
-        let roles = match Role::try_from(input.role) {
-            Ok(Role::Unspecified) => vec![Role::Finance, Role::It, Role::Admin],
-            Ok(role @ (Role::Finance | Role::It | Role::Admin)) => vec![role],
-            Ok(Role::Traveler | Role::Agency) | Err(_) => {
-                return Err(AppError::invalid("role", "must be FINANCE, IT or ADMIN").into());
-            }
-        };
         let filter = UserFilter {
-            roles,
+            roles: domain::employee_listing_roles(input.role)?,
             disabled: (!input.include_disabled).then_some(false),
             text: None,
         };
-        let size = page_size(input.page_size, USERS_PAGE_DEFAULT, USERS_PAGE_MAX)?;
-        let (users, _) = self
+        let page = self
             .state
             .accounts
-            .users
-            .page(&filter, page_after(&input.page_token)?, size)
+            .list_users(&filter, &input.page_token, input.page_size)
             .await?;
         Ok(Response::new(ListEmployeesResponse {
-            next_page_token: next_page_token(&users, size),
-            employees: users.iter().map(UserDocument::to_proto).collect(),
+            employees: page.users,
+            next_page_token: page.next_page_token,
         }))
     }
 
@@ -261,31 +224,20 @@ impl SystemService for SystemApi {
         request: Request<ListUsersRequest>,
     ) -> Result<Response<ListUsersResponse>, Status> {
         let input = request.into_inner();
-        let roles = match Role::try_from(input.role) {
-            Ok(Role::Unspecified) => Vec::new(),
-            Ok(role) => vec![role],
-            Err(_) => return Err(AppError::invalid("role", "is not a role").into()),
-        };
-        let text = input.query.trim();
-        if text.chars().count() > 100 {
-            return Err(AppError::invalid("query", "must be at most 100 characters").into());
-        }
         let filter = UserFilter {
-            roles,
+            roles: domain::user_listing_roles(input.role)?,
             disabled: input.disabled,
-            text: (!text.is_empty()).then(|| text.to_owned()),
+            text: domain::user_query(&input.query)?,
         };
-        let size = page_size(input.page_size, USERS_PAGE_DEFAULT, USERS_PAGE_MAX)?;
-        let (users, total) = self
+        let page = self
             .state
             .accounts
-            .users
-            .page(&filter, page_after(&input.page_token)?, size)
+            .list_users(&filter, &input.page_token, input.page_size)
             .await?;
         Ok(Response::new(ListUsersResponse {
-            next_page_token: next_page_token(&users, size),
-            users: users.iter().map(UserDocument::to_proto).collect(),
-            total_size: i64::try_from(total).unwrap_or(i64::MAX),
+            users: page.users,
+            next_page_token: page.next_page_token,
+            total_size: i64::try_from(page.total).unwrap_or(i64::MAX),
         }))
     }
 

@@ -7,12 +7,7 @@ pub mod outbox;
 pub mod refresh_tokens;
 pub mod users;
 
-use mongodb::{
-    IndexModel,
-    bson::doc,
-    error::{ErrorKind, WriteFailure},
-    options::IndexOptions,
-};
+use mongodb::{IndexModel, bson::doc, options::IndexOptions};
 
 pub use outbox::{OutboxEntry, OutboxStore};
 pub use refresh_tokens::RefreshTokenStore;
@@ -53,12 +48,4 @@ pub async fn ensure_indexes(database: &mongodb::Database) -> Result<(), mongodb:
     Ok(())
 }
 
-/// Whether a write failed on a unique index (E11000).
-pub fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
-    let by_code = match &*error.kind {
-        ErrorKind::Write(WriteFailure::WriteError(write)) => write.code == 11000,
-        ErrorKind::Command(command) => command.code == 11000,
-        _ => false,
-    };
-    by_code || error.to_string().contains("E11000")
-}
+pub use astro_shared::db::is_duplicate_key;
