@@ -14,6 +14,12 @@ Patches (see shared/design/STACK.md, "Local servers"):
   unless the caller asked for ``expand[]=latest_charge``. A
   ``last_payment_error`` also gets the ``type`` (``card_error``) Stripe always
   sends.
+* ``PaymentIntent.__init__``: accepts the creation parameters FinanceAPI
+  sends to the real API and localstripe does not know -- ``description``
+  and ``receipt_email`` (kept and returned, as Stripe does) and
+  ``automatic_payment_methods`` (accepted and ignored: localstripe only
+  charges cards and never redirects). Without ``allow_redirects=never``
+  Stripe refuses a server-side confirm that has no ``return_url``.
 * ``Event._export``: adds ``pending_webhooks`` and ``request``. Webhook
   payloads are built with ``Event._export`` too, so they get the same fields.
 * ``errors.UserError``: a 402 (card declined) is typed ``card_error`` instead
@@ -113,6 +119,24 @@ def _patch_payment_intent():
     PaymentIntent._export = _export
 
 
+def _patch_payment_intent_create():
+    original_init = PaymentIntent.__init__
+
+    @functools.wraps(original_init)
+    def __init__(self, description=None, receipt_email=None,
+                 automatic_payment_methods=None, **kwargs):
+        if (not isinstance(description, (str, type(None)))
+                or not isinstance(receipt_email, (str, type(None)))
+                or not isinstance(automatic_payment_methods,
+                                  (dict, type(None)))):
+            raise UserError(400, 'Bad request')
+        original_init(self, **kwargs)
+        self.description = description
+        self.receipt_email = receipt_email
+
+    PaymentIntent.__init__ = __init__
+
+
 # --------------------------------------------------------------------------
 # Event
 # --------------------------------------------------------------------------
@@ -178,6 +202,7 @@ def _patch_store(persist: bool):
 def apply_patches(persist: bool = True) -> str:
     """Apply every patch; returns the pickle path in use."""
     _patch_payment_intent()
+    _patch_payment_intent_create()
     _patch_event()
     _patch_user_error()
     return _patch_store(persist)

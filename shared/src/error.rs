@@ -22,6 +22,14 @@ pub enum AppError {
     /// The request is valid but the system's state forbids it now (e.g. no seats left).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A FAILED_PRECONDITION the client can act on by `reason` (a stable UPPER_SNAKE code, sent
+    /// as `google.rpc.ErrorInfo` with `metadata`), e.g. `SEATS_UNAVAILABLE`.
+    #[error("{message}")]
+    Refused {
+        reason: &'static str,
+        message: String,
+        metadata: std::collections::HashMap<String, String>,
+    },
     /// A concurrent change won; retrying the whole operation may succeed.
     #[error("{0}")]
     Aborted(String),
@@ -49,6 +57,9 @@ pub enum AppError {
     Internal(#[source] anyhow::Error),
 }
 
+/// `google.rpc.ErrorInfo.domain` of every reason the mesh sends.
+pub const ERROR_DOMAIN: &str = "astrobookings.com";
+
 /// The result type of domain and store code.
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -69,6 +80,36 @@ impl AppError {
         }
     }
 
+    /// A FAILED_PRECONDITION with a machine-readable reason.
+    pub fn refused(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::Refused {
+            reason,
+            message: message.into(),
+            metadata: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Adds one `ErrorInfo` metadata entry to a [`Self::Refused`]; other errors are unchanged.
+    pub fn with_metadata(mut self, key: &str, value: impl Into<String>) -> Self {
+        if let Self::Refused { metadata, .. } = &mut self {
+            metadata.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+
+    /// An error answered by another service of the mesh, seen by its caller: the callee being
+    /// unreachable or slow is this request's dependency failure; anything else is unexpected
+    /// here, so callers match the codes they expect before falling back to this.
+    pub fn upstream(dependency: &'static str, status: tonic::Status) -> Self {
+        match status.code() {
+            Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::ResourceExhausted => Self::unavailable(dependency, anyhow::anyhow!("{status}")),
+            _ => Self::internal(anyhow::anyhow!("{dependency} answered {status}")),
+        }
+    }
+
     /// An unexpected failure.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self::Internal(cause.into())
@@ -80,7 +121,7 @@ impl AppError {
             Self::InvalidArgument { .. } => Code::InvalidArgument,
             Self::NotFound(_) => Code::NotFound,
             Self::AlreadyExists(_) => Code::AlreadyExists,
-            Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::FailedPrecondition(_) | Self::Refused { .. } => Code::FailedPrecondition,
             Self::Aborted(_) => Code::Aborted,
             Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::PermissionDenied(_) => Code::PermissionDenied,
@@ -100,6 +141,15 @@ impl From<AppError> for Status {
                 code,
                 format!("{field}: {message}"),
                 ErrorDetails::with_bad_request_violation(field, message),
+            ),
+            AppError::Refused {
+                reason,
+                message,
+                metadata,
+            } => Status::with_error_details(
+                code,
+                message,
+                ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
             ),
             AppError::ResourceExhausted {
                 message,
@@ -192,6 +242,24 @@ mod tests {
             .field_violations;
         assert_eq!(violations[0].field, "launch.price");
         assert_eq!(violations[0].description, "must be positive");
+    }
+
+    #[test]
+    fn refused_carries_reason_and_metadata_in_error_info() {
+        let status = Status::from(
+            AppError::refused("PAYMENT_DECLINED", "the card was declined")
+                .with_metadata("bookingId", "b-1"),
+        );
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(status.message(), "the card was declined");
+        let details = status.get_error_details();
+        let info = details.error_info().expect("error info detail");
+        assert_eq!(info.reason, "PAYMENT_DECLINED");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        assert_eq!(
+            info.metadata.get("bookingId").map(String::as_str),
+            Some("b-1")
+        );
     }
 
     #[test]

@@ -4,13 +4,16 @@
 
 pub mod activity;
 pub mod auth;
+pub mod changes;
 pub mod config;
+pub mod convert;
 pub mod db;
 pub mod error;
 pub mod grpc_client;
 pub mod paging;
 pub mod server;
 pub mod telemetry;
+pub mod validate;
 
 pub use error::{AppError, AppResult};
 

@@ -1,15 +1,23 @@
-//! A TCP forwarder that plays a database which is down and later comes up: before `open` the
-//! port refuses connections, after it every connection is piped to the real server.
+//! A TCP forwarder that plays a database which is down, comes up, and goes down again: while
+//! closed the port refuses connections; while open every connection is piped to the real
+//! server; closing also cuts the connections already made, as a crashed server would.
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    task::AbortHandle,
+};
 
-/// Forwards connections from a local port to `target` once opened.
+/// Forwards connections from a local port to `target` while open.
 pub struct Forwarder {
     pub address: SocketAddr,
     target: String,
     task: Option<tokio::task::JoinHandle<()>>,
+    connections: Arc<Mutex<Vec<AbortHandle>>>,
 }
 
 impl Forwarder {
@@ -19,6 +27,7 @@ impl Forwarder {
             address: crate::free_address(),
             target: target.into(),
             task: None,
+            connections: Arc::default(),
         }
     }
 
@@ -26,24 +35,38 @@ impl Forwarder {
     pub async fn open(&mut self) -> anyhow::Result<()> {
         let listener = TcpListener::bind(self.address).await?;
         let target = self.target.clone();
+        let connections = Arc::clone(&self.connections);
         self.task = Some(tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let target = target.clone();
-                tokio::spawn(async move {
+                let pipe = tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(&target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
+                if let Ok(mut connections) = connections.lock() {
+                    connections.push(pipe.abort_handle());
+                }
             }
         }));
         Ok(())
+    }
+
+    /// Stops listening and cuts every forwarded connection: the "database" is down.
+    pub fn close(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        if let Ok(mut connections) = self.connections.lock() {
+            for connection in connections.drain(..) {
+                connection.abort();
+            }
+        }
     }
 }
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.close();
     }
 }

@@ -176,6 +176,9 @@ pub struct MeshOptions {
 /// database name, a CacheDB key prefix and a token signing key of their own.
 pub struct Mesh {
     pub processes: HashMap<Service, MeshProcess>,
+    /// Each process's environment, to restart it exactly as it was.
+    envs: HashMap<Service, HashMap<String, String>>,
+    servers: TestServers,
     pub database_url: String,
     pub system_db_name: String,
     pub redis_key_prefix: String,
@@ -203,71 +206,86 @@ impl Mesh {
             // Export quickly so tests need not wait for the default 5 s batch delay.
             common.insert("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned());
         }
-        let system_address = crate::free_address();
-        let notify_address = crate::free_address();
+        // Every address is chosen first, so each service can be told where the others are.
+        let addresses: HashMap<Service, SocketAddr> = Service::BACKENDS
+            .into_iter()
+            .chain([Service::Gateway])
+            .map(|service| (service, crate::free_address()))
+            .collect();
+        let url = |service: Service| format!("http://{}", addresses[&service]);
         let env_for = |service: Service| -> HashMap<String, String> {
             let prefix = service.env_prefix();
             let mut env = common.clone();
             let mut set = |name: &str, value: &str| {
                 env.insert(format!("{prefix}_{name}"), value.to_owned());
             };
+            set("LISTEN_ADDR", &addresses[&service].to_string());
             if service != Service::System && service != Service::Gateway {
-                set("SYSTEM_URL", &format!("http://{system_address}"));
+                set("SYSTEM_URL", &url(Service::System));
                 set("REDIS_URL", &servers.redis_url);
             }
             match service {
                 Service::System => {
-                    set("LISTEN_ADDR", &system_address.to_string());
                     set("MONGO_URL", &servers.mongo_url);
                     set("MONGO_DB", &system_db_name);
                     set("REDIS_URL", &servers.redis_url);
                     set("JWT_PRIVATE_KEY_FILE", &keys.pem_path.display().to_string());
                     set("ADMIN_EMAIL", &admin_email);
                     set("ADMIN_PASSWORD", &admin_password);
-                    set("NOTIFY_URL", &format!("http://{notify_address}"));
+                    set("NOTIFY_URL", &url(Service::Notify));
                 }
-                Service::Agency => set("DATABASE_URL", &database_url),
+                Service::Agency => {
+                    set("DATABASE_URL", &database_url);
+                    set("BOOKING_URL", &url(Service::Booking));
+                    set("FINANCE_URL", &url(Service::Finance));
+                }
                 Service::Booking => {
                     set("DATABASE_URL", &database_url);
-                    set("REDIS_URL", &servers.redis_url);
+                    set("FINANCE_URL", &url(Service::Finance));
+                    set("AGENCY_URL", &url(Service::Agency));
                 }
                 Service::Finance => {
                     set("DATABASE_URL", &database_url);
                     set("STRIPE_URL", &servers.stripe_url);
                     set("STRIPE_SECRET_KEY", "sk_test_astrobookings");
+                    set("BOOKING_URL", &url(Service::Booking));
                 }
                 Service::Notify => {
-                    set("LISTEN_ADDR", &notify_address.to_string());
                     set("MONGO_URL", &servers.mongo_url);
                     set("MONGO_DB", &system_db_name);
                     set("SMTP_HOST", &servers.smtp_host);
                     set("SMTP_PORT", &servers.smtp_port.to_string());
+                    set("DATABASE_URL", &database_url);
+                    set("BOOKING_URL", &url(Service::Booking));
+                    set("AGENCY_URL", &url(Service::Agency));
                 }
-                Service::Gateway => {}
+                Service::Gateway => {
+                    // No REDIS_URL: no rate limits unless a test asks for them (extra_env).
+                    for backend in Service::BACKENDS {
+                        set(
+                            &format!("{}_URL", backend.name().to_uppercase()),
+                            &url(backend),
+                        );
+                    }
+                }
             }
+            // A test's own settings win over the defaults above (e.g. a service's CacheDB
+            // behind a forwarder that the test closes).
+            env.extend(options.extra_env.clone());
             env
         };
 
         let mut processes = HashMap::new();
-        for service in Service::BACKENDS {
-            processes.insert(
-                service,
-                MeshProcess::spawn(servers, service, &env_for(service))?,
-            );
+        let mut envs = HashMap::new();
+        for service in Service::BACKENDS.into_iter().chain([Service::Gateway]) {
+            let env = env_for(service);
+            processes.insert(service, MeshProcess::spawn(servers, service, &env)?);
+            envs.insert(service, env);
         }
-        let mut gateway_env = env_for(Service::Gateway);
-        for service in Service::BACKENDS {
-            gateway_env.insert(
-                format!("ASTRO_GATEWAY_{}_URL", service.name().to_uppercase()),
-                format!("http://{}", processes[&service].address),
-            );
-        }
-        processes.insert(
-            Service::Gateway,
-            MeshProcess::spawn(servers, Service::Gateway, &gateway_env)?,
-        );
         let mesh = Self {
             processes,
+            envs,
+            servers: servers.clone(),
             database_url,
             system_db_name,
             redis_key_prefix,
@@ -282,6 +300,41 @@ impl Mesh {
 
     pub fn address(&self, service: Service) -> SocketAddr {
         self.processes[&service].address
+    }
+
+    /// Kills `service` with SIGKILL, as a crash would, and waits for it to be gone.
+    pub async fn kill(&mut self, service: Service) -> anyhow::Result<()> {
+        let process = self
+            .processes
+            .get_mut(&service)
+            .context("no such process")?;
+        process.child.kill()?;
+        process.wait_exit(Duration::from_secs(10)).await?;
+        Ok(())
+    }
+
+    /// Starts `service` again with the environment it had (same address, same databases) and
+    /// waits until its health reports SERVING.
+    pub async fn restart(&mut self, service: Service) -> anyhow::Result<()> {
+        let env = self.envs.get(&service).context("no such process")?.clone();
+        let process = MeshProcess::spawn(&self.servers, service, &env)?;
+        let address = process.address;
+        // The old one, if still there, is killed when dropped.
+        self.processes.insert(service, process);
+        let ready = crate::eventually(Duration::from_secs(60), || async {
+            matches!(
+                crate::health_status(address, service.grpc_service()).await,
+                Ok(tonic_health::pb::health_check_response::ServingStatus::Serving)
+            )
+        })
+        .await;
+        anyhow::ensure!(
+            ready,
+            "{} did not come back: {}",
+            service.name(),
+            self.processes[&service].log()
+        );
+        Ok(())
     }
 
     /// The gateway's base URL, `http://127.0.0.1:PORT`.

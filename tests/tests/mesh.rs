@@ -9,7 +9,7 @@ use astro_e2e::{
     health_status, mesh,
 };
 use astro_proto::astrobookings::finance::v1::{
-    ChargeBookingRequest, finance_internal_service_client::FinanceInternalServiceClient,
+    IssueLaunchInvoiceRequest, finance_internal_service_client::FinanceInternalServiceClient,
 };
 use prost::Message as _;
 use tonic_health::pb::{
@@ -112,8 +112,8 @@ async fn the_gateway_forwards_rpcs_and_never_exposes_internal_services() {
     let mesh = mesh().await;
     let gateway = mesh.gateway_url();
 
-    // An RPC that no issue has built yet: forwarded to BookingAPI, which says UNIMPLEMENTED.
-    let public_rpc = "/astrobookings.booking.v1.BookingService/ListLaunches";
+    // An RPC that no issue has built yet: forwarded to AgencyAPI, which says UNIMPLEMENTED.
+    let public_rpc = "/astrobookings.agency.v1.AgencyService/RegisterAgency";
     for encoding in [Encoding::Binary, Encoding::Text] {
         let response = grpc_web::call(&gateway, public_rpc, &[], encoding, &[])
             .await
@@ -132,10 +132,10 @@ async fn the_gateway_forwards_rpcs_and_never_exposes_internal_services() {
 
     // Internal services are served by the process itself (not built yet: UNIMPLEMENTED
     // from the service's default stub)...
-    let internal_rpc = "/astrobookings.finance.v1.FinanceInternalService/ChargeBooking";
+    let internal_rpc = "/astrobookings.finance.v1.FinanceInternalService/IssueLaunchInvoice";
     let mut direct = FinanceInternalServiceClient::new(channel(mesh.address(Service::Finance)));
     let status = direct
-        .charge_booking(ChargeBookingRequest::default())
+        .issue_launch_invoice(IssueLaunchInvoiceRequest::default())
         .await
         .expect_err("not built yet");
     assert_eq!(status.code(), tonic::Code::Unimplemented);
@@ -145,7 +145,7 @@ async fn the_gateway_forwards_rpcs_and_never_exposes_internal_services() {
     let mut through_gateway =
         FinanceInternalServiceClient::new(channel(mesh.address(Service::Gateway)));
     let status = through_gateway
-        .charge_booking(ChargeBookingRequest::default())
+        .issue_launch_invoice(IssueLaunchInvoiceRequest::default())
         .await
         .expect_err("internal services are not exposed");
     assert_eq!(status.code(), tonic::Code::Unimplemented);

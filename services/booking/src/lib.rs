@@ -1,34 +1,63 @@
 //! BookingAPI: the public catalogue (served from CacheDB), travelers, bookings and
-//! cancellations, in OperationsDB (PostgreSQL).
+//! cancellations, in OperationsDB (PostgreSQL). Money moves through FinanceAPI only.
 
 pub mod api;
+pub mod bookings;
+pub mod catalogue;
+pub mod domain;
+pub mod outcomes;
+pub mod payments;
+pub mod reserve;
+pub mod store;
+pub mod travelers;
+pub mod workers;
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
-use astro_proto::astrobookings::booking::v1::{
-    booking_internal_service_server::BookingInternalServiceServer,
-    booking_service_server::{self, BookingServiceServer},
+use astro_proto::astrobookings::{
+    booking::v1::{
+        booking_internal_service_server::BookingInternalServiceServer,
+        booking_service_server::{self, BookingServiceServer},
+    },
+    finance::v1::finance_internal_service_client::FinanceInternalServiceClient,
+    system::v1::system_internal_service_client::SystemInternalServiceClient,
 };
 use astro_shared::{
+    activity::ActivityLog,
     auth,
     config::{Env, ServerConfig},
     db,
+    grpc_client::{TracedChannel, lazy_channel},
     server::{BoundGrpcServer, GrpcServer},
 };
+
+/// This service's name in activity logs and origins (`common.v1.Origin.service`).
+pub const SERVICE_NAME: &str = "booking-api";
 
 /// Everything BookingAPI reads from `ASTRO_BOOKING_*`.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
-    /// `ASTRO_BOOKING_SYSTEM_URL`: SystemAPI, whose JWKS verifies access tokens
-    /// (default `http://127.0.0.1:50051`).
+    /// `ASTRO_BOOKING_SYSTEM_URL`: SystemAPI (JWKS, accounts) (default `http://127.0.0.1:50051`).
     pub system_url: String,
+    /// `ASTRO_BOOKING_FINANCE_URL`: FinanceAPI, which charges and refunds
+    /// (default `http://127.0.0.1:50054`).
+    pub finance_url: String,
     /// `ASTRO_BOOKING_DATABASE_URL`: OperationsDB.
     pub database_url: String,
-    /// `ASTRO_BOOKING_DATABASE_MAX_CONNECTIONS` (default 10).
+    /// `ASTRO_BOOKING_DATABASE_MAX_CONNECTIONS` (default 20).
     pub database_max_connections: u32,
-    /// `ASTRO_BOOKING_REDIS_URL`: CacheDB.
+    /// `ASTRO_BOOKING_REDIS_URL`: CacheDB (catalogue, token denylist).
     pub redis_url: String,
+    /// `ASTRO_BOOKING_PAYMENT_HOLD_MS`: how long seats are held for a payment (default 15 min).
+    pub payment_hold: Duration,
+    /// `ASTRO_BOOKING_SWEEP_INTERVAL_MS`: how often expired holds and unfinished refunds are
+    /// swept (default 10 s).
+    pub sweep_interval: Duration,
+    /// `ASTRO_BOOKING_FEED_INTERVAL_MS`: how often the change log is polled (default 200 ms).
+    pub feed_interval: Duration,
+    /// `ASTRO_BOOKING_PAYMENT_TIMEOUT_MS`: deadline of one call to FinanceAPI (default 20 s).
+    pub payment_timeout: Duration,
 }
 
 impl Config {
@@ -36,19 +65,31 @@ impl Config {
         let env = Env::new("ASTRO_BOOKING");
         Ok(Self {
             system_url: env.or("SYSTEM_URL", "http://127.0.0.1:50051".to_owned())?,
+            finance_url: env.or("FINANCE_URL", "http://127.0.0.1:50054".to_owned())?,
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50053).into())?,
             database_url: env.required("DATABASE_URL")?,
-            database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 10)?,
+            database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 20)?,
             redis_url: env.required("REDIS_URL")?,
+            payment_hold: env.millis_or("PAYMENT_HOLD_MS", Duration::from_secs(15 * 60))?,
+            sweep_interval: env.millis_or("SWEEP_INTERVAL_MS", Duration::from_secs(10))?,
+            feed_interval: env.millis_or("FEED_INTERVAL_MS", Duration::from_millis(200))?,
+            payment_timeout: env.millis_or("PAYMENT_TIMEOUT_MS", Duration::from_secs(20))?,
         })
     }
 }
 
-/// What the RPCs share.
+/// What the RPCs and workers share.
 #[derive(Clone)]
 pub struct State {
-    pub operations_db: sqlx::PgPool,
-    pub cache: fred::prelude::Client,
+    /// All SQL of the service.
+    pub store: store::Store,
+    /// The public catalogue (CacheDB, OperationsDB fallback).
+    pub catalogue: catalogue::Catalogue,
+    pub finance: FinanceInternalServiceClient<TracedChannel>,
+    pub system: SystemInternalServiceClient<TracedChannel>,
+    /// Significant actions, sent to SystemAPI's IngestLogs.
+    pub activity: ActivityLog,
+    pub payment_hold: Duration,
 }
 
 /// Connects (lazily) and binds; the returned future finishes once its databases answer.
@@ -63,10 +104,23 @@ pub async fn build(
         cache.clone(),
         booking_service_server::SERVICE_NAME,
     )?;
-    let api = api::BookingApi::new(State {
-        operations_db,
-        cache,
-    });
+    let finance = FinanceInternalServiceClient::new(TracedChannel::new(
+        lazy_channel(&config.finance_url, Duration::from_secs(2))?,
+        config.payment_timeout,
+    ));
+    let system = SystemInternalServiceClient::new(TracedChannel::new(
+        lazy_channel(&config.system_url, Duration::from_secs(2))?,
+        Duration::from_secs(10),
+    ));
+    let state = State {
+        store: store::Store::new(operations_db.clone()),
+        catalogue: catalogue::Catalogue::new(operations_db.clone(), cache),
+        finance,
+        system,
+        activity: ActivityLog::connect(&config.system_url, SERVICE_NAME)?,
+        payment_hold: config.payment_hold,
+    };
+    let api = api::BookingApi::new(state.clone());
     let max_message_bytes = config.server.max_message_bytes;
     let server = GrpcServer::new(config.server, auth)
         .add_service(
@@ -77,8 +131,14 @@ pub async fn build(
         )
         .bind()
         .await?;
+    let workers = workers::Intervals {
+        sweep: config.sweep_interval,
+        feed: config.feed_interval,
+    };
     Ok((server, async move {
         tokio::join!(operations_db_ready, cache_ready);
+        // Background work starts once OperationsDB answers; it runs until the process ends.
+        workers::spawn(state, workers);
     }))
 }
 

@@ -2,14 +2,19 @@
 //! revenue reports, in OperationsDB (PostgreSQL).
 
 pub mod api;
+pub mod domain;
+pub mod payment_gateway;
+pub mod payments;
+pub mod store;
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
 use astro_proto::astrobookings::finance::v1::{
     finance_internal_service_server::FinanceInternalServiceServer,
     finance_service_server::{self, FinanceServiceServer},
 };
 use astro_shared::{
+    activity::ActivityLog,
     auth,
     config::{Env, Secret, ServerConfig},
     db,
@@ -33,12 +38,22 @@ pub struct Config {
     pub stripe_url: String,
     /// `ASTRO_FINANCE_STRIPE_SECRET_KEY`: never logged.
     pub stripe_secret_key: Secret,
+    /// `ASTRO_FINANCE_STRIPE_TIMEOUT_MS`: longest one HTTP call to the gateway may take
+    /// (default 10000).
+    pub stripe_timeout: Duration,
+    /// `ASTRO_FINANCE_GATEWAY_LEASE_MS`: how long one attempt may hold a charge or a refund
+    /// for its gateway calls before another may take over (default 30000); longer than the
+    /// Stripe timeout, since it is renewed right before each call that moves money.
+    pub gateway_lease: Duration,
+    /// `ASTRO_FINANCE_GATEWAY_WAIT_MS`: how long a retry waits for a concurrent attempt's
+    /// outcome before answering with what is known, e.g. PENDING (default 5000).
+    pub gateway_wait: Duration,
 }
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Env::new("ASTRO_FINANCE");
-        Ok(Self {
+        Self {
             redis_url: env.required("REDIS_URL")?,
             system_url: env.or("SYSTEM_URL", "http://127.0.0.1:50051".to_owned())?,
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50054).into())?,
@@ -46,14 +61,39 @@ impl Config {
             database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 10)?,
             stripe_url: env.or("STRIPE_URL", "https://api.stripe.com/".to_owned())?,
             stripe_secret_key: env.required("STRIPE_SECRET_KEY")?,
-        })
+            stripe_timeout: env.millis_or("STRIPE_TIMEOUT_MS", Duration::from_secs(10))?,
+            gateway_lease: env.millis_or("GATEWAY_LEASE_MS", Duration::from_secs(30))?,
+            gateway_wait: env.millis_or("GATEWAY_WAIT_MS", Duration::from_secs(5))?,
+        }
+        .validated()
+    }
+
+    /// A lease shorter than one gateway call could let two attempts call at once.
+    fn validated(self) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            self.gateway_lease > self.stripe_timeout + Duration::from_secs(1),
+            "ASTRO_FINANCE_GATEWAY_LEASE_MS ({} ms) must exceed ASTRO_FINANCE_STRIPE_TIMEOUT_MS \
+             ({} ms) by more than a second",
+            self.gateway_lease.as_millis(),
+            self.stripe_timeout.as_millis()
+        );
+        Ok(self)
     }
 }
+
+/// This service's name in activity logs and origins (`common.v1.Origin.service`).
+pub const SERVICE_NAME: &str = "finance-api";
 
 /// What the RPCs share.
 #[derive(Clone)]
 pub struct State {
     pub operations_db: sqlx::PgPool,
+    /// All SQL of the service.
+    pub store: store::Store,
+    /// Booking charges and refunds through the payment gateway.
+    pub payments: payments::Payments,
+    /// Significant actions, sent to SystemAPI's IngestLogs.
+    pub activity: ActivityLog,
 }
 
 /// Connects (lazily) and binds; the returned future finishes once its databases answer.
@@ -63,7 +103,28 @@ pub async fn build(
     let (operations_db, operations_db_ready) =
         db::postgres(&config.database_url, config.database_max_connections)?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
-    let api = api::FinanceApi::new(State { operations_db });
+    let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME)?;
+    let store = store::Store::new(operations_db.clone());
+    let gateway = payment_gateway::PaymentGateway::new(
+        &config.stripe_url,
+        &config.stripe_secret_key,
+        config.stripe_timeout,
+    )?;
+    let payments = payments::Payments::new(
+        store.clone(),
+        gateway,
+        activity.clone(),
+        payments::GatewayTiming {
+            lease: config.gateway_lease,
+            wait: config.gateway_wait,
+        },
+    );
+    let api = api::FinanceApi::new(State {
+        operations_db,
+        store,
+        payments,
+        activity,
+    });
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
         &config.system_url,

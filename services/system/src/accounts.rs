@@ -1,10 +1,12 @@
-//! Accounts and sessions: registration, login, token rotation, logout, the caller's own
-//! account, and what an ADMIN does with employees and users.
+//! Accounts and sessions: registration (by a visitor, or by another service's registration
+//! flow through CreateAccount, and its undoing), login, token rotation, logout, the caller's
+//! own account, what an ADMIN does with employees and users, and account look-ups for the
+//! other services.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use astro_proto::astrobookings::{
-    common::v1::Role,
+    common::v1::{Contact, Role},
     system::v1::{TokenPair, User},
 };
 use astro_shared::{
@@ -28,9 +30,10 @@ use crate::{
     login_limits::LoginLimiter,
     passwords,
     store::{
-        OutboxEntry, OutboxStore, RefreshTokenStore, UserDocument, UserStore,
+        AccountWrites, OutboxEntry, OutboxStore, RefreshTokenStore, UserDocument, UserStore,
+        accounts::{DeleteIf, Insert},
         refresh_tokens::{RefreshTokenDocument, Rotation},
-        users::UserFilter,
+        users::{UserFilter, email_taken},
     },
 };
 
@@ -47,7 +50,8 @@ pub struct Accounts {
     pub users: UserStore,
     refresh_tokens: RefreshTokenStore,
     outbox: OutboxStore,
-    database: mongodb::Database,
+    /// Account and outbox changes made together, in one transaction.
+    writes: AccountWrites,
     signing_key: SigningKey,
     pub denylist: Denylist,
     limiter: LoginLimiter,
@@ -73,6 +77,47 @@ pub struct UsersPage {
     pub total: u64,
 }
 
+/// The result of CreateAccount.
+pub struct CreatedAccount {
+    pub user: UserDocument,
+    /// False when a retry found the account made by the first call with its key.
+    pub created: bool,
+}
+
+/// The result of BatchGetUsers.
+pub struct UserBatch {
+    pub users: Vec<User>,
+    /// Requested ids without an account, in the order asked.
+    pub missing_user_ids: Vec<String>,
+}
+
+/// A page of ListUsersByRole.
+pub struct ContactsPage {
+    pub contacts: Vec<Contact>,
+    pub next_page_token: String,
+}
+
+/// Who asks for a new account, which decides how it starts.
+#[derive(Clone, Copy)]
+enum Requester<'a> {
+    /// A visitor registering itself: its e-mail must be confirmed.
+    Visitor,
+    /// An ADMIN creating an employee: its e-mail counts as confirmed.
+    Admin(&'a Caller),
+    /// Another service's registration flow (CreateAccount): like a visitor, but idempotent on
+    /// the flow's key and undoable for a while (DeleteAccount).
+    RegistrationFlow { key: &'a str },
+}
+
+impl Requester<'_> {
+    fn registration_key(self) -> Option<String> {
+        match self {
+            Requester::RegistrationFlow { key } => Some(key.to_owned()),
+            Requester::Visitor | Requester::Admin(_) => None,
+        }
+    }
+}
+
 /// Where a request came from, for rate limits and logs.
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
@@ -94,7 +139,7 @@ impl Accounts {
             users: UserStore::new(&database),
             refresh_tokens: RefreshTokenStore::new(&database),
             outbox: OutboxStore::new(&database),
-            database,
+            writes: AccountWrites::new(&database),
             signing_key,
             denylist,
             limiter,
@@ -120,8 +165,35 @@ impl Accounts {
     ) -> Result<UserDocument, AppError> {
         let account = domain::NewAccount::parse(email, &password, name)?;
         let role = domain::self_registration_role(role)?;
-        self.create_account(None, account, password, role, client)
-            .await
+        let created = self
+            .create_account(Requester::Visitor, account, password, role, client)
+            .await?;
+        Ok(created.user)
+    }
+
+    /// CreateAccount: a TRAVELER or AGENCY account made by another service's registration flow,
+    /// exactly as a self-registration (same checks, hashing and confirmation e-mail), and
+    /// idempotent on `idempotency_key`: a retry returns the account the first call made.
+    pub async fn create_for_registration_flow(
+        &self,
+        idempotency_key: &str,
+        email: &str,
+        password: String,
+        name: &str,
+        role: i32,
+        client: &ClientInfo,
+    ) -> Result<CreatedAccount, AppError> {
+        let key = domain::parse_idempotency_key(idempotency_key)?;
+        let account = domain::NewAccount::parse(email, &password, name)?;
+        let role = domain::self_registration_role(role)?;
+        self.create_account(
+            Requester::RegistrationFlow { key: &key },
+            account,
+            password,
+            role,
+            client,
+        )
+        .await
     }
 
     /// An employee (FINANCE or IT), created by an ADMIN; its e-mail counts as confirmed.
@@ -136,26 +208,37 @@ impl Accounts {
     ) -> Result<UserDocument, AppError> {
         let account = domain::NewAccount::parse(email, &password, name)?;
         let role = domain::employee_role(role)?;
-        self.create_account(Some(admin), account, password, role, client)
-            .await
+        let created = self
+            .create_account(Requester::Admin(admin), account, password, role, client)
+            .await?;
+        Ok(created.user)
     }
 
-    /// A self-registration (`admin` is `None`: the e-mail must be confirmed) or an employee
-    /// created by `admin`.
+    /// Creates an account for `requester`. The account and its confirmation e-mail event (for
+    /// accounts that must confirm) are written in one transaction, so neither exists without
+    /// the other; the unique indexes on the e-mail and the registration key decide races.
     async fn create_account(
         &self,
-        admin: Option<&Caller>,
-        domain::NewAccount { email, name }: domain::NewAccount,
+        requester: Requester<'_>,
+        account: domain::NewAccount,
         password: String,
         role: Role,
         client: &ClientInfo,
-    ) -> Result<UserDocument, AppError> {
-        let confirmed = admin.is_some();
+    ) -> Result<CreatedAccount, AppError> {
+        let registration_key = requester.registration_key();
+        // A retry of a registration that already succeeded answers from what is stored,
+        // without the cost of hashing again. Only a shortcut: the unique index decides.
+        if let Some(key) = &registration_key
+            && let Some(existing) = self.replay(key, &account, role).await?
+        {
+            return Ok(existing);
+        }
+        let confirmed = matches!(requester, Requester::Admin(_));
         let confirmation_token = (!confirmed).then(random_token);
         let user = UserDocument {
             id: uuid::Uuid::now_v7().to_string(),
-            email,
-            name,
+            email: account.email.clone(),
+            name: account.name.clone(),
             role: role_claim(role).to_owned(),
             password_hash: passwords::hash(password).await?,
             email_confirmed: confirmed,
@@ -164,11 +247,18 @@ impl Accounts {
             created_at: DateTime::now(),
             last_login_at: None,
             disabled_at: None,
+            registration_key: registration_key.clone(),
         };
         let mut data = BTreeMap::from([("role".to_owned(), user.role.clone())]);
         if let Some(token) = confirmation_token {
             data.insert("confirmation_token".to_owned(), token);
         }
+        // An account a registration flow may still undo keeps its e-mail back briefly, so that
+        // the undo cancels the e-mail instead of racing the relay.
+        let hold = match requester {
+            Requester::RegistrationFlow { .. } => domain::COMPENSATION_GRACE,
+            Requester::Visitor | Requester::Admin(_) => Duration::ZERO,
+        };
         let event = OutboxEntry {
             event_id: uuid::Uuid::now_v7().to_string(),
             event_type: "NOTIFICATION_EVENT_TYPE_USER_REGISTERED".to_owned(),
@@ -181,50 +271,190 @@ impl Accounts {
             delivered: false,
             delivered_at: None,
             attempts: 0,
-            next_attempt_at: DateTime::now(),
+            next_attempt_at: after(DateTime::now(), hold),
             last_error: None,
+            cancelled_at: None,
         };
 
-        let mut session = self.database.client().start_session().await?;
-        session.start_transaction().await?;
-        let inserted = self
-            .users
-            .collection()
-            .insert_one(&user)
-            .session(&mut session)
-            .await;
-        match inserted {
-            Ok(_) => {}
-            Err(error) => {
-                let _ = session.abort_transaction().await;
-                return Err(if crate::store::is_duplicate_key(&error) {
-                    crate::store::users::email_taken()
-                } else {
-                    error.into()
+        // A duplicate whose holder is not visible was deleted between the insert and the read
+        // (DeleteAccount): the insert is tried again, a bounded number of times.
+        for _ in 0..3 {
+            if self.writes.insert_with_event(&user, &event).await? == Insert::Inserted {
+                self.record_created(requester, &user, client);
+                return Ok(CreatedAccount {
+                    user,
+                    created: true,
                 });
             }
+            let Some(key) = &registration_key else {
+                return Err(email_taken());
+            };
+            if let Some(existing) = self.replay(key, &account, role).await? {
+                return Ok(existing);
+            }
+            if self.users.by_email(&user.email).await?.is_some() {
+                return Err(email_taken());
+            }
         }
-        if let Err(error) = self.outbox.insert_in(&mut session, &event).await {
-            let _ = session.abort_transaction().await;
-            return Err(error);
-        }
-        session.commit_transaction().await?;
+        Err(AppError::Aborted(
+            "the registration is being changed concurrently; try again".into(),
+        ))
+    }
+
+    /// The account a registration key already made, if the request is the same registration.
+    async fn replay(
+        &self,
+        key: &str,
+        account: &domain::NewAccount,
+        role: Role,
+    ) -> Result<Option<CreatedAccount>, AppError> {
+        let Some(existing) = self.users.by_registration_key(key).await? else {
+            return Ok(None);
+        };
+        domain::check_replay(&existing.email, existing.role(), account, role)?;
+        tracing::info!(user_id = %existing.id, "account creation replayed");
+        Ok(Some(CreatedAccount {
+            user: existing,
+            created: false,
+        }))
+    }
+
+    fn record_created(&self, requester: Requester<'_>, user: &UserDocument, client: &ClientInfo) {
         tracing::info!(user_id = %user.id, role = %user.role, "account created");
-        match admin {
-            None => self.activity.info(
+        match requester {
+            Requester::Visitor => self.activity.info(
                 "auth.registered",
                 Some(&user.id),
                 format!("{} account registered", user.role),
                 &[("role", &user.role), ("client", &client.address)],
             ),
-            Some(admin) => self.activity.info(
+            Requester::Admin(admin) => self.activity.info(
                 "admin.employee_created",
                 Some(&admin.user_id),
                 format!("{} employee created", user.role),
                 &[("employee_id", &user.id), ("role", &user.role)],
             ),
+            Requester::RegistrationFlow { .. } => self.activity.info(
+                "auth.account_created",
+                Some(&user.id),
+                format!("{} account created by a registration flow", user.role),
+                &[("role", &user.role), ("client", &client.address)],
+            ),
         }
-        Ok(user)
+    }
+
+    /// DeleteAccount: undoes a CreateAccount whose caller could not finish its registration.
+    /// Only an account CreateAccount made less than 24 hours ago that never logged in is
+    /// deleted (one conditional delete), and its pending confirmation e-mail is cancelled with
+    /// it. A missing account is not an error: the undo may be a retry.
+    pub async fn delete_unused_registration(
+        &self,
+        user_id: &str,
+        reason: &str,
+        client: &ClientInfo,
+    ) -> Result<bool, AppError> {
+        let user_id = domain::parse_user_id("user_id", user_id)?;
+        let now = DateTime::now();
+        let rule = DeleteIf {
+            user_id: &user_id,
+            registration_flow_only: true,
+            created_after: before(now, domain::COMPENSATION_WINDOW),
+            never_logged_in: true,
+        };
+        let reason = reason.trim();
+        if let Some(deleted) = self.writes.delete_if(&rule).await? {
+            tracing::info!(user_id = %deleted.id, role = %deleted.role, "account deleted");
+            self.activity.info(
+                "auth.account_deleted",
+                Some(&deleted.id),
+                format!(
+                    "{} account deleted: its registration flow did not finish",
+                    deleted.role
+                ),
+                &[
+                    ("role", &deleted.role),
+                    ("reason", reason),
+                    ("client", &client.address),
+                ],
+            );
+            return Ok(true);
+        }
+        let Some(user) = self.users.by_id(&user_id).await? else {
+            return Ok(false);
+        };
+        let age_millis = now.timestamp_millis() - user.created_at.timestamp_millis();
+        let refusal = domain::deletion_refusal(
+            user.registration_key.is_some(),
+            user.last_login_at.is_some(),
+            Duration::from_millis(u64::try_from(age_millis).unwrap_or(0)),
+        );
+        self.activity.warn(
+            "auth.account_delete_refused",
+            Some(&user.id),
+            "account deletion refused: the account is in use or too old",
+            &[
+                ("role", &user.role),
+                ("reason", reason),
+                ("client", &client.address),
+            ],
+        );
+        Err(refusal)
+    }
+
+    /// GetUser: one account, for another service.
+    pub async fn get_user(&self, user_id: &str) -> Result<User, AppError> {
+        let user_id = domain::parse_user_id("user_id", user_id)?;
+        self.users
+            .by_id(&user_id)
+            .await?
+            .map(|user| user.to_proto())
+            .ok_or_else(|| AppError::NotFound("user".into()))
+    }
+
+    /// BatchGetUsers: up to 500 accounts at once; unknown ids are listed, not an error.
+    pub async fn batch_get_users(&self, user_ids: &[String]) -> Result<UserBatch, AppError> {
+        let ids = domain::parse_user_ids(user_ids)?;
+        let found = self.users.by_ids(&ids).await?;
+        let known: std::collections::HashSet<&str> =
+            found.iter().map(|user| user.id.as_str()).collect();
+        let missing_user_ids = ids
+            .iter()
+            .filter(|id| !known.contains(id.as_str()))
+            .cloned()
+            .collect();
+        Ok(UserBatch {
+            users: found.iter().map(UserDocument::to_proto).collect(),
+            missing_user_ids,
+        })
+    }
+
+    /// ListUsersByRole: the enabled accounts of one role as contacts, by e-mail. One row more
+    /// than a page is read so the last page says there is no next one.
+    pub async fn list_contacts(
+        &self,
+        role: i32,
+        page_token: &str,
+        requested_size: i32,
+    ) -> Result<ContactsPage, AppError> {
+        const PAGE_DEFAULT: u32 = 100;
+        const PAGE_MAX: u32 = 500;
+        let role = domain::contact_listing_role(role)?;
+        let size = page_size(requested_size, PAGE_DEFAULT, PAGE_MAX)?;
+        let after = domain::parse_email_page_token(page_token)?;
+        let mut users = self
+            .users
+            .enabled_by_role_page(role, after.as_deref(), size + 1)
+            .await?;
+        let more = users.len() > size as usize;
+        users.truncate(size as usize);
+        let next_page_token = match users.last() {
+            Some(last) if more => domain::email_page_token(&last.email),
+            _ => String::new(),
+        };
+        Ok(ContactsPage {
+            contacts: users.iter().map(UserDocument::to_contact).collect(),
+            next_page_token,
+        })
     }
 
     /// Creates the first ADMIN from configuration if no account has that e-mail.
@@ -245,6 +475,7 @@ impl Accounts {
             created_at: DateTime::now(),
             last_login_at: None,
             disabled_at: None,
+            registration_key: None,
         };
         match self.users.insert(&admin).await {
             // Another replica created it first: fine.
@@ -304,7 +535,10 @@ impl Accounts {
             }
         };
         self.limiter.clear(&email).await?;
-        self.users.record_login(&user.id).await?;
+        if !self.users.record_login(&user.id).await? {
+            // DeleteAccount removed the account after the password check.
+            return Err(invalid_credentials());
+        }
         let family_id = uuid::Uuid::new_v4().to_string();
         let tokens = self.issue_tokens(&user, &family_id).await?;
         tracing::info!(user_id = %user.id, "login succeeded");
@@ -569,6 +803,18 @@ impl Accounts {
             refresh_token_expires_at: Some(crate::store::users::timestamp(refresh_expires_at)),
         })
     }
+}
+
+/// `time` plus `duration`, saturating.
+fn after(time: DateTime, duration: Duration) -> DateTime {
+    let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+    DateTime::from_millis(time.timestamp_millis().saturating_add(millis))
+}
+
+/// `time` minus `duration`, saturating.
+fn before(time: DateTime, duration: Duration) -> DateTime {
+    let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+    DateTime::from_millis(time.timestamp_millis().saturating_sub(millis))
 }
 
 fn invalid_credentials() -> AppError {

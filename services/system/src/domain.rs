@@ -1,7 +1,10 @@
 //! The rules of accounts, as plain functions: input is parsed once here into clean values.
 
+use std::time::Duration;
+
 use astro_proto::astrobookings::common::v1::Role;
 use astro_shared::AppError;
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
 /// Passwords: long enough to resist guessing, short enough to bound hashing cost.
 pub const PASSWORD_MIN_CHARS: usize = 12;
@@ -133,6 +136,141 @@ pub fn employee_role(raw: i32) -> Result<Role, AppError> {
     }
 }
 
+/// Idempotency keys of CreateAccount, in characters (the contract's bounds).
+const IDEMPOTENCY_KEY_MIN_CHARS: usize = 8;
+const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
+/// Most ids in one BatchGetUsers.
+pub const MAX_BATCH_GET_USERS: usize = 500;
+/// Account ids are UUIDs; anything much longer is not an id (and is not echoed back).
+const USER_ID_MAX_CHARS: usize = 100;
+/// How long after CreateAccount its caller may still undo it with DeleteAccount.
+pub const COMPENSATION_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// The confirmation e-mail of an account made by CreateAccount waits this long in the outbox
+/// before the relay may send it: the caller's next step (storing the profile) takes
+/// milliseconds, so a compensating DeleteAccount almost always cancels the e-mail before it
+/// leaves, instead of racing the relay's next poll.
+pub const COMPENSATION_GRACE: Duration = Duration::from_secs(3);
+
+/// The idempotency key of a registration flow: kept exactly as sent (a key is an opaque
+/// value, so no trimming or case folding), 8 to 255 printable characters.
+pub fn parse_idempotency_key(raw: &str) -> Result<String, AppError> {
+    let chars = raw.chars().count();
+    if chars == 0 {
+        return Err(AppError::invalid("idempotency_key", "is required"));
+    }
+    if !(IDEMPOTENCY_KEY_MIN_CHARS..=IDEMPOTENCY_KEY_MAX_CHARS).contains(&chars)
+        || raw.chars().any(char::is_control)
+    {
+        return Err(AppError::invalid(
+            "idempotency_key",
+            format!(
+                "must be {IDEMPOTENCY_KEY_MIN_CHARS} to {IDEMPOTENCY_KEY_MAX_CHARS} printable characters"
+            ),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A replayed CreateAccount must be the same registration as the first call: the same key for
+/// another e-mail or role is a client bug, not a retry.
+pub fn check_replay(
+    stored_email: &str,
+    stored_role: Role,
+    requested: &NewAccount,
+    requested_role: Role,
+) -> Result<(), AppError> {
+    if stored_email != requested.email {
+        return Err(AppError::FailedPrecondition(
+            "this idempotency key was used for another e-mail".into(),
+        ));
+    }
+    if stored_role != requested_role {
+        return Err(AppError::FailedPrecondition(
+            "this idempotency key was used for another role".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Why DeleteAccount refuses an existing account (the store's conditional delete did not
+/// match it): only a fresh, never used account made by CreateAccount may be undone.
+pub fn deletion_refusal(
+    created_by_registration_flow: bool,
+    logged_in: bool,
+    age: Duration,
+) -> AppError {
+    let why = if !created_by_registration_flow {
+        "the account was not created by CreateAccount"
+    } else if logged_in {
+        "the account has already logged in"
+    } else if age >= COMPENSATION_WINDOW {
+        "the account is more than 24 hours old"
+    } else {
+        // It matched every rule when read: it changed between the delete and the read.
+        "the account changed meanwhile"
+    };
+    AppError::FailedPrecondition(format!("cannot delete: {why}"))
+}
+
+/// An account id in a request: required, and short enough to be an id.
+pub fn parse_user_id(field: &str, raw: &str) -> Result<String, AppError> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Err(AppError::invalid(field, "is required"));
+    }
+    if id.chars().count() > USER_ID_MAX_CHARS {
+        return Err(AppError::invalid(field, "is not an account id"));
+    }
+    Ok(id.to_owned())
+}
+
+/// The ids of a BatchGetUsers: 1 to 500, each checked, duplicates dropped (first kept, so the
+/// missing ids come back in the caller's order).
+pub fn parse_user_ids(raw: &[String]) -> Result<Vec<String>, AppError> {
+    if raw.is_empty() || raw.len() > MAX_BATCH_GET_USERS {
+        return Err(AppError::invalid(
+            "user_ids",
+            format!("must hold 1 to {MAX_BATCH_GET_USERS} ids"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(raw.len());
+    let mut ids = Vec::with_capacity(raw.len());
+    for (index, id) in raw.iter().enumerate() {
+        let id = parse_user_id(&format!("user_ids[{index}]"), id)?;
+        if seen.insert(id.clone()) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// The role ListUsersByRole lists: exactly one.
+pub fn contact_listing_role(raw: i32) -> Result<Role, AppError> {
+    match Role::try_from(raw) {
+        Ok(Role::Unspecified) => Err(AppError::invalid("role", "is required")),
+        Ok(role) => Ok(role),
+        Err(_) => Err(AppError::invalid("role", "is not a role")),
+    }
+}
+
+/// The page token of ListUsersByRole: the last e-mail of the previous page (e-mails are
+/// unique, so "after it" is exact), opaque to clients.
+pub fn email_page_token(last_email: &str) -> String {
+    URL_SAFE_NO_PAD.encode(last_email.as_bytes())
+}
+
+/// The e-mail a page token continues after; `None` for the first page.
+pub fn parse_email_page_token(token: &str) -> Result<Option<String>, AppError> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || AppError::invalid("page_token", "is not a token from a previous page");
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let email = String::from_utf8(bytes).map_err(|_| invalid())?;
+    parse_email("page_token", &email).map_err(|_| invalid())?;
+    Ok(Some(email))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +328,74 @@ mod tests {
         assert!(check_password("password", "short").is_err());
         assert!(check_password("password", &"é".repeat(12)).is_ok());
         assert!(check_password("password", &"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn idempotency_keys_are_kept_exactly_within_bounds() {
+        assert_eq!(
+            parse_idempotency_key("Key-0001 ").unwrap(),
+            "Key-0001 ",
+            "opaque: not trimmed"
+        );
+        assert!(parse_idempotency_key("").is_err());
+        assert!(parse_idempotency_key("1234567").is_err());
+        assert!(parse_idempotency_key(&"k".repeat(255)).is_ok());
+        assert!(parse_idempotency_key(&"k".repeat(256)).is_err());
+        assert!(parse_idempotency_key("key\n12345").is_err());
+    }
+
+    #[test]
+    fn a_replay_must_be_the_same_registration() {
+        let ada = NewAccount::parse("ada@example.com", "long enough password", "Ada").unwrap();
+        assert!(check_replay("ada@example.com", Role::Traveler, &ada, Role::Traveler).is_ok());
+        for (email, role) in [
+            ("bob@example.com", Role::Traveler),
+            ("ada@example.com", Role::Agency),
+        ] {
+            assert!(matches!(
+                check_replay(email, role, &ada, Role::Traveler),
+                Err(AppError::FailedPrecondition(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn deletion_refusals_say_why() {
+        let hour = Duration::from_secs(3600);
+        let message = |error: AppError| match error {
+            AppError::FailedPrecondition(message) => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(message(deletion_refusal(false, false, hour)).contains("CreateAccount"));
+        assert!(message(deletion_refusal(true, true, hour)).contains("logged in"));
+        assert!(message(deletion_refusal(true, false, 25 * hour)).contains("24 hours"));
+    }
+
+    #[test]
+    fn batch_ids_are_bounded_checked_and_deduplicated() {
+        let ids = |list: &[&str]| list.iter().map(|id| (*id).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_user_ids(&ids(&["b", "a", "b"])).unwrap(),
+            ids(&["b", "a"])
+        );
+        assert!(parse_user_ids(&[]).is_err());
+        assert!(parse_user_ids(&vec!["x".to_owned(); 501]).is_err());
+        assert!(parse_user_ids(&vec!["x".to_owned(); 500]).is_ok());
+        assert!(parse_user_ids(&ids(&["a", " "])).is_err());
+    }
+
+    #[test]
+    fn contact_listings_need_one_role_and_tokens_round_trip() {
+        assert!(contact_listing_role(Role::Unspecified as i32).is_err());
+        assert!(contact_listing_role(99).is_err());
+        assert_eq!(contact_listing_role(Role::It as i32).unwrap(), Role::It);
+        let token = email_page_token("ada@example.com");
+        assert_eq!(
+            parse_email_page_token(&token).unwrap().as_deref(),
+            Some("ada@example.com")
+        );
+        assert_eq!(parse_email_page_token("").unwrap(), None);
+        assert!(parse_email_page_token("!!").is_err());
+        assert!(parse_email_page_token(&email_page_token("not an e-mail")).is_err());
     }
 }

@@ -2,61 +2,21 @@
 
 use astro_proto::astrobookings::{
     agency::v1::{Agency, Launch, Occupancy, Rocket, Viability},
-    common::v1::{self as common, AuditInfo, LaunchStatusChange, Money},
+    common::v1::{self as common, LaunchStatusChange, Money},
 };
 use astro_shared::AppError;
-use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{launch::LaunchStatus, rocket::RocketRange},
     store::{
-        AuditRow, agencies::AgencyRow, launches::LaunchRow, launches::StatusChangeRow,
-        rockets::RocketRow,
+        agencies::AgencyRow, launches::LaunchRow, launches::StatusChangeRow, rockets::RocketRow,
     },
 };
 
-pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+pub use astro_shared::convert::{from_timestamp, timestamp};
 
-/// `None` for an absent or out-of-range timestamp (the caller names the field).
-pub fn from_timestamp(time: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    time.and_then(|time| DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).ok()?))
-}
-
-fn origin(
-    service: &str,
-    user_id: Option<&str>,
-    trace_id: Option<&str>,
-    time: DateTime<Utc>,
-) -> common::Origin {
-    common::Origin {
-        service: service.to_owned(),
-        user_id: user_id.unwrap_or_default().to_owned(),
-        trace_id: trace_id.unwrap_or_default().to_owned(),
-        time: Some(timestamp(time)),
-    }
-}
-
-pub fn audit(row: &AuditRow) -> AuditInfo {
-    AuditInfo {
-        created: Some(origin(
-            &row.created_service,
-            row.created_user_id.as_deref(),
-            row.created_trace_id.as_deref(),
-            row.created_at,
-        )),
-        updated: Some(origin(
-            &row.updated_service,
-            row.updated_user_id.as_deref(),
-            row.updated_trace_id.as_deref(),
-            row.updated_at,
-        )),
-    }
-}
+pub use astro_shared::convert::audit;
+use astro_shared::convert::recorded_origin as origin;
 
 pub fn range_to_proto(name: &str) -> common::RocketRange {
     match RocketRange::parse(name) {

@@ -3,6 +3,8 @@
 
 use astro_shared::AppError;
 
+use astro_shared::validate::{is_e164, looks_like_email};
+
 use super::{bounded_text, required_text};
 
 /// A postal address, validated.
@@ -92,30 +94,6 @@ impl AgencyProfile {
             legal_address,
         })
     }
-}
-
-/// A plausibility check only: the address is proven by delivering to it, not by a regex.
-fn looks_like_email(email: &str) -> bool {
-    match email.rsplit_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !email.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
-}
-
-/// `+` then 8 to 15 digits, the first not zero.
-fn is_e164(phone: &str) -> bool {
-    let Some(digits) = phone.strip_prefix('+') else {
-        return false;
-    };
-    (8..=15).contains(&digits.len())
-        && digits.bytes().all(|byte| byte.is_ascii_digit())
-        && !digits.starts_with('0')
 }
 
 #[cfg(test)]

@@ -11,43 +11,10 @@ pub mod launches;
 pub mod report;
 pub mod rockets;
 
-use astro_shared::AppError;
-use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
-/// Where a write comes from: recorded on the row (created/updated) and in the change log.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    /// `agency-api`, or a worker name.
-    pub service: &'static str,
-    /// The acting user; `None` for the platform itself.
-    pub user_id: Option<String>,
-    /// W3C traceparent of the request; empty if none.
-    pub traceparent: String,
-}
-
-impl Origin {
-    /// The trace id part of the traceparent (`00-<trace id>-<span id>-<flags>`).
-    pub fn trace_id(&self) -> Option<&str> {
-        self.traceparent
-            .split('-')
-            .nth(1)
-            .filter(|trace_id| !trace_id.is_empty())
-    }
-}
-
-/// The creation and last-change origins every table carries.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AuditRow {
-    pub created_at: DateTime<Utc>,
-    pub created_service: String,
-    pub created_user_id: Option<String>,
-    pub created_trace_id: Option<String>,
-    pub updated_at: DateTime<Utc>,
-    pub updated_service: String,
-    pub updated_user_id: Option<String>,
-    pub updated_trace_id: Option<String>,
-}
+pub(crate) use astro_shared::changes::record_change;
+pub use astro_shared::changes::{AuditRow, Origin};
 
 /// AgencyAPI's view of OperationsDB.
 #[derive(Clone)]
@@ -59,31 +26,6 @@ impl Store {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
-}
-
-/// One change-log row, always inside the transaction of the change it records.
-pub(crate) async fn record_change(
-    connection: &mut PgConnection,
-    origin: &Origin,
-    entity: &str,
-    entity_id: &str,
-    event_type: &str,
-    payload: serde_json::Value,
-) -> Result<(), AppError> {
-    sqlx::query(
-        "INSERT INTO change_log (entity, entity_id, event_type, payload, origin_service, \
-         origin_user_id, origin_traceparent) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''))",
-    )
-    .bind(entity)
-    .bind(entity_id)
-    .bind(event_type)
-    .bind(payload)
-    .bind(origin.service)
-    .bind(origin.user_id.as_deref())
-    .bind(&origin.traceparent)
-    .execute(connection)
-    .await?;
-    Ok(())
 }
 
 /// The name of the constraint a statement violated, to turn it into a client error.

@@ -3,13 +3,15 @@
 //! has built yet keep the generated default and answer UNIMPLEMENTED.
 
 use astro_proto::astrobookings::system::v1::{
-    ChangePasswordRequest, ChangePasswordResponse, ConfirmEmailRequest, ConfirmEmailResponse,
-    CreateEmployeeRequest, CreateEmployeeResponse, DisableUserRequest, DisableUserResponse,
-    EnableUserRequest, EnableUserResponse, GetCurrentUserRequest, GetCurrentUserResponse,
-    GetJwksRequest, GetJwksResponse, ListEmployeesRequest, ListEmployeesResponse, ListUsersRequest,
-    ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
-    RefreshTokensRequest, RefreshTokensResponse, RegisterRequest, RegisterResponse,
-    UpdateCurrentUserRequest, UpdateCurrentUserResponse,
+    BatchGetUsersRequest, BatchGetUsersResponse, ChangePasswordRequest, ChangePasswordResponse,
+    ConfirmEmailRequest, ConfirmEmailResponse, CreateAccountRequest, CreateAccountResponse,
+    CreateEmployeeRequest, CreateEmployeeResponse, DeleteAccountRequest, DeleteAccountResponse,
+    DisableUserRequest, DisableUserResponse, EnableUserRequest, EnableUserResponse,
+    GetCurrentUserRequest, GetCurrentUserResponse, GetJwksRequest, GetJwksResponse, GetUserRequest,
+    GetUserResponse, ListEmployeesRequest, ListEmployeesResponse, ListUsersByRoleRequest,
+    ListUsersByRoleResponse, ListUsersRequest, ListUsersResponse, LoginRequest, LoginResponse,
+    LogoutRequest, LogoutResponse, RefreshTokensRequest, RefreshTokensResponse, RegisterRequest,
+    RegisterResponse, UpdateCurrentUserRequest, UpdateCurrentUserResponse,
     system_internal_service_server::SystemInternalService, system_service_server::SystemService,
 };
 use astro_shared::{auth::caller, telemetry::current_traceparent};
@@ -313,5 +315,86 @@ impl SystemInternalService for SystemApi {
         Ok(Response::new(
             logs::ingest_logs(&self.state.logs, request.into_inner()).await?,
         ))
+    }
+
+    async fn create_account(
+        &self,
+        request: Request<CreateAccountRequest>,
+    ) -> Result<Response<CreateAccountResponse>, Status> {
+        let client = client_info(&request);
+        let input = request.into_inner();
+        let account = self
+            .state
+            .accounts
+            .create_for_registration_flow(
+                &input.idempotency_key,
+                &input.email,
+                input.password,
+                &input.name,
+                input.role,
+                &client,
+            )
+            .await?;
+        Ok(Response::new(CreateAccountResponse {
+            user: Some(account.user.to_proto()),
+            created: account.created,
+        }))
+    }
+
+    async fn delete_account(
+        &self,
+        request: Request<DeleteAccountRequest>,
+    ) -> Result<Response<DeleteAccountResponse>, Status> {
+        let client = client_info(&request);
+        let input = request.into_inner();
+        let deleted = self
+            .state
+            .accounts
+            .delete_unused_registration(&input.user_id, &input.reason, &client)
+            .await?;
+        Ok(Response::new(DeleteAccountResponse { deleted }))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<GetUserRequest>,
+    ) -> Result<Response<GetUserResponse>, Status> {
+        let user = self
+            .state
+            .accounts
+            .get_user(&request.into_inner().user_id)
+            .await?;
+        Ok(Response::new(GetUserResponse { user: Some(user) }))
+    }
+
+    async fn batch_get_users(
+        &self,
+        request: Request<BatchGetUsersRequest>,
+    ) -> Result<Response<BatchGetUsersResponse>, Status> {
+        let batch = self
+            .state
+            .accounts
+            .batch_get_users(&request.into_inner().user_ids)
+            .await?;
+        Ok(Response::new(BatchGetUsersResponse {
+            users: batch.users,
+            missing_user_ids: batch.missing_user_ids,
+        }))
+    }
+
+    async fn list_users_by_role(
+        &self,
+        request: Request<ListUsersByRoleRequest>,
+    ) -> Result<Response<ListUsersByRoleResponse>, Status> {
+        let input = request.into_inner();
+        let page = self
+            .state
+            .accounts
+            .list_contacts(input.role, &input.page_token, input.page_size)
+            .await?;
+        Ok(Response::new(ListUsersByRoleResponse {
+            contacts: page.contacts,
+            next_page_token: page.next_page_token,
+        }))
     }
 }

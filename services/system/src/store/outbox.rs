@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use astro_shared::AppError;
 use mongodb::{
-    ClientSession, Collection,
+    Collection,
     bson::{DateTime, doc},
     options::ReturnDocument,
 };
@@ -34,6 +34,10 @@ pub struct OutboxEntry {
     /// Also the lease: a claimed entry is pushed into the future while it is being sent.
     pub next_attempt_at: DateTime,
     pub last_error: Option<String>,
+    /// Set when the event must no longer be sent (DeleteAccount undid the account it
+    /// announces); the relay never claims a cancelled entry. Absent in older entries.
+    #[serde(default)]
+    pub cancelled_at: Option<DateTime>,
 }
 
 #[derive(Clone)]
@@ -48,24 +52,19 @@ impl OutboxStore {
         }
     }
 
-    /// Adds an entry inside the caller's transaction.
-    pub async fn insert_in(
-        &self,
-        session: &mut ClientSession,
-        entry: &OutboxEntry,
-    ) -> Result<(), AppError> {
-        self.entries.insert_one(entry).session(session).await?;
-        Ok(())
-    }
-
     /// Claims the oldest due entry for `lease` (so another relay leaves it alone meanwhile).
+    /// Entries are added with the change they announce, by [`super::accounts::AccountWrites`].
     pub async fn claim_due(&self, lease: Duration) -> Result<Option<OutboxEntry>, AppError> {
         let now = DateTime::now();
         let lease_end = DateTime::from_millis(now.timestamp_millis() + millis(lease));
         Ok(self
             .entries
             .find_one_and_update(
-                doc! { "delivered": false, "next_attempt_at": { "$lte": now } },
+                doc! {
+                    "delivered": false,
+                    "cancelled_at": null,
+                    "next_attempt_at": { "$lte": now },
+                },
                 doc! { "$set": { "next_attempt_at": lease_end }, "$inc": { "attempts": 1 } },
             )
             .sort(doc! { "next_attempt_at": 1 })

@@ -1,6 +1,9 @@
 //! The `users` collection: one document per account.
 
-use astro_proto::astrobookings::{common::v1::Role, system::v1::User};
+use astro_proto::astrobookings::{
+    common::v1::{Contact, Role},
+    system::v1::User,
+};
 use astro_shared::{AppError, auth::role_claim};
 use futures::TryStreamExt as _;
 use mongodb::{
@@ -31,6 +34,11 @@ pub struct UserDocument {
     pub created_at: DateTime,
     pub last_login_at: Option<DateTime>,
     pub disabled_at: Option<DateTime>,
+    /// The idempotency key of the CreateAccount call that made the account; absent for
+    /// self-registrations, employees and the first ADMIN. Left out of the document when
+    /// absent, so the partial unique index covers only accounts that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_key: Option<String>,
 }
 
 impl UserDocument {
@@ -50,6 +58,16 @@ impl UserDocument {
             created_at: Some(timestamp(self.created_at)),
             last_login_at: self.last_login_at.map(timestamp),
             disabled_at: self.disabled_at.map(timestamp),
+        }
+    }
+
+    /// The account as a notification contact (accounts carry no phone number).
+    pub fn to_contact(&self) -> Contact {
+        Contact {
+            user_id: self.id.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            phone: String::new(),
         }
     }
 }
@@ -97,14 +115,59 @@ impl UserStore {
         }
     }
 
-    pub async fn record_login(&self, id: &str) -> Result<(), AppError> {
-        self.users
+    /// The account a CreateAccount call with this idempotency key made, if it still exists.
+    pub async fn by_registration_key(&self, key: &str) -> Result<Option<UserDocument>, AppError> {
+        Ok(self
+            .users
+            .find_one(doc! { "registration_key": key })
+            .await?)
+    }
+
+    /// The accounts among `ids` that exist, in no particular order.
+    pub async fn by_ids(&self, ids: &[String]) -> Result<Vec<UserDocument>, AppError> {
+        Ok(self
+            .users
+            .find(doc! { "_id": { "$in": ids } })
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// Stamps a successful login; false if the account no longer exists (DeleteAccount removed
+    /// it after the password check), so the login must fail rather than issue tokens for it.
+    pub async fn record_login(&self, id: &str) -> Result<bool, AppError> {
+        let result = self
+            .users
             .update_one(
                 doc! { "_id": id },
                 doc! { "$set": { "last_login_at": DateTime::now() } },
             )
             .await?;
-        Ok(())
+        Ok(result.matched_count == 1)
+    }
+
+    /// A page of the enabled accounts of `role`, ordered by e-mail, after `after_email`.
+    pub async fn enabled_by_role_page(
+        &self,
+        role: Role,
+        after_email: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserDocument>, AppError> {
+        let mut filter = doc! { "role": role_claim(role), "disabled": false };
+        if let Some(after) = after_email {
+            filter.insert("email", doc! { "$gt": after });
+        }
+        let options = FindOptions::builder()
+            .sort(doc! { "email": 1 })
+            .limit(i64::from(limit))
+            .build();
+        Ok(self
+            .users
+            .find(filter)
+            .with_options(options)
+            .await?
+            .try_collect()
+            .await?)
     }
 
     /// Sets the display name; returns the updated user.

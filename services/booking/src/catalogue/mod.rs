@@ -1,0 +1,342 @@
+//! The public catalogue: bookable launches (SCHEDULED or DELAYED, in the future, seats left),
+//! kept in CacheDB as a read model of OperationsDB and refreshed from the change log; read from
+//! OperationsDB directly while CacheDB is down or not built, slower but just as correct.
+//!
+//! - [`query`]: the rules (bookable, filters, sort, pages) as pure functions, used by both paths;
+//! - [`source`]: OperationsDB reads; [`cache`]: the CacheDB layout and its atomic writes;
+//! - [`feed`]: which launches a change-log row affects, and the loop keeping CacheDB in step.
+
+pub mod cache;
+mod feed;
+pub mod query;
+mod source;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use astro_shared::{AppError, AppResult, config::redis_key_prefix, telemetry::error_chain};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use query::{Entry, LaunchKey, ListQuery, Selection};
+
+use self::{cache::Cache, source::Source};
+
+/// After a CacheDB command fails, reads go straight to OperationsDB for this long instead of
+/// each waiting for CacheDB's timeout.
+const CACHE_BACKOFF: Duration = Duration::from_secs(2);
+/// At most one "served from OperationsDB" warning per this period and process.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+/// The read model and its fallback.
+#[derive(Clone)]
+pub struct Catalogue {
+    source: Source,
+    cache: Cache,
+    health: Arc<Health>,
+}
+
+/// One batch of a sync job, as SyncCatalogue reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncBatch {
+    pub items_total: i64,
+    pub items_processed: u32,
+    /// Empty when the job is done.
+    pub next_page_token: String,
+}
+
+/// How CacheDB fared lately, so an outage costs one timeout, not one per request.
+#[derive(Default)]
+struct Health {
+    failed_at: Mutex<Option<Instant>>,
+    warned_at: Mutex<Option<Instant>>,
+}
+
+impl Health {
+    fn usable(&self, cache: &Cache) -> bool {
+        cache.is_connected()
+            && self.failed_at.lock().map_or(true, |failed_at| {
+                failed_at.is_none_or(|at| at.elapsed() >= CACHE_BACKOFF)
+            })
+    }
+
+    fn failed(&self, error: &AppError) {
+        if let Ok(mut failed_at) = self.failed_at.lock() {
+            *failed_at = Some(Instant::now());
+        }
+        self.fallback(&error_chain(error));
+    }
+
+    /// Says, now and then, that reads go to OperationsDB and why.
+    fn fallback(&self, reason: &str) {
+        let Ok(mut warned_at) = self.warned_at.lock() else {
+            return;
+        };
+        if warned_at.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+            *warned_at = Some(Instant::now());
+            tracing::warn!(reason, "catalogue served from OperationsDB");
+        }
+    }
+}
+
+impl Catalogue {
+    pub fn new(pool: sqlx::PgPool, cache: fred::prelude::Client) -> Self {
+        Self {
+            source: Source::new(pool),
+            cache: Cache::new(cache, &redis_key_prefix()),
+            health: Arc::new(Health::default()),
+        }
+    }
+
+    /// One page of bookable launches: from CacheDB, or from OperationsDB when CacheDB is down
+    /// or not built yet.
+    pub async fn list(&self, query: &ListQuery) -> AppResult<Selection> {
+        if self.health.usable(&self.cache) {
+            match self.cache.entries().await {
+                Ok(Some(snapshot)) => {
+                    return Ok(query::select(&snapshot.entries, query, Utc::now()));
+                }
+                Ok(None) => self
+                    .health
+                    .fallback("the catalogue is not built in CacheDB yet"),
+                Err(error) => self.health.failed(&error),
+            }
+        } else {
+            self.health.fallback("CacheDB is not connected");
+        }
+        let read = self.source.bookable().await?;
+        Ok(query::select(&read.entries, query, Utc::now()))
+    }
+
+    /// One launch by id or slug with whether it is bookable now. Launches that left the
+    /// catalogue (or that CacheDB cannot tell about) are read from OperationsDB.
+    pub async fn get(&self, key: &LaunchKey) -> AppResult<(Entry, bool)> {
+        if self.health.usable(&self.cache) {
+            match self.cache.entry(key).await {
+                Ok(Some(entry)) if entry.bookable_at(Utc::now()) => return Ok((entry, true)),
+                Ok(_) => {}
+                Err(error) => self.health.failed(&error),
+            }
+        }
+        let entry = self
+            .source
+            .launch(key)
+            .await?
+            .ok_or_else(|| AppError::NotFound("launch".into()))?;
+        let bookable = entry.bookable_at(Utc::now());
+        Ok((entry, bookable))
+    }
+
+    /// Re-reads `launch_ids` from OperationsDB and writes (bookable) or removes (anything else,
+    /// unknown ids included) their entries. Returns (upserted, removed).
+    pub async fn refresh(&self, launch_ids: &[Uuid]) -> AppResult<(u32, u32)> {
+        let mut ids = launch_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok((0, 0));
+        }
+        if !self.cache.is_connected() {
+            // Fail before reading OperationsDB for nothing; the caller retries.
+            return Err(AppError::unavailable(
+                "CacheDB",
+                anyhow::anyhow!("not connected"),
+            ));
+        }
+        let read = self.source.launches(&ids).await?;
+        let found: HashMap<Uuid, &Entry> =
+            read.entries.iter().map(|entry| (entry.id, entry)).collect();
+        let changes: Vec<cache::Change<'_>> = ids
+            .iter()
+            .map(|id| {
+                let entry = found
+                    .get(id)
+                    .copied()
+                    .filter(|entry| entry.bookable_at(read.at));
+                (*id, entry)
+            })
+            .collect();
+        self.cache.apply(read.at, &changes).await?;
+        Ok(counts(&changes))
+    }
+
+    /// Rebuilds the whole catalogue from one OperationsDB snapshot: writes every bookable
+    /// launch, then removes whatever that snapshot did not show, and marks the catalogue built.
+    /// Returns (upserted, removed).
+    pub async fn rebuild(&self) -> AppResult<(u32, u32)> {
+        let read = self.source.bookable().await?;
+        let changes: Vec<cache::Change<'_>> = read
+            .entries
+            .iter()
+            .filter(|entry| entry.bookable_at(read.at))
+            .map(|entry| (entry.id, Some(entry)))
+            .collect();
+        self.cache.apply(read.at, &changes).await?;
+        let removed = self.cache.sweep(read.at).await?;
+        Ok((counts(&changes).0, removed))
+    }
+
+    /// One batch of a CATALOGUE sync job (SyncCatalogue): the next `batch_size` launches in id
+    /// order are written or removed; the last batch removes entries of launches no batch saw
+    /// and marks the catalogue built. `page_token` is empty for the first batch.
+    pub async fn sync_batch(
+        &self,
+        job_id: &str,
+        page_token: &str,
+        batch_size: u32,
+    ) -> AppResult<SyncBatch> {
+        let job = job_fingerprint(job_id);
+        let resumed = SyncToken::decode(page_token, job)?;
+        if !self.cache.is_connected() {
+            return Err(AppError::unavailable(
+                "CacheDB",
+                anyhow::anyhow!("not connected"),
+            ));
+        }
+        let (read, total) = self
+            .source
+            .batch(
+                resumed.as_ref().map(|token| token.after),
+                i64::from(batch_size),
+                resumed.is_none(),
+            )
+            .await?;
+        let (started, items_total) = match &resumed {
+            Some(token) => (token.started, token.total),
+            None => (read.at, total.unwrap_or_default()),
+        };
+        let changes: Vec<cache::Change<'_>> = read
+            .entries
+            .iter()
+            .map(|entry| {
+                (
+                    entry.id,
+                    Some(entry).filter(|entry| entry.bookable_at(read.at)),
+                )
+            })
+            .collect();
+        self.cache.apply(read.at, &changes).await?;
+        let items_processed = u32::try_from(changes.len()).unwrap_or(u32::MAX);
+        let next_page_token = match read.entries.last() {
+            Some(last) if items_processed >= batch_size => SyncToken {
+                job,
+                started,
+                total: items_total,
+                after: last.id,
+            }
+            .encode(),
+            _ => {
+                // Every launch that existed when the job started was written by some batch
+                // since, so what is older than the start is gone from OperationsDB.
+                self.cache.sweep(started).await?;
+                String::new()
+            }
+        };
+        Ok(SyncBatch {
+            items_total,
+            items_processed,
+            next_page_token,
+        })
+    }
+
+    /// Keeps the read model in step with OperationsDB for ever: follows the change log (every
+    /// `feed_interval`) and rebuilds everything now and then. Spawned by `workers::spawn`.
+    pub async fn run(self, feed_interval: Duration) {
+        feed::run(self, feed_interval).await;
+    }
+}
+
+/// (upserted, removed) of a list of changes.
+fn counts(changes: &[cache::Change<'_>]) -> (u32, u32) {
+    let upserted = changes.iter().filter(|(_, entry)| entry.is_some()).count();
+    let removed = changes.len() - upserted;
+    (
+        u32::try_from(upserted).unwrap_or(u32::MAX),
+        u32::try_from(removed).unwrap_or(u32::MAX),
+    )
+}
+
+/// FNV-1a of a job id: stable across builds and processes, so any replica resumes a job.
+fn job_fingerprint(job_id: &str) -> u64 {
+    job_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |hash: u64, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// Where a sync job stands: which job, when it started, how many launches it covers, and the
+/// last launch written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SyncToken {
+    job: u64,
+    started: DateTime<Utc>,
+    total: i64,
+    after: Uuid,
+}
+
+impl SyncToken {
+    fn encode(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "s1.{:016x}.{}.{}.{}",
+            self.job,
+            self.started.timestamp_micros(),
+            self.total,
+            self.after
+        ))
+    }
+
+    /// `None` for the first batch; a token of another job, or no token at all, is refused.
+    fn decode(token: &str, job: u64) -> AppResult<Option<Self>> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let invalid = || AppError::invalid("page_token", "is not a token of this sync job");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let parts: Vec<&str> = text.split('.').collect();
+        let ["s1", mark, started, total, after] = parts.as_slice() else {
+            return Err(invalid());
+        };
+        if *mark != format!("{job:016x}") {
+            return Err(invalid());
+        }
+        Ok(Some(Self {
+            job,
+            started: started
+                .parse()
+                .ok()
+                .and_then(DateTime::from_timestamp_micros)
+                .ok_or_else(invalid)?,
+            total: total.parse().map_err(|_| invalid())?,
+            after: after.parse().map_err(|_| invalid())?,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_tokens_round_trip_and_belong_to_one_job() {
+        let job = job_fingerprint("job-1");
+        let token = SyncToken {
+            job,
+            started: DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap(),
+            total: 42,
+            after: Uuid::new_v4(),
+        };
+        let encoded = token.encode();
+        assert_eq!(SyncToken::decode(&encoded, job).unwrap(), Some(token));
+        assert_eq!(SyncToken::decode("", job).unwrap(), None);
+        assert!(SyncToken::decode(&encoded, job_fingerprint("job-2")).is_err());
+        assert!(SyncToken::decode("garbage", job).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! What a launch's end means for its bookings, driven from the change log: ABORTED refunds
+//! every confirmed booking 100% exactly once; SUCCESSFUL or FAILED completes them. Each step
+//! is idempotent, so a row handled twice (a crash before it was marked) changes nothing more.
+
+use astro_shared::{
+    AppError,
+    changes::{Change, ChangeHandler, Origin},
+};
+use uuid::Uuid;
+
+use crate::{SERVICE_NAME, State, domain::booking::CancellationReason, payments};
+
+/// The change-log events this consumer follows.
+pub const EVENTS: [&str; 3] = ["LAUNCH_ABORTED", "LAUNCH_SUCCESSFUL", "LAUNCH_FAILED"];
+
+/// Totals of one launch's abort handling.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AbortTotals {
+    pub bookings_refunded: i32,
+    pub holds_released: i32,
+    pub refunded_minor: i64,
+}
+
+/// Cancels a launch's bookings after an abort and drives every due refund. Safe to repeat.
+pub async fn abort_launch(
+    state: &State,
+    launch_id: Uuid,
+    reason: &str,
+) -> Result<AbortTotals, AppError> {
+    let origin = Origin::platform(SERVICE_NAME);
+    let mut totals = AbortTotals::default();
+    for hold in state.store.open_holds(Some(launch_id), 1_000).await? {
+        if payments::settle_hold(
+            state,
+            &hold,
+            CancellationReason::LaunchAborted,
+            reason,
+            &origin,
+        )
+        .await?
+        .is_some_and(|booking| booking.status == "CANCELLED")
+        {
+            totals.holds_released += 1;
+        }
+    }
+    let cancelled = state
+        .store
+        .cancel_for_abort(launch_id, reason, &origin)
+        .await?;
+    totals.bookings_refunded = i32::try_from(cancelled.len()).unwrap_or(i32::MAX);
+    totals.refunded_minor = cancelled.iter().map(|booking| booking.refund_minor).sum();
+    if !cancelled.is_empty() {
+        state.activity.info(
+            "launch.aborted_refunds",
+            None,
+            format!(
+                "{} bookings cancelled with a full refund after the abort",
+                cancelled.len()
+            ),
+            &[("launch_id", &launch_id.to_string())],
+        );
+    }
+    // Every refund of the launch still due, including those of an earlier, interrupted run.
+    let due = state
+        .store
+        .refunds_due(Some(launch_id), std::time::Duration::ZERO, 10_000)
+        .await?;
+    payments::drive_refunds(state, &due, &origin).await?;
+    Ok(totals)
+}
+
+/// Completes a launch's bookings after it flew; open holds are given up.
+pub async fn complete_launch(state: &State, launch_id: Uuid) -> Result<(i32, i32), AppError> {
+    let origin = Origin::platform(SERVICE_NAME);
+    let mut released = 0;
+    for hold in state.store.open_holds(Some(launch_id), 1_000).await? {
+        if payments::settle_hold(state, &hold, CancellationReason::HoldExpired, "", &origin)
+            .await?
+            .is_some_and(|booking| booking.status == "CANCELLED")
+        {
+            released += 1;
+        }
+    }
+    let completed = state.store.complete_launch(launch_id, &origin).await?;
+    Ok((i32::try_from(completed.len()).unwrap_or(i32::MAX), released))
+}
+
+/// The change-log consumer.
+pub struct LaunchOutcomes(pub State);
+
+impl ChangeHandler for LaunchOutcomes {
+    async fn handle(&self, change: &Change) -> Result<(), AppError> {
+        let Ok(launch_id) = Uuid::parse_str(&change.entity_id) else {
+            tracing::warn!(entity_id = %change.entity_id, "launch event without a launch id; skipped");
+            return Ok(());
+        };
+        match change.event_type.as_str() {
+            "LAUNCH_ABORTED" => {
+                let reason = change.payload["reason"].as_str().unwrap_or_default();
+                let totals = abort_launch(&self.0, launch_id, reason).await?;
+                tracing::info!(%launch_id, ?totals, "abort handled");
+            }
+            "LAUNCH_SUCCESSFUL" | "LAUNCH_FAILED" => {
+                let (completed, released) = complete_launch(&self.0, launch_id).await?;
+                tracing::info!(%launch_id, completed, released, "launch outcome handled");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,74 @@
+//! `FinanceInternalService`: booking charges, their cancellation and refunds, for BookingAPI.
+//! IssueLaunchInvoice keeps the generated UNIMPLEMENTED until the invoicing issue builds it.
+
+use astro_proto::astrobookings::finance::v1::{
+    CancelBookingChargeRequest, CancelBookingChargeResponse, ChargeBookingRequest,
+    ChargeBookingResponse, RefundBookingRequest, RefundBookingResponse,
+    finance_internal_service_server::FinanceInternalService,
+};
+use tonic::{Request, Response, Status};
+
+use super::{FinanceApi, convert};
+use crate::domain::{
+    self,
+    charge::{ChargeInput, NewCharge},
+    refund::{NewRefund, RefundInput},
+};
+
+#[tonic::async_trait]
+impl FinanceInternalService for FinanceApi {
+    async fn charge_booking(
+        &self,
+        request: Request<ChargeBookingRequest>,
+    ) -> Result<Response<ChargeBookingResponse>, Status> {
+        let input = request.get_ref();
+        let charge = NewCharge::parse(&ChargeInput {
+            booking_id: &input.booking_id,
+            traveler_id: &input.traveler_id,
+            launch_id: &input.launch_id,
+            agency_id: &input.agency_id,
+            amount: input
+                .amount
+                .as_ref()
+                .map(|amount| (amount.amount_minor, amount.currency.as_str())),
+            payment_method_id: &input.payment_method_id,
+            receipt_email: &input.receipt_email,
+            description: &input.description,
+        })?;
+        let row = self.state.payments.charge(charge).await?;
+        Ok(Response::new(ChargeBookingResponse {
+            charge: Some(convert::charge(&row)),
+        }))
+    }
+
+    async fn cancel_booking_charge(
+        &self,
+        request: Request<CancelBookingChargeRequest>,
+    ) -> Result<Response<CancelBookingChargeResponse>, Status> {
+        let booking_id = domain::parse_id("booking_id", &request.get_ref().booking_id)?;
+        let row = self.state.payments.cancel(booking_id).await?;
+        Ok(Response::new(CancelBookingChargeResponse {
+            charge: Some(convert::charge(&row)),
+        }))
+    }
+
+    async fn refund_booking(
+        &self,
+        request: Request<RefundBookingRequest>,
+    ) -> Result<Response<RefundBookingResponse>, Status> {
+        let input = request.get_ref();
+        let refund = NewRefund::parse(&RefundInput {
+            refund_id: &input.refund_id,
+            booking_id: &input.booking_id,
+            amount: input
+                .amount
+                .as_ref()
+                .map(|amount| (amount.amount_minor, amount.currency.as_str())),
+            reason: convert::reason_from_proto(input.reason),
+        })?;
+        let row = self.state.payments.refund(refund).await?;
+        Ok(Response::new(RefundBookingResponse {
+            refund: Some(convert::refund(&row)),
+        }))
+    }
+}

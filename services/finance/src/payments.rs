@@ -1,0 +1,641 @@
+//! Booking charges and refunds through the payment gateway, exactly once per booking and per
+//! refund id, whatever the retries, the concurrency or the crashes.
+//!
+//! The protocol, for both charges and refunds:
+//! 1. The row is committed first (a charge keyed by its booking; a refund keyed by its id,
+//!    with its amount reserved on the charge), so every later attempt finds it.
+//! 2. Whoever talks to the gateway about a row takes its lease first; the others wait a
+//!    little for the outcome, then answer with what is known (PENDING). A lease is renewed
+//!    right before each call that moves money and outlasts that call's timeout, so two holders
+//!    never call at once; a crashed holder's lease runs out and the next attempt takes over.
+//! 3. What the gateway created is recorded before it is acted upon (an intent's id before it is
+//!    confirmed), and an attempt that may follow a lost answer looks at the gateway before
+//!    creating anything (a refund carrying our refund id is adopted, not repeated).
+//! 4. No database transaction is open during a gateway call, and the work runs detached from
+//!    the request, so a caller's deadline never cuts a gateway call from the write that records
+//!    its outcome.
+//!
+//! The gateway's idempotency keys make the real API answer repeats with the first answer too,
+//! but the protocol does not depend on them (localstripe ignores them).
+
+use std::time::Duration;
+
+use astro_proto::astrobookings::system::v1::LogLevel;
+use astro_shared::{AppError, activity::ActivityLog, changes::Origin};
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use crate::{
+    SERVICE_NAME,
+    domain::{
+        charge::{IntentState, NewCharge, PaymentStatus},
+        refund::{NewRefund, RefundStatus},
+    },
+    payment_gateway::{GatewayError, Intent, PaymentGateway},
+    store::{
+        Store,
+        payments::PaymentRow,
+        refunds::{RefundRow, Reservation},
+    },
+};
+
+/// How often a request waiting for another attempt's outcome looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Timing of the gateway protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayTiming {
+    /// How long a lease lasts from its last renewal; longer than any single gateway call.
+    pub lease: Duration,
+    /// How long a request waits for another attempt holding the lease before answering with
+    /// what is known.
+    pub wait: Duration,
+}
+
+/// Charges, cancellations and refunds of bookings.
+#[derive(Clone)]
+pub struct Payments {
+    store: Store,
+    gateway: PaymentGateway,
+    activity: ActivityLog,
+    timing: GatewayTiming,
+}
+
+impl Payments {
+    pub fn new(
+        store: Store,
+        gateway: PaymentGateway,
+        activity: ActivityLog,
+        timing: GatewayTiming,
+    ) -> Self {
+        Self {
+            store,
+            gateway,
+            activity,
+            timing,
+        }
+    }
+
+    /// Charges a booking (idempotent on the booking id): the first charge recorded for the
+    /// booking, as the gateway last said. A declined card is a FAILED charge, not an error.
+    pub async fn charge(&self, charge: NewCharge) -> Result<PaymentRow, AppError> {
+        let this = self.clone();
+        detached(async move { this.charge_now(charge).await }).await
+    }
+
+    /// Cancels a booking's charge that has not succeeded (idempotent).
+    pub async fn cancel(&self, booking_id: Uuid) -> Result<PaymentRow, AppError> {
+        let this = self.clone();
+        detached(async move { this.cancel_now(booking_id).await }).await
+    }
+
+    /// Refunds part of a booking's charge (idempotent on the refund id).
+    pub async fn refund(&self, refund: NewRefund) -> Result<RefundRow, AppError> {
+        let this = self.clone();
+        detached(async move { this.refund_now(refund).await }).await
+    }
+
+    async fn charge_now(&self, charge: NewCharge) -> Result<PaymentRow, AppError> {
+        let origin = Origin::user(SERVICE_NAME, &charge.traveler_id.to_string());
+        let (row, created) = self.store.insert_or_get_payment(&charge, &origin).await?;
+        if !created && charge.differs_from(row.amount_minor, &row.currency) {
+            return Err(AppError::refused(
+                "CHARGE_MISMATCH",
+                format!(
+                    "booking {} was already charged {} {}; a retry must ask for the same amount",
+                    row.booking_id, row.amount_minor, row.currency
+                ),
+            )
+            .with_metadata("booking_id", row.booking_id.to_string()));
+        }
+        self.settle_charge(row, &origin).await
+    }
+
+    /// Brings an open charge as far as the gateway can take it now, or waits a little for the
+    /// attempt that holds its lease.
+    async fn settle_charge(
+        &self,
+        row: PaymentRow,
+        origin: &Origin,
+    ) -> Result<PaymentRow, AppError> {
+        let mut row = row;
+        let deadline = tokio::time::Instant::now() + self.timing.wait;
+        loop {
+            if row.status().is_settled() {
+                return Ok(row);
+            }
+            if let Some((claimed, token)) =
+                self.store.claim_payment(row.id, self.timing.lease).await?
+            {
+                let outcome = self.drive_charge(claimed, token, origin).await;
+                self.release_payment(row.id, token).await;
+                return outcome;
+            }
+            // Another attempt is at the gateway (or died there and its lease has not run
+            // out): its outcome, or the charge as it stands (PENDING: the outcome comes later).
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(row);
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+            row = self.store.payment(row.id).await?;
+        }
+    }
+
+    /// With the charge's lease: create the intent if there is none, confirm it if it awaits
+    /// confirmation, and record what the gateway says.
+    async fn drive_charge(
+        &self,
+        row: PaymentRow,
+        token: Uuid,
+        origin: &Origin,
+    ) -> Result<PaymentRow, AppError> {
+        let intent = match row.gateway_payment_id.as_deref() {
+            Some(intent_id) => self.gateway.retrieve_intent(intent_id).await?,
+            None => {
+                if !self.renew_payment(row.id, token).await? {
+                    return self.store.payment(row.id).await;
+                }
+                match self.gateway.create_intent(&row).await {
+                    Ok(intent) => {
+                        let recorded = self
+                            .store
+                            .record_intent(
+                                row.id,
+                                &intent.id,
+                                intent.client_secret.as_deref(),
+                                origin,
+                            )
+                            .await?;
+                        if recorded.is_none() {
+                            // Another attempt recorded an intent first, or the charge was
+                            // cancelled meanwhile. The real API answers a repeated creation
+                            // with the same intent (same idempotency key), which is then the
+                            // recorded one; any other intent must never be confirmed.
+                            let current = self.store.payment(row.id).await?;
+                            if current.gateway_payment_id.as_deref() != Some(intent.id.as_str()) {
+                                self.abandon_intent(&intent.id).await;
+                            }
+                            return Ok(current);
+                        }
+                        intent
+                    }
+                    // Refused before any money moved (unknown payment method, amount out of
+                    // range...): the charge failed; a new booking may try another card.
+                    Err(
+                        GatewayError::Declined { message } | GatewayError::Rejected { message, .. },
+                    ) => {
+                        return self
+                            .apply(&row, &IntentState::Declined { message }, origin)
+                            .await;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        };
+        let intent = if intent.state == IntentState::AwaitingConfirmation {
+            if !self.renew_payment(row.id, token).await? {
+                return self.store.payment(row.id).await;
+            }
+            self.confirm(intent).await?
+        } else {
+            intent
+        };
+        self.apply(&row, &intent.state, origin).await
+    }
+
+    /// Confirms an intent; a refusal is read back from the intent itself (a decline leaves it
+    /// wanting another payment method, a concurrent confirmation leaves it settled).
+    async fn confirm(&self, intent: Intent) -> Result<Intent, AppError> {
+        match self.gateway.confirm_intent(&intent.id).await {
+            Ok(confirmed) => Ok(confirmed),
+            Err(GatewayError::Declined { message }) => {
+                match self.gateway.retrieve_intent(&intent.id).await {
+                    Ok(read) if read.state != IntentState::AwaitingConfirmation => Ok(read),
+                    _ => Ok(Intent {
+                        state: IntentState::Declined { message },
+                        ..intent
+                    }),
+                }
+            }
+            Err(GatewayError::Rejected { message, .. }) => {
+                let read = self.gateway.retrieve_intent(&intent.id).await?;
+                if read.state != IntentState::AwaitingConfirmation {
+                    return Ok(read);
+                }
+                // Refused for good while still confirmable: cancel it, so nothing can charge it
+                // after we recorded the charge as failed.
+                self.abandon_intent(&intent.id).await;
+                Ok(Intent {
+                    state: IntentState::Declined { message },
+                    ..read
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Best effort: cancels an intent that must never be confirmed. It was never confirmed, so
+    /// leaving it open would move no money either.
+    async fn abandon_intent(&self, intent_id: &str) {
+        if let Err(error) = self.gateway.cancel_intent(intent_id).await {
+            tracing::warn!(intent = intent_id, %error, "could not cancel an abandoned payment intent");
+        }
+    }
+
+    /// Records the gateway's `state` on the charge and logs the change, if any.
+    async fn apply(
+        &self,
+        row: &PaymentRow,
+        state: &IntentState,
+        origin: &Origin,
+    ) -> Result<PaymentRow, AppError> {
+        let (updated, changed) = self.store.apply_intent_state(row.id, state, origin).await?;
+        if changed {
+            self.log_charge(&updated);
+        }
+        Ok(updated)
+    }
+
+    async fn cancel_now(&self, booking_id: Uuid) -> Result<PaymentRow, AppError> {
+        let origin = Origin::platform(SERVICE_NAME);
+        let mut row = self
+            .store
+            .payment_by_booking(booking_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("charge".into()))?;
+        let deadline = tokio::time::Instant::now() + self.timing.wait;
+        loop {
+            if row.status().is_settled() {
+                return settled_for_cancel(row);
+            }
+            if let Some((claimed, token)) =
+                self.store.claim_payment(row.id, self.timing.lease).await?
+            {
+                let outcome = self.cancel_claimed(claimed, token, &origin).await;
+                self.release_payment(row.id, token).await;
+                let row = outcome?;
+                if row.status().is_settled() {
+                    return settled_for_cancel(row);
+                }
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "the payment gateway left charge {} {} after a cancellation",
+                    row.id,
+                    row.status
+                )));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::unavailable(
+                    "PaymentGW",
+                    anyhow::anyhow!("charge {} is being processed by another attempt", row.id),
+                ));
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+            row = self.store.payment(row.id).await?;
+        }
+    }
+
+    /// With the charge's lease: cancel at the gateway first (so the payer cannot complete it
+    /// afterwards), then record what the gateway says.
+    async fn cancel_claimed(
+        &self,
+        row: PaymentRow,
+        token: Uuid,
+        origin: &Origin,
+    ) -> Result<PaymentRow, AppError> {
+        let Some(intent_id) = row.gateway_payment_id.clone() else {
+            let (updated, changed) = self.store.cancel_unsubmitted(row.id, origin).await?;
+            if changed {
+                self.log_charge(&updated);
+            }
+            return Ok(updated);
+        };
+        if !self.renew_payment(row.id, token).await? {
+            return self.store.payment(row.id).await;
+        }
+        let intent = match self.gateway.cancel_intent(&intent_id).await {
+            Ok(intent) => intent,
+            // Not cancellable any more (it succeeded, or was cancelled or declined meanwhile):
+            // the intent says what happened.
+            Err(GatewayError::Rejected { .. } | GatewayError::Declined { .. }) => {
+                self.gateway.retrieve_intent(&intent_id).await?
+            }
+            Err(error) => return Err(error.into()),
+        };
+        self.apply(&row, &intent.state, origin).await
+    }
+
+    async fn refund_now(&self, refund: NewRefund) -> Result<RefundRow, AppError> {
+        let origin = Origin::platform(SERVICE_NAME);
+        let payment = self
+            .store
+            .payment_by_booking(refund.booking_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("charge".into()))?;
+        // A charge still open here may have succeeded at the gateway meanwhile (a payer who
+        // finished 3-D Secure after all): what the gateway says decides what is refundable.
+        let payment = self.refresh_charge(payment, &origin).await?;
+        if payment.currency != refund.currency {
+            return Err(AppError::invalid(
+                "amount.currency",
+                format!("must be the charge's currency ({})", payment.currency),
+            ));
+        }
+        let row = match self
+            .store
+            .reserve_refund(&payment, &refund, &origin)
+            .await?
+        {
+            Reservation::Created(row) => {
+                self.log_refund(
+                    LogLevel::Info,
+                    "refund.requested",
+                    format!(
+                        "refund of {} {} requested for booking {}",
+                        row.amount_minor, row.currency, row.booking_id
+                    ),
+                    &row,
+                );
+                row
+            }
+            Reservation::Existing(row) => {
+                if refund.differs_from(row.booking_id, row.amount_minor, &row.currency) {
+                    return Err(AppError::refused(
+                        "REFUND_ID_REUSED",
+                        format!(
+                            "refund {} was already requested for {} {} of booking {}",
+                            row.id, row.amount_minor, row.currency, row.booking_id
+                        ),
+                    )
+                    .with_metadata("refund_id", row.id.to_string()));
+                }
+                row
+            }
+            Reservation::NotRefundable => return Err(self.not_refundable(payment.id).await?),
+        };
+        self.settle_refund(row, &origin).await
+    }
+
+    /// Reads an open charge's intent back from the gateway and records its state. Moves no
+    /// money (an intent awaiting confirmation stays so), so it needs no lease.
+    async fn refresh_charge(
+        &self,
+        row: PaymentRow,
+        origin: &Origin,
+    ) -> Result<PaymentRow, AppError> {
+        let Some(intent_id) = row.gateway_payment_id.as_deref() else {
+            return Ok(row);
+        };
+        if row.status().is_settled() {
+            return Ok(row);
+        }
+        let intent = self.gateway.retrieve_intent(intent_id).await?;
+        self.apply(&row, &intent.state, origin).await
+    }
+
+    /// Why a refund cannot be reserved on charge `payment_id`, read after the refusal.
+    async fn not_refundable(&self, payment_id: Uuid) -> Result<AppError, AppError> {
+        let payment = self.store.payment(payment_id).await?;
+        if payment.status() != PaymentStatus::Succeeded {
+            return Ok(AppError::refused(
+                "CHARGE_NOT_SUCCEEDED",
+                format!(
+                    "the charge is {}: there is nothing to refund",
+                    payment.status
+                ),
+            )
+            .with_metadata("booking_id", payment.booking_id.to_string()));
+        }
+        let left = payment.amount_minor - payment.refunded_minor;
+        Ok(AppError::refused(
+            "REFUND_EXCEEDS_CHARGE",
+            format!(
+                "at most {left} {} of the charge is left to refund",
+                payment.currency
+            ),
+        )
+        .with_metadata("booking_id", payment.booking_id.to_string())
+        .with_metadata("refundable_minor", left.to_string()))
+    }
+
+    async fn settle_refund(&self, row: RefundRow, origin: &Origin) -> Result<RefundRow, AppError> {
+        let mut row = row;
+        let deadline = tokio::time::Instant::now() + self.timing.wait;
+        loop {
+            if row.status() != RefundStatus::Pending {
+                return Ok(row);
+            }
+            if let Some(gateway_refund_id) = row.gateway_refund_id.clone() {
+                // Sent and accepted by the gateway; only its outcome is missing. Reading needs
+                // no lease: it moves no money.
+                return match self.gateway.retrieve_refund(&gateway_refund_id).await {
+                    Ok(found) => {
+                        self.record_refund(
+                            &row,
+                            Some(&found.id),
+                            found.status,
+                            found.failure_message.as_deref(),
+                            origin,
+                        )
+                        .await
+                    }
+                    Err(GatewayError::Unavailable(error)) => {
+                        tracing::warn!(refund = %row.id, error = %format!("{error:#}"), "refund outcome not known yet");
+                        Ok(row)
+                    }
+                    Err(error) => Err(error.into()),
+                };
+            }
+            if let Some((claimed, token)) =
+                self.store.claim_refund(row.id, self.timing.lease).await?
+            {
+                let outcome = self.drive_refund(claimed, token, origin).await;
+                if let Err(error) = self.store.release_refund_lease(row.id, token).await {
+                    tracing::warn!(refund = %row.id, %error, "could not release a refund lease; it runs out by itself");
+                }
+                return outcome;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(row);
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+            row = self.store.refund(row.id).await?;
+        }
+    }
+
+    /// With the refund's lease: adopt the gateway refund an earlier attempt may have created,
+    /// or create it, and record the outcome.
+    async fn drive_refund(
+        &self,
+        row: RefundRow,
+        token: Uuid,
+        origin: &Origin,
+    ) -> Result<RefundRow, AppError> {
+        let payment = self.store.payment(row.payment_id).await?;
+        let intent_id = payment.gateway_payment_id.ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "refund {} of a charge without a payment intent",
+                row.id
+            ))
+        })?;
+        // Above one attempt, an earlier holder may have created the refund and died (or timed
+        // out) before recording it.
+        if row.attempts > 1
+            && let Some(found) = self.gateway.find_refund(&intent_id, row.id).await?
+        {
+            tracing::info!(refund = %row.id, gateway_refund = %found.id, "adopting the refund an earlier attempt created");
+            return self
+                .record_refund(
+                    &row,
+                    Some(&found.id),
+                    found.status,
+                    found.failure_message.as_deref(),
+                    origin,
+                )
+                .await;
+        }
+        if !self
+            .store
+            .renew_refund_lease(row.id, token, self.timing.lease)
+            .await?
+        {
+            return self.store.refund(row.id).await;
+        }
+        match self.gateway.create_refund(&intent_id, &row).await {
+            Ok(created) => {
+                self.record_refund(
+                    &row,
+                    Some(&created.id),
+                    created.status,
+                    created.failure_message.as_deref(),
+                    origin,
+                )
+                .await
+            }
+            Err(GatewayError::Declined { message } | GatewayError::Rejected { message, .. }) => {
+                self.record_refund(&row, None, RefundStatus::Failed, Some(&message), origin)
+                    .await
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn record_refund(
+        &self,
+        row: &RefundRow,
+        gateway_refund_id: Option<&str>,
+        status: RefundStatus,
+        failure_message: Option<&str>,
+        origin: &Origin,
+    ) -> Result<RefundRow, AppError> {
+        let (updated, changed) = self
+            .store
+            .record_refund_outcome(row.id, gateway_refund_id, status, failure_message, origin)
+            .await?;
+        if changed {
+            let (level, event_type) = match updated.status() {
+                RefundStatus::Pending => (LogLevel::Info, "refund.submitted"),
+                RefundStatus::Succeeded => (LogLevel::Info, "refund.succeeded"),
+                RefundStatus::Failed => (LogLevel::Warn, "refund.failed"),
+            };
+            self.log_refund(
+                level,
+                event_type,
+                format!(
+                    "refund of {} {} for booking {} is {}",
+                    updated.amount_minor, updated.currency, updated.booking_id, updated.status
+                ),
+                &updated,
+            );
+        }
+        Ok(updated)
+    }
+
+    async fn renew_payment(&self, id: Uuid, token: Uuid) -> Result<bool, AppError> {
+        self.store
+            .renew_payment_lease(id, token, self.timing.lease)
+            .await
+    }
+
+    async fn release_payment(&self, id: Uuid, token: Uuid) {
+        if let Err(error) = self.store.release_payment_lease(id, token).await {
+            tracing::warn!(payment = %id, %error, "could not release a charge lease; it runs out by itself");
+        }
+    }
+
+    fn log_refund(&self, level: LogLevel, event_type: &str, message: String, row: &RefundRow) {
+        let booking_id = row.booking_id.to_string();
+        let refund_id = row.id.to_string();
+        self.activity.record(
+            level,
+            event_type,
+            None,
+            message,
+            &[
+                ("booking_id", &booking_id),
+                ("refund_id", &refund_id),
+                (
+                    "gateway_refund_id",
+                    row.gateway_refund_id.as_deref().unwrap_or_default(),
+                ),
+            ],
+        );
+    }
+
+    fn log_charge(&self, row: &PaymentRow) {
+        let status = row.status();
+        let level = match status {
+            PaymentStatus::Failed => LogLevel::Warn,
+            _ => LogLevel::Info,
+        };
+        let message = match (status, row.failure_message.as_deref()) {
+            (PaymentStatus::Failed, Some(reason)) => format!(
+                "charge of {} {} for booking {} failed: {reason}",
+                row.amount_minor, row.currency, row.booking_id
+            ),
+            _ => format!(
+                "charge of {} {} for booking {} is {}",
+                row.amount_minor, row.currency, row.booking_id, row.status
+            ),
+        };
+        let payment_id = row.id.to_string();
+        let booking_id = row.booking_id.to_string();
+        let traveler_id = row.traveler_id.to_string();
+        self.activity.record(
+            level,
+            &format!("payment.{}", row.status.to_ascii_lowercase()),
+            Some(&traveler_id),
+            message,
+            &[
+                ("payment_id", &payment_id),
+                ("booking_id", &booking_id),
+                (
+                    "gateway_payment_id",
+                    row.gateway_payment_id.as_deref().unwrap_or_default(),
+                ),
+            ],
+        );
+    }
+}
+
+/// The answer to a cancellation of a charge that is settled.
+fn settled_for_cancel(row: PaymentRow) -> Result<PaymentRow, AppError> {
+    if row.status() == PaymentStatus::Succeeded {
+        return Err(AppError::refused(
+            "CHARGE_SUCCEEDED",
+            "the charge already succeeded: refund it instead",
+        )
+        .with_metadata("booking_id", row.booking_id.to_string())
+        .with_metadata("payment_id", row.id.to_string()));
+    }
+    Ok(row)
+}
+
+/// Runs `work` to its end even if the request that started it is dropped (a client deadline, a
+/// closed connection), in the current span.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, AppError>> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::spawn(work.instrument(tracing::Span::current()))
+        .await
+        .map_err(AppError::internal)?
+}

@@ -1,0 +1,198 @@
+//! Writes that change an account and its outbox together, in one SystemDB transaction each:
+//! creating an account with its confirmation e-mail event, and deleting a fresh account with
+//! the cancellation of its pending e-mails. A transaction that loses a write conflict to a
+//! concurrent one (SystemDB labels it `TransientTransactionError`) is run again.
+
+use std::time::Duration;
+
+use astro_shared::AppError;
+use mongodb::{
+    ClientSession, Collection,
+    bson::{DateTime, doc},
+    error::{ErrorKind, TRANSIENT_TRANSACTION_ERROR, WriteFailure},
+};
+use rand::Rng as _;
+
+use super::{OutboxEntry, UserDocument, is_duplicate_key, outbox, users};
+
+/// Attempts of one transaction before giving up with ABORTED. With the back-off below that is
+/// about two seconds of contention, far more than a burst of retries of one request causes.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// What an account insert found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    Inserted,
+    /// A unique index refused it: the e-mail or the registration key is taken. The caller
+    /// reads which (committed data only, so a concurrent insert is never mistaken for one).
+    Duplicate,
+}
+
+/// A conditional delete of an account: the conditions are part of the delete's filter.
+pub struct DeleteIf<'a> {
+    pub user_id: &'a str,
+    /// Only an account made by CreateAccount (it carries a registration key).
+    pub registration_flow_only: bool,
+    /// Only an account created after this instant.
+    pub created_after: DateTime,
+    /// Only an account that never logged in.
+    pub never_logged_in: bool,
+}
+
+#[derive(Clone)]
+pub struct AccountWrites {
+    client: mongodb::Client,
+    users: Collection<UserDocument>,
+    outbox: Collection<OutboxEntry>,
+}
+
+impl AccountWrites {
+    pub fn new(database: &mongodb::Database) -> Self {
+        Self {
+            client: database.client().clone(),
+            users: database.collection(users::COLLECTION),
+            outbox: database.collection(outbox::COLLECTION),
+        }
+    }
+
+    /// Inserts the account and its outbox event together: neither exists without the other.
+    pub async fn insert_with_event(
+        &self,
+        user: &UserDocument,
+        event: &OutboxEntry,
+    ) -> Result<Insert, AppError> {
+        let mut attempt = 1;
+        loop {
+            match self.try_insert(user, event).await {
+                Ok(()) => return Ok(Insert::Inserted),
+                Err(error) if is_duplicate_key(&error) => return Ok(Insert::Duplicate),
+                Err(error) if is_transient(&error) && attempt < MAX_ATTEMPTS => {
+                    pause(attempt).await;
+                    attempt += 1;
+                }
+                Err(error) if is_transient(&error) => return Err(contended()),
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    async fn try_insert(
+        &self,
+        user: &UserDocument,
+        event: &OutboxEntry,
+    ) -> mongodb::error::Result<()> {
+        let mut session = self.client.start_session().await?;
+        session.start_transaction().await?;
+        let written = async {
+            self.users.insert_one(user).session(&mut session).await?;
+            self.outbox.insert_one(event).session(&mut session).await?;
+            Ok(())
+        }
+        .await;
+        finish(session, written).await
+    }
+
+    /// Deletes the account if it meets every condition of `rule` (one conditional delete, so
+    /// a login or anything else racing it either happened before, and the delete does not
+    /// match, or finds no account) and cancels its undelivered outbox entries in the same
+    /// transaction. Returns the deleted account, or `None` if nothing matched: the account is
+    /// missing or does not qualify.
+    pub async fn delete_if(&self, rule: &DeleteIf<'_>) -> Result<Option<UserDocument>, AppError> {
+        let mut attempt = 1;
+        loop {
+            match self.try_delete(rule).await {
+                Ok(deleted) => return Ok(deleted),
+                Err(error) if is_transient(&error) && attempt < MAX_ATTEMPTS => {
+                    pause(attempt).await;
+                    attempt += 1;
+                }
+                Err(error) if is_transient(&error) => return Err(contended()),
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    async fn try_delete(
+        &self,
+        rule: &DeleteIf<'_>,
+    ) -> mongodb::error::Result<Option<UserDocument>> {
+        let mut filter = doc! {
+            "_id": rule.user_id,
+            "created_at": { "$gt": rule.created_after },
+        };
+        if rule.registration_flow_only {
+            filter.insert("registration_key", doc! { "$type": "string" });
+        }
+        if rule.never_logged_in {
+            filter.insert("last_login_at", mongodb::bson::Bson::Null);
+        }
+        let mut session = self.client.start_session().await?;
+        session.start_transaction().await?;
+        let written = async {
+            let deleted = self
+                .users
+                .find_one_and_delete(filter)
+                .session(&mut session)
+                .await?;
+            if deleted.is_some() {
+                // Every e-mail still waiting for this account, i.e. its confirmation: the
+                // relay claims only entries without `cancelled_at`.
+                self.outbox
+                    .update_many(
+                        doc! {
+                            "recipient_user_id": rule.user_id,
+                            "delivered": false,
+                            "cancelled_at": null,
+                        },
+                        doc! { "$set": { "cancelled_at": DateTime::now() } },
+                    )
+                    .session(&mut session)
+                    .await?;
+            }
+            Ok(deleted)
+        }
+        .await;
+        finish(session, written).await
+    }
+}
+
+/// Commits after the statements succeeded, aborts otherwise.
+async fn finish<T>(
+    mut session: ClientSession,
+    written: mongodb::error::Result<T>,
+) -> mongodb::error::Result<T> {
+    match written {
+        Ok(value) => {
+            session.commit_transaction().await?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The statement's error is the one that matters; a failed abort changes nothing
+            // (the server drops the transaction when it expires).
+            let _ = session.abort_transaction().await;
+            Err(error)
+        }
+    }
+}
+
+/// A write conflict with a concurrent transaction: worth running again.
+fn is_transient(error: &mongodb::error::Error) -> bool {
+    const WRITE_CONFLICT: i32 = 112;
+    error.contains_label(TRANSIENT_TRANSACTION_ERROR)
+        || match &*error.kind {
+            ErrorKind::Command(command) => command.code == WRITE_CONFLICT,
+            ErrorKind::Write(WriteFailure::WriteError(write)) => write.code == WRITE_CONFLICT,
+            _ => false,
+        }
+}
+
+/// 10, 20, 40, ... up to 320 ms, plus jitter so the losers do not collide again in step.
+async fn pause(attempt: u32) {
+    let base = 10_u64 << attempt.saturating_sub(1).min(5);
+    let jitter = rand::rng().random_range(0..=base);
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+fn contended() -> AppError {
+    AppError::Aborted("the account is being changed concurrently; try again".into())
+}

@@ -1,0 +1,307 @@
+//! OperationsDB's change log, written and read by every service that owns operational data.
+//!
+//! Writers call [`record_change`] inside the transaction of the change, so a change and the
+//! record of where it came from (service, acting user, trace) commit or roll back together.
+//! Readers are [`ChangeFeed`]s: each consumer (the catalogue, abort refunds, notifications …)
+//! keeps its own record of what it handled, so consumers never steal rows from each other and a
+//! consumer that dies mid-way sees the unhandled rows again (at-least-once; handlers are
+//! idempotent).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use tracing::Span;
+
+use crate::AppError;
+
+/// Where a write comes from: recorded on the row (created/updated) and in the change log.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// `agency-api`, or a worker name.
+    pub service: &'static str,
+    /// The acting user; `None` for the platform itself.
+    pub user_id: Option<String>,
+    /// W3C traceparent of the request; empty if none.
+    pub traceparent: String,
+}
+
+impl Origin {
+    /// The change is made for `user_id` by the request being served now.
+    pub fn user(service: &'static str, user_id: &str) -> Self {
+        Self {
+            service,
+            user_id: Some(user_id.to_owned()),
+            traceparent: crate::telemetry::current_traceparent(),
+        }
+    }
+
+    /// The change is made by the platform itself (a sweeper, a relay), in the current span.
+    pub fn platform(service: &'static str) -> Self {
+        Self {
+            service,
+            user_id: None,
+            traceparent: crate::telemetry::current_traceparent(),
+        }
+    }
+
+    /// The trace id part of the traceparent (`00-<trace id>-<span id>-<flags>`).
+    pub fn trace_id(&self) -> Option<&str> {
+        trace_id_of(&self.traceparent)
+    }
+}
+
+/// The trace id inside a W3C `traceparent`, if it has one.
+pub fn trace_id_of(traceparent: &str) -> Option<&str> {
+    traceparent
+        .split('-')
+        .nth(1)
+        .filter(|trace_id| !trace_id.is_empty())
+}
+
+/// The creation and last-change origins every table carries.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub created_at: DateTime<Utc>,
+    pub created_service: String,
+    pub created_user_id: Option<String>,
+    pub created_trace_id: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    pub updated_service: String,
+    pub updated_user_id: Option<String>,
+    pub updated_trace_id: Option<String>,
+}
+
+/// One change-log row, always inside the transaction of the change it records.
+pub async fn record_change(
+    connection: &mut PgConnection,
+    origin: &Origin,
+    entity: &str,
+    entity_id: &str,
+    event_type: &str,
+    payload: serde_json::Value,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO change_log (entity, entity_id, event_type, payload, origin_service, \
+         origin_user_id, origin_traceparent) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''))",
+    )
+    .bind(entity)
+    .bind(entity_id)
+    .bind(event_type)
+    .bind(payload)
+    .bind(origin.service)
+    .bind(origin.user_id.as_deref())
+    .bind(&origin.traceparent)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// A change-log row as a consumer sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Change {
+    pub id: i64,
+    pub event_id: uuid::Uuid,
+    pub entity: String,
+    pub entity_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    pub origin_service: String,
+    pub origin_user_id: Option<String>,
+    pub origin_traceparent: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Change {
+    /// A span continuing the trace of the request that made the change, so what a consumer
+    /// does about it (a refund, an e-mail) lands in that request's trace.
+    pub fn span(&self, consumer: &str) -> Span {
+        let span = tracing::info_span!(
+            "change_feed.handle",
+            consumer,
+            change_id = self.id,
+            event_type = %self.event_type,
+            entity_id = %self.entity_id,
+        );
+        if let Some(traceparent) = self
+            .origin_traceparent
+            .as_deref()
+            .and_then(|traceparent| http::HeaderValue::from_str(traceparent).ok())
+        {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("traceparent", traceparent);
+            crate::telemetry::adopt_remote_parent(&span, &headers);
+        }
+        span
+    }
+}
+
+/// How long a writer's transaction may stay open at most. Change-log ids are handed out when a
+/// row is inserted, not when its transaction commits, so a row may become visible after rows
+/// with higher ids; the feed looks back this far behind its low-water mark to find such rows.
+const COMMIT_LAG: Duration = Duration::from_secs(120);
+
+/// One consumer's view of the change log: which rows it has not handled yet.
+///
+/// Handled rows are marked per consumer in `change_log_handled`; `change_log_consumers` keeps a
+/// low-water mark below which everything is handled, so a scan never starts from the beginning.
+#[derive(Clone)]
+pub struct ChangeFeed {
+    pool: PgPool,
+    consumer: &'static str,
+    event_types: Vec<String>,
+}
+
+impl ChangeFeed {
+    /// A consumer named `consumer` interested in `event_types` (all events if empty).
+    pub fn new(pool: PgPool, consumer: &'static str, event_types: &[&str]) -> Self {
+        Self {
+            pool,
+            consumer,
+            event_types: event_types.iter().map(|&name| name.to_owned()).collect(),
+        }
+    }
+
+    pub fn consumer(&self) -> &'static str {
+        self.consumer
+    }
+
+    /// Up to `limit` rows this consumer has not handled, oldest first.
+    pub async fn pending(&self, limit: i64) -> Result<Vec<Change>, AppError> {
+        let changes = sqlx::query_as::<_, Change>(
+            "SELECT c.id, c.event_id, c.entity, c.entity_id, c.event_type, c.payload, \
+                    c.origin_service, c.origin_user_id, c.origin_traceparent, c.recorded_at \
+             FROM change_log c \
+             WHERE c.id > COALESCE( \
+                     (SELECT low_water_mark FROM change_log_consumers WHERE consumer = $1), 0) \
+               AND (cardinality($2::text[]) = 0 OR c.event_type = ANY($2)) \
+               AND NOT EXISTS (SELECT 1 FROM change_log_handled h \
+                               WHERE h.consumer = $1 AND h.change_id = c.id) \
+             ORDER BY c.id LIMIT $3",
+        )
+        .bind(self.consumer)
+        .bind(&self.event_types)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(changes)
+    }
+
+    /// Marks rows handled; a row handled twice is harmless.
+    pub async fn mark_handled(&self, ids: &[i64]) -> Result<(), AppError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO change_log_handled (consumer, change_id) SELECT $1, unnest($2::bigint[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(self.consumer)
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the low-water mark up to the newest row older than [`COMMIT_LAG`] below which
+    /// every relevant row is handled, and forgets the per-row marks under it.
+    pub async fn compact(&self) -> Result<(), AppError> {
+        let lag_seconds = COMMIT_LAG.as_secs_f64();
+        let mut transaction = self.pool.begin().await?;
+        let mark: Option<i64> = sqlx::query_scalar(
+            "SELECT COALESCE(( \
+                 SELECT min(c.id) - 1 FROM change_log c \
+                 WHERE c.id > COALESCE((SELECT low_water_mark FROM change_log_consumers \
+                                        WHERE consumer = $1), 0) \
+                   AND (cardinality($2::text[]) = 0 OR c.event_type = ANY($2)) \
+                   AND NOT EXISTS (SELECT 1 FROM change_log_handled h \
+                                   WHERE h.consumer = $1 AND h.change_id = c.id)), \
+               (SELECT max(id) FROM change_log)) \
+             ",
+        )
+        .bind(self.consumer)
+        .bind(&self.event_types)
+        .fetch_one(&mut *transaction)
+        .await?;
+        // Never past rows that might still be committing.
+        let safe: Option<i64> = sqlx::query_scalar(
+            "SELECT max(id) FROM change_log WHERE recorded_at < now() - make_interval(secs => $1)",
+        )
+        .bind(lag_seconds)
+        .fetch_one(&mut *transaction)
+        .await?;
+        let Some(new_mark) = mark.zip(safe).map(|(mark, safe)| mark.min(safe)) else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO change_log_consumers (consumer, low_water_mark) VALUES ($1, $2) \
+             ON CONFLICT (consumer) DO UPDATE SET low_water_mark = \
+                 GREATEST(change_log_consumers.low_water_mark, EXCLUDED.low_water_mark), \
+                 updated_at = now()",
+        )
+        .bind(self.consumer)
+        .bind(new_mark)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query("DELETE FROM change_log_handled WHERE consumer = $1 AND change_id <= $2")
+            .bind(self.consumer)
+            .bind(new_mark)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+}
+
+/// What a consumer does with one row. `Ok` marks it handled; `Err` leaves it for the next
+/// round (logged), so a dependency outage delays work without losing it.
+pub trait ChangeHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        change: &Change,
+    ) -> impl std::future::Future<Output = Result<(), AppError>> + Send;
+}
+
+/// Polls `feed` every `interval` and hands each pending row to `handler`, in log order, for
+/// ever. Rows that fail are retried on the next round; rows after a failed one still run, so
+/// one poisoned row cannot stall the feed.
+pub async fn run_feed<H: ChangeHandler>(feed: ChangeFeed, handler: H, interval: Duration) {
+    use tracing::Instrument as _;
+    let mut rounds: u64 = 0;
+    loop {
+        match feed.pending(200).await {
+            Ok(changes) => {
+                let mut handled = Vec::with_capacity(changes.len());
+                for change in &changes {
+                    let span = change.span(feed.consumer());
+                    match handler.handle(change).instrument(span).await {
+                        Ok(()) => handled.push(change.id),
+                        Err(error) => tracing::warn!(
+                            consumer = feed.consumer(),
+                            change_id = change.id,
+                            event_type = %change.event_type,
+                            error = %crate::telemetry::error_chain(&error),
+                            "change not handled yet; will retry"
+                        ),
+                    }
+                }
+                if let Err(error) = feed.mark_handled(&handled).await {
+                    tracing::warn!(consumer = feed.consumer(), %error, "could not mark changes handled");
+                }
+                if changes.len() == 200 {
+                    continue;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(consumer = feed.consumer(), %error, "change feed unavailable");
+            }
+        }
+        rounds += 1;
+        if rounds.is_multiple_of(600)
+            && let Err(error) = feed.compact().await
+        {
+            tracing::warn!(consumer = feed.consumer(), %error, "change feed compaction failed");
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

@@ -1,0 +1,163 @@
+//! Input checks every service applies the same way: trimmed and bounded text, e-mail and phone
+//! shapes, postal addresses, and opaque page tokens bound to the query they came from.
+
+use astro_proto::astrobookings::common::v1 as common;
+
+use crate::AppError;
+
+/// `text` trimmed, required, at most `max` characters; `field` names it in the error.
+pub fn required_text(field: &str, text: &str, max: usize) -> Result<String, AppError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(AppError::invalid(field, "is required"));
+    }
+    bounded_text(field, trimmed, max)
+}
+
+/// `text` trimmed, possibly empty, at most `max` characters.
+pub fn bounded_text(field: &str, text: &str, max: usize) -> Result<String, AppError> {
+    let trimmed = text.trim();
+    // PostgreSQL text cannot hold NUL: refuse it here rather than fail inside the database.
+    if trimmed.contains('\0') {
+        return Err(AppError::invalid(field, "must not contain NUL characters"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(AppError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A fingerprint of the request fields a page token belongs to (FNV-1a, stable across builds
+/// unlike `std`'s hasher), so a token reused with other filters is refused.
+pub fn fingerprint(parts: &[&str]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        // The separator keeps ["ab", "c"] and ["a", "bc"] apart.
+        for byte in part.bytes().chain(std::iter::once(0xff)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// The opaque token of the page starting at `offset`.
+pub fn page_token(offset: u64, fingerprint: u64) -> String {
+    format!("{offset}.{fingerprint:016x}")
+}
+
+/// The offset a token points at (0 for no token); a token of another query is refused.
+pub fn page_offset(token: &str, fingerprint: u64) -> Result<u64, AppError> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    let invalid = || {
+        AppError::invalid(
+            "page_token",
+            "is not a token from a previous page of this query",
+        )
+    };
+    let (offset, mark) = token.split_once('.').ok_or_else(invalid)?;
+    if mark != format!("{fingerprint:016x}") {
+        return Err(invalid());
+    }
+    offset.parse().map_err(|_| invalid())
+}
+
+/// A plausibility check only: the address is proven by delivering to it, not by a regex.
+pub fn looks_like_email(email: &str) -> bool {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// `+` then 8 to 15 digits, the first not zero.
+pub fn is_e164(phone: &str) -> bool {
+    let Some(digits) = phone.strip_prefix('+') else {
+        return false;
+    };
+    (8..=15).contains(&digits.len())
+        && digits.bytes().all(|byte| byte.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+/// A postal address, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Address {
+    pub line1: String,
+    pub line2: String,
+    pub city: String,
+    pub region: String,
+    pub postal_code: String,
+    pub country_code: String,
+}
+
+impl Address {
+    /// Validates a required address; errors name `field.line1` etc.
+    pub fn parse(field: &str, address: Option<&common::Address>) -> Result<Self, AppError> {
+        let address = address.ok_or_else(|| AppError::invalid(field, "is required"))?;
+        let path = |name: &str| format!("{field}.{name}");
+        let parsed = Self {
+            line1: required_text(&path("line1"), &address.line1, 200)?,
+            line2: bounded_text(&path("line2"), &address.line2, 200)?,
+            city: required_text(&path("city"), &address.city, 100)?,
+            region: bounded_text(&path("region"), &address.region, 100)?,
+            postal_code: bounded_text(&path("postal_code"), &address.postal_code, 20)?,
+            country_code: required_text(&path("country_code"), &address.country_code, 2)?,
+        };
+        let country = &parsed.country_code;
+        if country.len() != 2 || !country.bytes().all(|byte| byte.is_ascii_uppercase()) {
+            return Err(AppError::invalid(
+                path("country_code"),
+                "must be an ISO 3166-1 alpha-2 code in upper case, e.g. US",
+            ));
+        }
+        Ok(parsed)
+    }
+
+    pub fn to_proto(&self) -> common::Address {
+        common::Address {
+            line1: self.line1.clone(),
+            line2: self.line2.clone(),
+            city: self.city.clone(),
+            region: self.region.clone(),
+            postal_code: self.postal_code.clone(),
+            country_code: self.country_code.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_refuse_other_queries() {
+        let query = fingerprint(&["agency", "SCHEDULED"]);
+        let token = page_token(40, query);
+        assert_eq!(page_offset(&token, query).unwrap(), 40);
+        assert_eq!(page_offset("", query).unwrap(), 0);
+        assert!(page_offset(&token, fingerprint(&["agency", "DELAYED"])).is_err());
+        assert!(page_offset("garbage", query).is_err());
+        assert_ne!(fingerprint(&["ab", "c"]), fingerprint(&["a", "bc"]));
+    }
+
+    #[test]
+    fn required_text_is_trimmed_and_bounded_by_characters() {
+        assert_eq!(required_text("name", "  Falcon  ", 10).unwrap(), "Falcon");
+        assert!(required_text("name", "   ", 10).is_err());
+        assert!(required_text("name", "ééé", 3).is_ok());
+        assert!(required_text("name", "éééé", 3).is_err());
+        assert!(bounded_text("name", "a\0b", 10).is_err());
+    }
+}
