@@ -170,6 +170,9 @@ pub struct MeshOptions {
     pub otlp_endpoint: Option<String>,
     /// Extra variables for every process (e.g. shorter login windows).
     pub extra_env: HashMap<String, String>,
+    /// Services that reach OperationsDB at another address (e.g. a forwarder the test closes)
+    /// instead of the server's own; the database is the mesh's.
+    pub postgres_via: HashMap<Service, String>,
 }
 
 /// The five services and the gateway, with a fresh OperationsDB database, a fresh SystemDB
@@ -240,7 +243,11 @@ impl Mesh {
                     set("FINANCE_URL", &url(Service::Finance));
                 }
                 Service::Booking => {
-                    set("DATABASE_URL", &database_url);
+                    let database = options.postgres_via.get(&service).map_or_else(
+                        || database_url.clone(),
+                        |address| crate::with_address(&database_url, address),
+                    );
+                    set("DATABASE_URL", &database);
                     set("FINANCE_URL", &url(Service::Finance));
                     set("AGENCY_URL", &url(Service::Agency));
                 }

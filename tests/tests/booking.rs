@@ -716,3 +716,304 @@ async fn with_booking_api_cache_down_the_catalogue_answers_and_bookings_stay_cor
         "catalogue after the outage"
     );
 }
+
+/// A card that needs the customer (3-D Secure) at the payment gateway.
+async fn card_needing_authentication() -> String {
+    let created = astro_e2e::rest::send(
+        "POST",
+        &format!("{}v1/payment_methods", stripe_url()),
+        &[("authorization", "Bearer sk_test_astrobookings")],
+        Some(
+            r#"{"type": "card", "card": {"number": "4000002760003184", "exp_month": "12",
+                "exp_year": "2030", "cvc": "123"}}"#,
+        ),
+    )
+    .await
+    .expect("payment method");
+    created.json["id"].as_str().expect("pm id").to_owned()
+}
+
+#[tokio::test]
+async fn an_expired_payment_hold_releases_the_seats() {
+    let mesh = mesh_with(HashMap::from([
+        (
+            "ASTRO_BOOKING_PAYMENT_HOLD_MS".to_owned(),
+            "1500".to_owned(),
+        ),
+        (
+            "ASTRO_BOOKING_SWEEP_INTERVAL_MS".to_owned(),
+            "300".to_owned(),
+        ),
+    ]))
+    .await;
+    let gateway = gateway(&mesh);
+    let db = database(&mesh).await;
+    let agency = fixtures::agency(gateway, "hold").await;
+    let rocket = fixtures::rocket(gateway, &agency, 4).await;
+    let launch = fixtures::launch(gateway, &agency, &rocket, 200, PRICE).await;
+    let traveler = fixtures::traveler(gateway, "hold").await;
+
+    let held = booking_client(gateway)
+        .create_booking(with_token(
+            CreateBookingRequest {
+                launch_id: launch.clone(),
+                passengers: passengers(3),
+                payment_method_id: card_needing_authentication().await,
+                idempotency_key: new_key(),
+            },
+            &traveler.token,
+        ))
+        .await
+        .expect("held while the customer authenticates")
+        .into_inner();
+    let booking = held.booking.expect("booking");
+    assert_eq!(booking.status(), BookingStatus::PendingPayment);
+    assert!(booking.hold_expires_at.is_some());
+    assert!(
+        !held.payment_client_secret.is_empty(),
+        "the client completes the payment with it"
+    );
+    assert_eq!(seats_booked(&db, &launch).await, 3, "seats are held");
+
+    let released = eventually(Duration::from_secs(15), || async {
+        seats_booked(&db, &launch).await == 0
+    })
+    .await;
+    assert!(released, "the hold never expired");
+    let after = booking_client(gateway)
+        .get_booking(with_token(
+            GetBookingRequest {
+                id: booking.id.clone(),
+            },
+            &traveler.token,
+        ))
+        .await
+        .expect("booking")
+        .into_inner()
+        .booking
+        .expect("booking");
+    assert_eq!(after.status(), BookingStatus::Cancelled);
+    assert_eq!(
+        after.cancellation_reason(),
+        astro_proto::astrobookings::booking::v1::CancellationReason::HoldExpired
+    );
+    let intent = payment_intent_of(&db, &booking.id).await;
+    // The payment intent was cancelled at the gateway: nothing can be charged any more.
+    let status = astro_e2e::rest::send(
+        "GET",
+        &format!("{}v1/payment_intents/{intent}", stripe_url()),
+        &[("authorization", "Bearer sk_test_astrobookings")],
+        None,
+    )
+    .await
+    .expect("payment intent")
+    .json["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(status, "canceled");
+    // The seats are for sale again.
+    book(gateway, &traveler, &launch, passengers(3), new_key())
+        .await
+        .expect("the released seats can be booked");
+}
+
+#[tokio::test]
+async fn a_registration_whose_profile_cannot_be_stored_leaves_no_account() {
+    let servers = TestServers::from_env();
+    let mut postgres = Forwarder::closed(servers.pg_address());
+    postgres.open().await.expect("forwarder open");
+    let mesh = Mesh::start(
+        &servers,
+        MeshOptions {
+            postgres_via: HashMap::from([(Service::Booking, postgres.address.to_string())]),
+            ..MeshOptions::default()
+        },
+    )
+    .await
+    .expect("mesh starts");
+    let gateway = gateway(&mesh);
+    let email = astro_e2e::accounts::unique_email("halfmade");
+    let register = || {
+        let mut client = booking_client(gateway);
+        let request = astro_proto::astrobookings::booking::v1::RegisterTravelerRequest {
+            email: email.clone(),
+            password: astro_e2e::accounts::PASSWORD.to_owned(),
+            name: "Half Made".into(),
+            phone: "+14155550123".into(),
+            tax_id: "TX-123456".into(),
+            billing_address: Some(astro_proto::astrobookings::common::v1::Address {
+                line1: "1 Main St".into(),
+                city: "Springfield".into(),
+                country_code: "US".into(),
+                ..Default::default()
+            }),
+            idempotency_key: new_key(),
+        };
+        async move { client.register_traveler(request).await }
+    };
+
+    // OperationsDB is unreachable for BookingAPI: the account SystemAPI made is deleted again.
+    postgres.close();
+    let refused = register().await.expect_err("the profile cannot be stored");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    let mut system = astro_e2e::accounts::system_client(gateway);
+    let login =
+        astro_e2e::accounts::login(&mut system, &email, astro_e2e::accounts::PASSWORD).await;
+    assert_eq!(
+        login.expect_err("no account is left").code(),
+        Code::Unauthenticated
+    );
+
+    // Once OperationsDB is back, the same e-mail registers (it was never left taken).
+    postgres.open().await.expect("forwarder reopened");
+    let registered = eventually(Duration::from_secs(20), || async {
+        register().await.is_ok()
+    })
+    .await;
+    assert!(registered, "the e-mail stayed taken");
+    astro_e2e::accounts::login(&mut system, &email, astro_e2e::accounts::PASSWORD)
+        .await
+        .expect("the traveler logs in");
+}
+
+#[tokio::test]
+async fn travelers_see_their_own_bookings_with_the_launch_status_and_history_only() {
+    let mesh = mesh().await;
+    let gateway = gateway(&mesh);
+    let agency = fixtures::agency(gateway, "mine").await;
+    let rocket = fixtures::rocket(gateway, &agency, 10).await;
+    let launch = fixtures::launch(gateway, &agency, &rocket, 200, PRICE).await;
+    let other_launch = fixtures::launch(gateway, &agency, &rocket, 300, PRICE).await;
+    let owner = fixtures::traveler(gateway, "owner").await;
+    let stranger = fixtures::traveler(gateway, "stranger").await;
+    let mut client = booking_client(gateway);
+    let first = book(gateway, &owner, &launch, passengers(1), new_key())
+        .await
+        .expect("booked")
+        .booking
+        .expect("booking");
+    let second = book(gateway, &owner, &other_launch, passengers(2), new_key())
+        .await
+        .expect("booked")
+        .booking
+        .expect("booking");
+
+    // The agency delays the launch: the traveler sees the current status and the history.
+    let new_date = chrono::Utc::now() + chrono::Duration::days(230);
+    agency_client(gateway)
+        .delay_launch(with_token(
+            astro_proto::astrobookings::agency::v1::DelayLaunchRequest {
+                id: launch.clone(),
+                new_scheduled_at: Some(prost_types::Timestamp {
+                    seconds: new_date.timestamp(),
+                    nanos: 0,
+                }),
+                reason: "weather".into(),
+            },
+            &agency.token,
+        ))
+        .await
+        .expect("delayed");
+    let page = client
+        .list_bookings(with_token(
+            ListBookingsRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+            &owner.token,
+        ))
+        .await
+        .expect("first page")
+        .into_inner();
+    assert_eq!(page.bookings.len(), 1);
+    assert_eq!(page.bookings[0].id, second.id, "newest first");
+    let rest = client
+        .list_bookings(with_token(
+            ListBookingsRequest {
+                page_size: 1,
+                page_token: page.next_page_token.clone(),
+                ..Default::default()
+            },
+            &owner.token,
+        ))
+        .await
+        .expect("second page")
+        .into_inner();
+    assert_eq!(rest.bookings.len(), 1);
+    assert_eq!(rest.bookings[0].id, first.id);
+    assert!(rest.next_page_token.is_empty(), "the last page");
+    let summary = rest.bookings[0].launch.as_ref().expect("launch");
+    assert_eq!(
+        summary.status(),
+        astro_proto::astrobookings::common::v1::LaunchStatus::Delayed
+    );
+    assert_eq!(
+        summary.scheduled_at.as_ref().map(|at| at.seconds),
+        Some(new_date.timestamp())
+    );
+    let detail = client
+        .get_booking(with_token(
+            GetBookingRequest {
+                id: first.id.clone(),
+            },
+            &owner.token,
+        ))
+        .await
+        .expect("own booking")
+        .into_inner();
+    assert_eq!(detail.launch_history.len(), 2, "scheduled, then delayed");
+    assert_eq!(detail.launch_history[1].reason, "weather");
+
+    // Another traveler's booking is as missing as a missing one, for every RPC.
+    let missing = uuid::Uuid::new_v4().to_string();
+    for id in [first.id.clone(), missing] {
+        let get = client
+            .get_booking(with_token(
+                GetBookingRequest { id: id.clone() },
+                &stranger.token,
+            ))
+            .await
+            .expect_err("not theirs");
+        assert_eq!(get.code(), Code::NotFound);
+        let quote = client
+            .get_cancellation_quote(with_token(
+                GetCancellationQuoteRequest { id: id.clone() },
+                &stranger.token,
+            ))
+            .await
+            .expect_err("not theirs");
+        assert_eq!(quote.code(), Code::NotFound);
+        let cancel = client
+            .cancel_booking(with_token(
+                CancelBookingRequest {
+                    id: id.clone(),
+                    reason: String::new(),
+                },
+                &stranger.token,
+            ))
+            .await
+            .expect_err("not theirs");
+        assert_eq!(cancel.code(), Code::NotFound);
+    }
+    let theirs = client
+        .list_bookings(with_token(ListBookingsRequest::default(), &stranger.token))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(theirs.bookings.is_empty());
+    // The owner's booking is untouched.
+    let untouched = client
+        .get_booking(with_token(
+            GetBookingRequest {
+                id: first.id.clone(),
+            },
+            &owner.token,
+        ))
+        .await
+        .expect("own booking")
+        .into_inner()
+        .booking
+        .expect("booking");
+    assert_eq!(untouched.status(), BookingStatus::Confirmed);
+}
