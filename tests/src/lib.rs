@@ -139,6 +139,18 @@ pub fn free_address() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
+/// `count` distinct free loopback addresses: all are held open while they are chosen, so the
+/// system cannot hand the same port out twice (which one after another it may).
+pub fn free_addresses(count: usize) -> Vec<SocketAddr> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().expect("bound address"))
+        .collect()
+}
+
 /// A gRPC channel to `address` (connecting lazily).
 pub fn channel(address: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{address}"))

@@ -210,10 +210,14 @@ impl Mesh {
             common.insert("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned());
         }
         // Every address is chosen first, so each service can be told where the others are.
-        let addresses: HashMap<Service, SocketAddr> = Service::BACKENDS
+        let services: Vec<Service> = Service::BACKENDS
             .into_iter()
             .chain([Service::Gateway])
-            .map(|service| (service, crate::free_address()))
+            .collect();
+        let addresses: HashMap<Service, SocketAddr> = services
+            .iter()
+            .copied()
+            .zip(crate::free_addresses(services.len()))
             .collect();
         let url = |service: Service| format!("http://{}", addresses[&service]);
         let env_for = |service: Service| -> HashMap<String, String> {

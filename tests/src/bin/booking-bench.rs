@@ -4,7 +4,8 @@
 //! oversold seats. Prints numbers; asserts nothing (benchmarks are not tests).
 //!
 //! Usage: `booking-bench <gateway host:port | --spawn> [concurrency] [seconds]
-//! [--booking host:port] [--database-url URL] [--hot N] [--capacity N] [--travelers N]`:
+//! [--booking host:port] [--database-url URL] [--hot N] [--capacity N] [--travelers N]
+//! [--shared-stripe]`:
 //! against a running mesh (then `--booking` is BookingAPI's own address for the direct gRPC
 //! phases and `--database-url` its OperationsDB for the oversold count; each is skipped when
 //! not given), or `--spawn` to start one with the test harness (needs the `ASTRO_TEST_*`
@@ -14,7 +15,11 @@
 //! Contention: the workers of a booking phase all book on the same `--hot` launches (4) of
 //! `--capacity` seats (20), 1 or 2 seats at a time, each request as a random one of
 //! `--travelers` travelers; a launch that answers SEATS_UNAVAILABLE is replaced by a fresh one,
-//! scheduled ahead by a background task.
+//! scheduled ahead by a background task. Each booking phase starts with one unmeasured booking.
+//!
+//! With `--spawn` the mesh pays through a private localstripe, restarted empty before each
+//! booking phase (localstripe slows down as its store grows); `--shared-stripe` uses
+//! `ASTRO_TEST_STRIPE_URL` instead.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -56,6 +61,7 @@ struct Options {
     hot: usize,
     capacity: i32,
     travelers: Option<usize>,
+    shared_stripe: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -69,6 +75,7 @@ fn options() -> anyhow::Result<Options> {
         hot: 4,
         capacity: 20,
         travelers: None,
+        shared_stripe: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -79,6 +86,7 @@ fn options() -> anyhow::Result<Options> {
             "--hot" => options.hot = value("--hot")?.parse()?,
             "--capacity" => options.capacity = value("--capacity")?.parse()?,
             "--travelers" => options.travelers = Some(value("--travelers")?.parse()?),
+            "--shared-stripe" => options.shared_stripe = true,
             _ => positional.push(arg),
         }
     }
@@ -101,12 +109,15 @@ async fn main() -> anyhow::Result<()> {
     let mut options = options()?;
     // Kept alive for the whole run when spawned.
     let mut _mesh = None;
+    let mut stripe = None;
     let gateway: SocketAddr = if options.target == "--spawn" {
-        let mesh = astro_e2e::Mesh::start(
-            &astro_e2e::TestServers::from_env(),
-            astro_e2e::MeshOptions::default(),
-        )
-        .await?;
+        let mut servers = astro_e2e::TestServers::from_env();
+        if !options.shared_stripe {
+            let private = Stripe::start(astro_e2e::free_port()).await?;
+            servers.stripe_url = private.url();
+            stripe = Some(private);
+        }
+        let mesh = astro_e2e::Mesh::start(&servers, astro_e2e::MeshOptions::default()).await?;
         let gateway = mesh.address(Service::Gateway);
         options.booking = Some(mesh.address(Service::Booking));
         options.database_url = Some(mesh.database_url.clone());
@@ -151,9 +162,16 @@ async fn main() -> anyhow::Result<()> {
         booking_targets.push(("bookings, gRPC direct", Transport::Grpc(booking)));
     }
     let mut launches = Vec::new();
+    let mut warm_seats = 0;
     for (label, transport) in booking_targets {
+        if let Some(stripe) = stripe.as_mut() {
+            stripe.restart().await?;
+        }
         let pool = Arc::new(LaunchPool::new(hot));
         scheduler.fill(&pool, hot + FRESH_AHEAD).await;
+        // Not measured: opens the connections of the whole path (the payment gateway's too,
+        // after a restart).
+        warm_seats += warm_up(&transport, &pool, &travelers).await;
         let refill = tokio::spawn(scheduler.clone().keep_ahead(pool.clone()));
         let phase = run(label, concurrency, duration, |worker, deadline| {
             book_until(
@@ -197,12 +215,105 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
 
-    let answered_seats: i64 = phases.iter().map(|phase| phase.seats_confirmed).sum();
+    if let Some(mut stripe) = stripe {
+        stripe.stop().await;
+    }
+    let answered_seats: i64 = warm_seats
+        + phases
+            .iter()
+            .map(|phase| phase.seats_confirmed)
+            .sum::<i64>();
     match options.database_url {
         Some(url) => seat_audit(&url, &agency.id, answered_seats).await?,
         None => println!("oversold seats: not measured (no --database-url)"),
     }
     Ok(())
+}
+
+/// A private localstripe (the project's launcher, no persistence) for a spawned mesh.
+/// localstripe answers in time that grows with everything it ever stored (it scans its whole
+/// store on every charge it renders), so each booking phase starts with an empty one:
+/// otherwise the phases would measure the emulator's history, and the shared one of
+/// `./dev up` holds every payment of every test run.
+struct Stripe {
+    port: u16,
+    child: tokio::process::Child,
+    scratch: std::path::PathBuf,
+}
+
+impl Stripe {
+    async fn start(port: u16) -> anyhow::Result<Self> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("the repository root")?
+            .to_path_buf();
+        let python = std::env::var("ASTRO_TEST_PYTHON")
+            .map_or_else(|_| root.join(".venv/bin/python"), std::path::PathBuf::from);
+        let scratch = std::env::temp_dir().join(format!("booking-bench-stripe-{port}"));
+        std::fs::create_dir_all(&scratch)?;
+        let child = tokio::process::Command::new(python)
+            .arg(root.join("scripts/localstripe_launcher.py"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--from-scratch",
+                "--no-persist",
+            ])
+            .env("TMPDIR", &scratch)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start localstripe")?;
+        let stripe = Self {
+            port,
+            child,
+            scratch,
+        };
+        let url = format!("{}v1/customers", stripe.url());
+        let auth = ("authorization", "Bearer sk_test_astrobookings");
+        let ready = astro_e2e::eventually(Duration::from_secs(20), || async {
+            astro_e2e::rest::send("GET", &url, &[auth], None)
+                .await
+                .is_ok_and(|answer| answer.status == 200)
+        })
+        .await;
+        anyhow::ensure!(ready, "localstripe did not start on port {port}");
+        Ok(stripe)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// A new, empty one on the same port.
+    async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await;
+        *self = Self::start(self.port).await?;
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        // Already gone is fine: the point is that it no longer runs.
+        let _ = self.child.kill().await;
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// One booking of one seat through `transport`, unmeasured; returns the seats it confirmed.
+async fn warm_up(transport: &Transport, pool: &LaunchPool, travelers: &[Actor]) -> i64 {
+    let mut rng = Rng::new(0);
+    let (Some(launch), Some(traveler)) = (pool.pick(&mut rng), travelers.first()) else {
+        return 0;
+    };
+    let (outcome, message) = match &mut transport.caller() {
+        Caller::Grpc(client) => book_grpc(client, traveler, &launch, 1).await,
+        Caller::Rest(rest) => book_rest(rest, traveler, &launch, 1).await,
+    };
+    if let Some(message) = message.filter(|_| outcome != Outcome::Confirmed) {
+        println!("  warm-up booking: {} ({message})", outcome.label());
+    }
+    i64::from(outcome == Outcome::Confirmed)
 }
 
 /// The machine's 1, 5 and 15 minute load averages: the numbers mean little on a busy machine.
