@@ -264,6 +264,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, upstreams = ?config.upstreams, "gateway listening");
     let drain_timeout = config.drain_timeout;
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    // Small gRPC frames must not wait for Nagle's algorithm and the peer's delayed ACK (about
+    // 40 ms per call otherwise); axum does not set TCP_NODELAY on accepted sockets itself.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let serving = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
