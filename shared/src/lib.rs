@@ -10,6 +10,7 @@ pub mod convert;
 pub mod db;
 pub mod error;
 pub mod grpc_client;
+pub mod launch_history;
 pub mod paging;
 pub mod server;
 pub mod telemetry;

@@ -111,10 +111,81 @@ impl Collector {
             .map(|spans| spans.clone())
             .unwrap_or_default()
     }
+
+    /// The spans received so far of the trace `trace_id` (16 bytes, as OTLP carries it).
+    pub fn spans_of_trace(&self, trace_id: &[u8]) -> Vec<ReceivedSpan> {
+        self.store
+            .0
+            .lock()
+            .map(|spans| {
+                spans
+                    .iter()
+                    .filter(|span| span.trace_id == trace_id)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Collector {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A fresh mesh that exports its spans to a fresh collector.
+pub async fn traced_mesh() -> (Collector, crate::Mesh) {
+    let collector = Collector::start().await.expect("collector");
+    let mesh = crate::Mesh::start(
+        &crate::TestServers::from_env(),
+        crate::MeshOptions {
+            otlp_endpoint: Some(collector.endpoint()),
+            ..crate::MeshOptions::default()
+        },
+    )
+    .await
+    .expect("mesh starts");
+    (collector, mesh)
+}
+
+/// A caller that starts its own trace: a fresh trace id and caller span id, and the W3C
+/// `traceparent` header that carries them.
+#[derive(Debug, Clone)]
+pub struct CallerTrace {
+    /// The trace id in hex, as the header carries it.
+    pub trace_id_hex: String,
+    /// The trace id as OTLP carries it (16 bytes).
+    pub trace_id: Vec<u8>,
+    /// The caller's span id (8 bytes): the parent of the first span the mesh makes.
+    pub span_id: Vec<u8>,
+    /// `00-{trace id}-{span id}-01` (sampled).
+    pub traceparent: String,
+}
+
+impl CallerTrace {
+    pub fn new() -> Self {
+        let trace_id_hex = uuid::Uuid::new_v4().simple().to_string();
+        let span_id_hex = &uuid::Uuid::new_v4().simple().to_string()[..16];
+        Self {
+            trace_id: from_hex(&trace_id_hex),
+            span_id: from_hex(span_id_hex),
+            traceparent: format!("00-{trace_id_hex}-{span_id_hex}-01"),
+            trace_id_hex,
+        }
+    }
+}
+
+impl Default for CallerTrace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The bytes a hex trace or span id stands for.
+pub fn from_hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|index| u8::from_str_radix(&text[index..index + 2], 16).expect("hex"))
+        .collect()
 }

@@ -1,4 +1,4 @@
-//! Ready-made actors and data for booking tests and the load tool, made through the real RPCs
+//! Ready-made actors and data for the e2e tests and the load tools, made through the real RPCs
 //! (through the gateway at `gateway`): an agency with a complete profile, rockets, launches,
 //! travelers with a complete profile, passengers of a given age, and the payment gateway's view
 //! of a booking's money.
@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use astro_proto::astrobookings::{
     agency::v1::{
-        CreateRocketRequest, ScheduleLaunchRequest, UpdateAgencyProfileRequest,
+        CreateRocketRequest, Launch, ScheduleLaunchRequest, UpdateAgencyProfileRequest,
         agency_service_client::AgencyServiceClient,
     },
     booking::v1::{
@@ -49,23 +49,30 @@ fn address() -> Address {
     }
 }
 
+/// A complete agency profile under `name` (an agency needs one to schedule launches).
+pub fn agency_profile(name: &str) -> UpdateAgencyProfileRequest {
+    UpdateAgencyProfileRequest {
+        name: name.to_owned(),
+        description: "Trips to space".to_owned(),
+        contact_email: "ops@agency.example".to_owned(),
+        contact_phone: "+14155550100".to_owned(),
+        tax_id: "US-12-3456789".to_owned(),
+        legal_address: Some(address()),
+    }
+}
+
 /// An AGENCY account with a complete profile.
 pub async fn agency(gateway: SocketAddr, label: &str) -> Actor {
+    agency_named(gateway, label, &format!("{label} Space")).await
+}
+
+/// An AGENCY account with a complete profile under `name`.
+pub async fn agency_named(gateway: SocketAddr, label: &str, name: &str) -> Actor {
     let mut system = system_client(gateway);
     let (user, session) = register_and_login(&mut system, label, Role::Agency).await;
     let token = access_token(&session);
     agency_client(gateway)
-        .update_agency_profile(with_token(
-            UpdateAgencyProfileRequest {
-                name: format!("{label} Space"),
-                description: "Trips to space".to_owned(),
-                contact_email: "ops@agency.example".to_owned(),
-                contact_phone: "+14155550100".to_owned(),
-                tax_id: "US-12-3456789".to_owned(),
-                legal_address: Some(address()),
-            },
-            &token,
-        ))
+        .update_agency_profile(with_token(agency_profile(name), &token))
         .await
         .expect("agency profile written");
     Actor {
@@ -75,14 +82,33 @@ pub async fn agency(gateway: SocketAddr, label: &str) -> Actor {
     }
 }
 
-/// A rocket of `capacity` seats; returns its id.
+/// An interplanetary rocket of `capacity` seats; returns its id.
 pub async fn rocket(gateway: SocketAddr, agency: &Actor, capacity: i32) -> String {
+    let name = format!("Falcon {}", uuid::Uuid::new_v4().simple());
+    rocket_named(
+        gateway,
+        agency,
+        &name,
+        capacity,
+        RocketRange::Interplanetary,
+    )
+    .await
+}
+
+/// A rocket named `name`; returns its id.
+pub async fn rocket_named(
+    gateway: SocketAddr,
+    agency: &Actor,
+    name: &str,
+    capacity: i32,
+    range: RocketRange,
+) -> String {
     agency_client(gateway)
         .create_rocket(with_token(
             CreateRocketRequest {
-                name: format!("Falcon {}", uuid::Uuid::new_v4().simple()),
+                name: name.to_owned(),
                 passenger_capacity: capacity,
-                range: RocketRange::Interplanetary.into(),
+                range: range.into(),
             },
             &agency.token,
         ))
@@ -94,28 +120,55 @@ pub async fn rocket(gateway: SocketAddr, agency: &Actor, capacity: i32) -> Strin
         .id
 }
 
-/// A launch of `rocket_id` in `days` days at `price_minor` USD cents per seat; returns its id.
-pub async fn launch(
+/// `days` days from now.
+pub fn in_days(days: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: (Utc::now() + Duration::days(days)).timestamp(),
+        nanos: 0,
+    }
+}
+
+/// What a launch to schedule differs in.
+#[derive(Debug, Clone, Copy)]
+pub struct LaunchPlan<'a> {
+    pub spaceport: &'a str,
+    pub destination: &'a str,
+    /// Days from now.
+    pub days: i64,
+    pub price_minor: i64,
+    pub currency: &'a str,
+}
+
+impl<'a> LaunchPlan<'a> {
+    /// A launch from Cape Canaveral priced in USD cents per seat.
+    pub fn usd(destination: &'a str, days: i64, price_minor: i64) -> Self {
+        Self {
+            spaceport: "Cape Canaveral",
+            destination,
+            days,
+            price_minor,
+            currency: "USD",
+        }
+    }
+}
+
+/// Schedules a launch of `rocket_id` as `plan` says; returns it as AgencyAPI answers.
+pub async fn schedule(
     gateway: SocketAddr,
     agency: &Actor,
     rocket_id: &str,
-    days: i64,
-    price_minor: i64,
-) -> String {
-    let at = Utc::now() + Duration::days(days);
+    plan: LaunchPlan<'_>,
+) -> Launch {
     agency_client(gateway)
         .schedule_launch(with_token(
             ScheduleLaunchRequest {
                 rocket_id: rocket_id.to_owned(),
-                spaceport: "Cape Canaveral".to_owned(),
-                destination: format!("Moon {}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
-                scheduled_at: Some(prost_types::Timestamp {
-                    seconds: at.timestamp(),
-                    nanos: 0,
-                }),
+                spaceport: plan.spaceport.to_owned(),
+                destination: plan.destination.to_owned(),
+                scheduled_at: Some(in_days(plan.days)),
                 price_per_seat: Some(Money {
-                    amount_minor: price_minor,
-                    currency: "USD".to_owned(),
+                    amount_minor: plan.price_minor,
+                    currency: plan.currency.to_owned(),
                 }),
                 minimum_occupancy: 1,
             },
@@ -126,7 +179,19 @@ pub async fn launch(
         .into_inner()
         .launch
         .expect("launch")
-        .id
+}
+
+/// A launch of `rocket_id` in `days` days at `price_minor` USD cents per seat; returns its id.
+pub async fn launch(
+    gateway: SocketAddr,
+    agency: &Actor,
+    rocket_id: &str,
+    days: i64,
+    price_minor: i64,
+) -> String {
+    let destination = format!("Moon {}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let plan = LaunchPlan::usd(&destination, days, price_minor);
+    schedule(gateway, agency, rocket_id, plan).await.id
 }
 
 /// A traveler registered in one step through BookingAPI (complete profile), signed in.

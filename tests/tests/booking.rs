@@ -8,7 +8,7 @@ use std::{collections::HashMap, net::SocketAddr, time::Duration};
 use astro_e2e::{
     Mesh, MeshOptions, Service, TestServers,
     accounts::with_token,
-    collector::Collector,
+    collector::{CallerTrace, traced_mesh},
     eventually,
     fixtures::{
         self, Actor, agency_client, booking_client, gateway_payment, passenger_aged, passengers,
@@ -571,27 +571,14 @@ async fn an_abort_refunds_every_booking_once_even_when_booking_api_is_killed_mid
 
 #[tokio::test]
 async fn a_booking_is_one_trace_from_the_gateway_to_the_stripe_call() {
-    let collector = Collector::start().await.expect("collector");
-    let mesh = Mesh::start(
-        &TestServers::from_env(),
-        MeshOptions {
-            otlp_endpoint: Some(collector.endpoint()),
-            ..MeshOptions::default()
-        },
-    )
-    .await
-    .expect("mesh starts");
+    let (collector, mesh) = traced_mesh().await;
     let gateway = gateway(&mesh);
     let agency = fixtures::agency(gateway, "trace").await;
     let rocket = fixtures::rocket(gateway, &agency, 10).await;
     let launch = fixtures::launch(gateway, &agency, &rocket, 200, PRICE).await;
     let traveler = fixtures::traveler(gateway, "trace").await;
 
-    let trace_id = uuid::Uuid::new_v4().simple().to_string();
-    let traceparent = format!(
-        "00-{trace_id}-{}-01",
-        &uuid::Uuid::new_v4().simple().to_string()[..16]
-    );
+    let caller = CallerTrace::new();
     let mut request = with_token(
         CreateBookingRequest {
             launch_id: launch,
@@ -603,18 +590,13 @@ async fn a_booking_is_one_trace_from_the_gateway_to_the_stripe_call() {
     );
     request
         .metadata_mut()
-        .insert("traceparent", traceparent.parse().expect("ascii"));
+        .insert("traceparent", caller.traceparent.parse().expect("ascii"));
     booking_client(gateway)
         .create_booking(request)
         .await
         .expect("booked");
 
-    let trace: Vec<u8> = (0..32)
-        .step_by(2)
-        .map(|at| u8::from_str_radix(&trace_id[at..at + 2], 16).expect("hex"))
-        .collect();
-    let wanted = |spans: &[astro_e2e::collector::ReceivedSpan]| {
-        let in_trace: Vec<_> = spans.iter().filter(|span| span.trace_id == trace).collect();
+    let wanted = |in_trace: &[astro_e2e::collector::ReceivedSpan]| {
         let gateway = in_trace
             .iter()
             .any(|span| span.service_name == "astro-gateway");
@@ -630,14 +612,13 @@ async fn a_booking_is_one_trace_from_the_gateway_to_the_stripe_call() {
         gateway && booking && finance && stripe
     };
     let complete = eventually(Duration::from_secs(20), || {
-        let found = wanted(&collector.spans());
+        let found = wanted(&collector.spans_of_trace(&caller.trace_id));
         async move { found }
     })
     .await;
     let spans: Vec<_> = collector
-        .spans()
+        .spans_of_trace(&caller.trace_id)
         .into_iter()
-        .filter(|span| span.trace_id == trace)
         .map(|span| format!("{} {} kind={}", span.service_name, span.name, span.kind))
         .collect();
     assert!(

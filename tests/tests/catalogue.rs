@@ -6,41 +6,38 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use astro_e2e::{
     Mesh, Service, TestServers,
-    accounts::{access_token, register_and_login, system_client, with_token},
-    channel, eventually, mesh, mesh_with,
+    accounts::with_token,
+    channel, eventually,
+    fixtures::{self, Actor, LaunchPlan, agency_client, agency_profile, in_days},
+    forwarder::Forwarder,
+    mesh, mesh_with,
     rest::send,
     with_address,
 };
 use astro_proto::astrobookings::{
-    agency::v1::{
-        AbortLaunchRequest, CreateRocketRequest, DelayLaunchRequest, Launch, Rocket,
-        ScheduleLaunchRequest, UpdateAgencyProfileRequest, UpdateRocketRequest,
-        agency_service_client::AgencyServiceClient,
-    },
+    agency::v1::{AbortLaunchRequest, DelayLaunchRequest, Launch, UpdateRocketRequest},
     booking::v1::{
         CatalogueLaunch, CatalogueSortField, GetLaunchRequest, ListLaunchesRequest,
         ListLaunchesResponse, RefreshCatalogueEntriesRequest, SyncCatalogueRequest,
         booking_internal_service_client::BookingInternalServiceClient,
         booking_service_client::BookingServiceClient,
     },
-    common::v1::{Address, LaunchStatus, Money, RocketRange, Role, SortOrder},
+    common::v1::{LaunchStatus, RocketRange, SortOrder},
 };
 use fred::prelude::{ClientLike as _, HashesInterface as _, KeysInterface as _};
-use tokio::net::{TcpListener, TcpStream};
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;
 
 /// How soon a change must show in the catalogue.
 const FRESHNESS: Duration = Duration::from_secs(1);
 
-fn agency_client(mesh: &Mesh) -> AgencyServiceClient<Channel> {
-    AgencyServiceClient::new(channel(mesh.address(Service::Gateway)))
+fn gateway(mesh: &Mesh) -> SocketAddr {
+    mesh.address(Service::Gateway)
 }
 
 /// The catalogue as clients reach it: through the gateway, without a token.
@@ -59,127 +56,20 @@ async fn database(mesh: &Mesh) -> sqlx::PgPool {
         .expect("OperationsDB of the mesh")
 }
 
-struct AgencyAccount {
-    id: String,
-    token: String,
-}
-
-fn profile(name: &str) -> UpdateAgencyProfileRequest {
-    UpdateAgencyProfileRequest {
-        name: name.to_owned(),
-        description: "Trips to space".to_owned(),
-        contact_email: "ops@agency.example".to_owned(),
-        contact_phone: "+14155550100".to_owned(),
-        tax_id: "US-12-3456789".to_owned(),
-        legal_address: Some(Address {
-            line1: "1 Rocket Road".to_owned(),
-            city: "Hawthorne".to_owned(),
-            region: "CA".to_owned(),
-            postal_code: "90250".to_owned(),
-            country_code: "US".to_owned(),
-            ..Address::default()
-        }),
-    }
-}
-
-/// An AGENCY account with a complete profile named `name`.
-async fn ready_agency(mesh: &Mesh, name: &str) -> AgencyAccount {
-    let mut system = system_client(mesh.address(Service::Gateway));
-    let (user, session) = register_and_login(&mut system, "catalogue", Role::Agency).await;
-    let account = AgencyAccount {
-        id: user.id,
-        token: access_token(&session),
-    };
-    agency_client(mesh)
-        .update_agency_profile(with_token(profile(name), &account.token))
-        .await
-        .expect("profile written");
-    account
-}
-
-async fn create_rocket(
-    mesh: &Mesh,
-    agency: &AgencyAccount,
-    name: &str,
-    capacity: i32,
-    range: RocketRange,
-) -> Rocket {
-    agency_client(mesh)
-        .create_rocket(with_token(
-            CreateRocketRequest {
-                name: name.to_owned(),
-                passenger_capacity: capacity,
-                range: range.into(),
-            },
-            &agency.token,
-        ))
-        .await
-        .expect("rocket created")
-        .into_inner()
-        .rocket
-        .expect("rocket")
-}
-
-fn in_days(days: i64) -> prost_types::Timestamp {
-    let now = i64::try_from(astro_shared::auth::unix_now()).expect("time fits");
-    prost_types::Timestamp {
-        seconds: now + days * 86_400,
-        nanos: 0,
-    }
-}
-
-/// What a test launch differs in.
-struct Plan<'a> {
-    spaceport: &'a str,
-    destination: &'a str,
-    days: i64,
-    price_minor: i64,
-    currency: &'a str,
-}
-
-async fn schedule(mesh: &Mesh, agency: &AgencyAccount, rocket: &Rocket, plan: Plan<'_>) -> Launch {
-    agency_client(mesh)
-        .schedule_launch(with_token(
-            ScheduleLaunchRequest {
-                rocket_id: rocket.id.clone(),
-                spaceport: plan.spaceport.to_owned(),
-                destination: plan.destination.to_owned(),
-                scheduled_at: Some(in_days(plan.days)),
-                price_per_seat: Some(Money {
-                    amount_minor: plan.price_minor,
-                    currency: plan.currency.to_owned(),
-                }),
-                minimum_occupancy: 1,
-            },
-            &agency.token,
-        ))
-        .await
-        .expect("launch scheduled")
-        .into_inner()
-        .launch
-        .expect("launch")
-}
-
 /// A plain USD launch from Cape Canaveral.
-fn plan(destination: &str, days: i64) -> Plan<'_> {
-    Plan {
-        spaceport: "Cape Canaveral",
-        destination,
-        days,
-        price_minor: 25_000_000,
-        currency: "USD",
-    }
+fn plan(destination: &str, days: i64) -> LaunchPlan<'_> {
+    LaunchPlan::usd(destination, days, 25_000_000)
 }
 
 /// Delays a launch by AgencyAPI to `days` from now; returns the new date.
 async fn delay(
     mesh: &Mesh,
-    agency: &AgencyAccount,
+    agency: &Actor,
     launch: &Launch,
     days: i64,
 ) -> Option<prost_types::Timestamp> {
     let new_date = Some(in_days(days));
-    agency_client(mesh)
+    agency_client(gateway(mesh))
         .delay_launch(with_token(
             DelayLaunchRequest {
                 id: launch.id.clone(),
@@ -193,8 +83,8 @@ async fn delay(
     new_date
 }
 
-async fn abort(mesh: &Mesh, agency: &AgencyAccount, launch: &Launch) {
-    agency_client(mesh)
+async fn abort(mesh: &Mesh, agency: &Actor, launch: &Launch) {
+    agency_client(gateway(mesh))
         .abort_launch(with_token(
             AbortLaunchRequest {
                 id: launch.id.clone(),
@@ -294,8 +184,8 @@ where
     latency
 }
 
-/// The catalogue entries CacheDB holds for the mesh, launch id → stored JSON.
-async fn cached_entries(mesh: &Mesh) -> HashMap<String, serde_json::Value> {
+/// A connection to the test servers' Redis, where the mesh's CacheDB lives.
+async fn redis() -> fred::clients::Client {
     let url = std::env::var("ASTRO_TEST_REDIS_URL").expect("ASTRO_TEST_REDIS_URL");
     let client = fred::types::Builder::from_config(
         fred::prelude::Config::from_url(&url).expect("Redis URL"),
@@ -303,6 +193,12 @@ async fn cached_entries(mesh: &Mesh) -> HashMap<String, serde_json::Value> {
     .build()
     .expect("Redis client");
     client.init().await.expect("Redis connects");
+    client
+}
+
+/// The catalogue entries CacheDB holds for the mesh, launch id → stored JSON.
+async fn cached_entries(mesh: &Mesh) -> HashMap<String, serde_json::Value> {
+    let client = redis().await;
     let stored: HashMap<String, String> = client
         .hgetall(format!("{}catalogue:entries", mesh.redis_key_prefix))
         .await
@@ -316,13 +212,7 @@ async fn cached_entries(mesh: &Mesh) -> HashMap<String, serde_json::Value> {
 
 /// Overwrites one catalogue entry in CacheDB, as if it had been written so.
 async fn set_cached_entry(mesh: &Mesh, id: &str, entry: &serde_json::Value) {
-    let url = std::env::var("ASTRO_TEST_REDIS_URL").expect("ASTRO_TEST_REDIS_URL");
-    let client = fred::types::Builder::from_config(
-        fred::prelude::Config::from_url(&url).expect("Redis URL"),
-    )
-    .build()
-    .expect("Redis client");
-    client.init().await.expect("Redis connects");
+    let client = redis().await;
     let _: i64 = client
         .hset(
             format!("{}catalogue:entries", mesh.redis_key_prefix),
@@ -342,38 +232,42 @@ async fn set_cached_entry(mesh: &Mesh, id: &str, entry: &serde_json::Value) {
 async fn the_catalogue_filters_sorts_pages_and_finds_launches_by_id_or_slug() {
     let mesh = mesh().await;
     let db = database(&mesh).await;
-    let orbit = ready_agency(&mesh, "Orbit Tours").await;
-    let lunar = ready_agency(&mesh, "Lunar Lines").await;
-    let falcon = create_rocket(&mesh, &orbit, "Falcon X", 10, RocketRange::Interplanetary).await;
-    let hopper = create_rocket(&mesh, &orbit, "Hopper", 4, RocketRange::Suborbital).await;
-    let selene = create_rocket(&mesh, &lunar, "Selene", 6, RocketRange::LowEarthOrbit).await;
+    let gateway = gateway(&mesh);
+    let orbit = fixtures::agency_named(gateway, "catalogue", "Orbit Tours").await;
+    let lunar = fixtures::agency_named(gateway, "catalogue", "Lunar Lines").await;
+    let falcon =
+        fixtures::rocket_named(gateway, &orbit, "Falcon X", 10, RocketRange::Interplanetary).await;
+    let hopper =
+        fixtures::rocket_named(gateway, &orbit, "Hopper", 4, RocketRange::Suborbital).await;
+    let selene =
+        fixtures::rocket_named(gateway, &lunar, "Selene", 6, RocketRange::LowEarthOrbit).await;
 
-    let moon = schedule(&mesh, &orbit, &falcon, plan("Moon", 30)).await;
-    let mars = schedule(
-        &mesh,
+    let moon = fixtures::schedule(gateway, &orbit, &falcon, plan("Moon", 30)).await;
+    let mars = fixtures::schedule(
+        gateway,
         &orbit,
         &falcon,
-        Plan {
+        LaunchPlan {
             price_minor: 80_000_000,
             ..plan("Mars", 90)
         },
     )
     .await;
-    let hop = schedule(
-        &mesh,
+    let hop = fixtures::schedule(
+        gateway,
         &orbit,
         &hopper,
-        Plan {
+        LaunchPlan {
             price_minor: 500_000,
             ..plan("Karman Line", 10)
         },
     )
     .await;
-    let kourou = schedule(
-        &mesh,
+    let kourou = fixtures::schedule(
+        gateway,
         &lunar,
         &selene,
-        Plan {
+        LaunchPlan {
             spaceport: "Kourou",
             price_minor: 20_000_000,
             currency: "EUR",
@@ -381,9 +275,9 @@ async fn the_catalogue_filters_sorts_pages_and_finds_launches_by_id_or_slug() {
         },
     )
     .await;
-    let aborted = schedule(&mesh, &lunar, &selene, plan("Moon", 120)).await;
-    let sold_out = schedule(&mesh, &orbit, &hopper, plan("Karman Line", 20)).await;
-    let past = schedule(&mesh, &orbit, &hopper, plan("Karman Line", 15)).await;
+    let aborted = fixtures::schedule(gateway, &lunar, &selene, plan("Moon", 120)).await;
+    let sold_out = fixtures::schedule(gateway, &orbit, &hopper, plan("Karman Line", 20)).await;
+    let past = fixtures::schedule(gateway, &orbit, &hopper, plan("Karman Line", 15)).await;
     abort(&mesh, &lunar, &aborted).await;
     take_seats(&db, &sold_out.id, 4).await;
 
@@ -682,10 +576,12 @@ async fn the_catalogue_filters_sorts_pages_and_finds_launches_by_id_or_slug() {
 async fn bookings_status_rocket_and_agency_changes_show_within_a_second() {
     let mesh = mesh().await;
     let db = database(&mesh).await;
-    let agency = ready_agency(&mesh, "Swift Space").await;
-    let rocket = create_rocket(&mesh, &agency, "Swift", 5, RocketRange::LowEarthOrbit).await;
-    let moon = schedule(&mesh, &agency, &rocket, plan("Moon", 40)).await;
-    let mars = schedule(&mesh, &agency, &rocket, plan("Mars", 50)).await;
+    let gateway = gateway(&mesh);
+    let agency = fixtures::agency_named(gateway, "catalogue", "Swift Space").await;
+    let rocket =
+        fixtures::rocket_named(gateway, &agency, "Swift", 5, RocketRange::LowEarthOrbit).await;
+    let moon = fixtures::schedule(gateway, &agency, &rocket, plan("Moon", 40)).await;
+    let mars = fixtures::schedule(gateway, &agency, &rocket, plan("Mars", 50)).await;
     within(
         "scheduled launches listed",
         Duration::from_secs(5),
@@ -730,10 +626,10 @@ async fn bookings_status_rocket_and_agency_changes_show_within_a_second() {
             .bookable
     );
 
-    agency_client(&mesh)
+    agency_client(gateway)
         .update_rocket(with_token(
             UpdateRocketRequest {
-                id: rocket.id.clone(),
+                id: rocket.clone(),
                 name: Some("Swift II".to_owned()),
                 ..Default::default()
             },
@@ -750,8 +646,11 @@ async fn bookings_status_rocket_and_agency_changes_show_within_a_second() {
         .await,
     );
 
-    agency_client(&mesh)
-        .update_agency_profile(with_token(profile("Swift Space Lines"), &agency.token))
+    agency_client(gateway)
+        .update_agency_profile(with_token(
+            agency_profile("Swift Space Lines"),
+            &agency.token,
+        ))
         .await
         .expect("agency renamed");
     latencies.push(
@@ -785,11 +684,13 @@ async fn bookings_status_rocket_and_agency_changes_show_within_a_second() {
 async fn the_internal_refresh_and_sync_rewrite_the_catalogue_from_operations_db() {
     let mesh = mesh().await;
     let db = database(&mesh).await;
-    let agency = ready_agency(&mesh, "Sync Space").await;
-    let rocket = create_rocket(&mesh, &agency, "Syncer", 8, RocketRange::Suborbital).await;
+    let gateway = gateway(&mesh);
+    let agency = fixtures::agency_named(gateway, "catalogue", "Sync Space").await;
+    let rocket =
+        fixtures::rocket_named(gateway, &agency, "Syncer", 8, RocketRange::Suborbital).await;
     let mut launches = Vec::new();
     for days in [11, 12, 13] {
-        launches.push(schedule(&mesh, &agency, &rocket, plan("Edge", days)).await);
+        launches.push(fixtures::schedule(gateway, &agency, &rocket, plan("Edge", days)).await);
     }
     within(
         "scheduled launches listed",
@@ -901,74 +802,24 @@ async fn the_internal_refresh_and_sync_rewrite_the_catalogue_from_operations_db(
     assert_eq!(all.launches[0].seats_available, 8);
 }
 
-/// A TCP forwarder that can be opened and closed again, every open connection included: a
-/// CacheDB that goes down under a running service and comes back.
-struct Switch {
-    address: SocketAddr,
-    target: String,
-    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Switch {
-    fn new(target: String) -> Self {
-        Self {
-            address: astro_e2e::free_address(),
-            target,
-            tasks: Arc::default(),
-        }
-    }
-
-    async fn open(&self) {
-        let listener = TcpListener::bind(self.address).await.expect("bind");
-        let target = self.target.clone();
-        let tasks = Arc::clone(&self.tasks);
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                let pipe = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tasks.lock().expect("tasks").push(pipe.abort_handle());
-            }
-        });
-        self.tasks
-            .lock()
-            .expect("tasks")
-            .push(accept.abort_handle());
-    }
-
-    /// Stops listening and cuts every connection.
-    fn close(&self) {
-        for task in self.tasks.lock().expect("tasks").drain(..) {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for Switch {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
 #[tokio::test]
 async fn with_cache_db_down_the_catalogue_answers_from_operations_db_and_then_catches_up() {
     let servers = TestServers::from_env();
-    let switch = Switch::new(servers.redis_address());
-    switch.open().await;
+    let mut switch = Forwarder::closed(servers.redis_address());
+    switch.open().await.expect("forwarder open");
     let mesh = mesh_with(HashMap::from([(
         "ASTRO_BOOKING_REDIS_URL".to_owned(),
         with_address(&servers.redis_url, &switch.address.to_string()),
     )]))
     .await;
     let db = database(&mesh).await;
-    let agency = ready_agency(&mesh, "Steady Space").await;
-    let rocket = create_rocket(&mesh, &agency, "Steady", 6, RocketRange::Interplanetary).await;
-    let delayed = schedule(&mesh, &agency, &rocket, plan("Moon", 30)).await;
-    let aborted = schedule(&mesh, &agency, &rocket, plan("Mars", 40)).await;
-    let booked = schedule(&mesh, &agency, &rocket, plan("Venus", 50)).await;
+    let gateway = gateway(&mesh);
+    let agency = fixtures::agency_named(gateway, "catalogue", "Steady Space").await;
+    let rocket =
+        fixtures::rocket_named(gateway, &agency, "Steady", 6, RocketRange::Interplanetary).await;
+    let delayed = fixtures::schedule(gateway, &agency, &rocket, plan("Moon", 30)).await;
+    let aborted = fixtures::schedule(gateway, &agency, &rocket, plan("Mars", 40)).await;
+    let booked = fixtures::schedule(gateway, &agency, &rocket, plan("Venus", 50)).await;
     let all = id_list(&[&delayed, &aborted, &booked]);
     within("launches in CacheDB", Duration::from_secs(5), || async {
         cached_entries(&mesh).await.len() == 3
@@ -1036,7 +887,7 @@ async fn with_cache_db_down_the_catalogue_answers_from_operations_db_and_then_ca
     assert_eq!(stale[&booked.id]["seats_available"], 6);
 
     // Back up: the rows that could not be handled are retried and the catalogue is rebuilt.
-    switch.open().await;
+    switch.open().await.expect("forwarder reopened");
     within("CacheDB caught up", Duration::from_secs(15), || async {
         let entries = cached_entries(&mesh).await;
         entries.len() == 2

@@ -9,8 +9,8 @@
 use std::{collections::HashMap, time::Duration};
 
 use astro_e2e::{
-    Mesh, MeshOptions, Service, TestServers, channel,
-    collector::{Collector, ReceivedSpan},
+    Mesh, Service, TestServers, channel,
+    collector::{CallerTrace, ReceivedSpan, traced_mesh},
     eventually,
     forwarder::Forwarder,
     mesh, mesh_with, rest,
@@ -651,43 +651,19 @@ async fn a_charge_cut_off_before_confirmation_is_resumed_with_its_own_intent() {
     assert_eq!(intents_of_booking(&request.booking_id).await.len(), 1);
 }
 
-fn span_named<'a>(
-    spans: &'a [ReceivedSpan],
-    trace_id: &[u8],
-    name: &str,
-) -> Option<&'a ReceivedSpan> {
-    spans
-        .iter()
-        .find(|span| span.trace_id == trace_id && span.name == name)
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|index| u8::from_str_radix(&text[index..index + 2], 16).expect("hex"))
-        .collect()
+/// The span named `name` among `spans` (the spans of one trace).
+fn span_named<'a>(spans: &'a [ReceivedSpan], name: &str) -> Option<&'a ReceivedSpan> {
+    spans.iter().find(|span| span.name == name)
 }
 
 #[tokio::test]
 async fn each_gateway_call_is_a_client_span_of_the_rpc_in_the_callers_trace() {
-    let collector = Collector::start().await.expect("collector");
-    let mesh = Mesh::start(
-        &TestServers::from_env(),
-        MeshOptions {
-            otlp_endpoint: Some(collector.endpoint()),
-            ..MeshOptions::default()
-        },
-    )
-    .await
-    .expect("mesh starts");
-    let trace_id = Uuid::new_v4().simple().to_string();
-    let caller_span_id = Uuid::new_v4().simple().to_string()[..16].to_owned();
+    let (collector, mesh) = traced_mesh().await;
+    let caller = CallerTrace::new();
     let mut call = tonic::Request::new(charge_request(8_800, VISA));
     call.metadata_mut().insert(
         "traceparent",
-        format!("00-{trace_id}-{caller_span_id}-01")
-            .parse()
-            .expect("header value"),
+        caller.traceparent.parse().expect("header value"),
     );
     let charge = finance(&mesh)
         .charge_booking(call)
@@ -698,7 +674,6 @@ async fn each_gateway_call_is_a_client_span_of_the_rpc_in_the_callers_trace() {
         .expect("charge");
     assert_eq!(charge.status(), PaymentStatus::Succeeded);
 
-    let trace_id = unhex(&trace_id);
     let names = [
         "stripe POST /v1/payment_intents",
         "stripe POST /v1/payment_intents/{intent}/confirm",
@@ -706,29 +681,23 @@ async fn each_gateway_call_is_a_client_span_of_the_rpc_in_the_callers_trace() {
     let rpc_span = |spans: &[ReceivedSpan]| {
         spans
             .iter()
-            .find(|span| {
-                span.trace_id == trace_id
-                    && span.service_name == "astro-finance"
-                    && span.kind == SERVER_KIND
-            })
+            .find(|span| span.service_name == "astro-finance" && span.kind == SERVER_KIND)
             .cloned()
     };
     // The RPC's span ends (and is exported) after its gateway calls' spans.
     let arrived = eventually(Duration::from_secs(15), || {
-        let spans = collector.spans();
+        let spans = collector.spans_of_trace(&caller.trace_id);
         let found = rpc_span(&spans).is_some()
-            && names
-                .iter()
-                .all(|name| span_named(&spans, &trace_id, name).is_some());
+            && names.iter().all(|name| span_named(&spans, name).is_some());
         async move { found }
     })
     .await;
-    let spans = collector.spans();
+    let spans = collector.spans_of_trace(&caller.trace_id);
     assert!(arrived, "RPC and stripe spans not received: {spans:#?}");
     let rpc = rpc_span(&spans).expect("the RPC's server span");
-    assert_eq!(rpc.parent_span_id, unhex(&caller_span_id));
+    assert_eq!(rpc.parent_span_id, caller.span_id);
     for name in names {
-        let call = span_named(&spans, &trace_id, name).expect("stripe span");
+        let call = span_named(&spans, name).expect("stripe span");
         assert_eq!(call.kind, CLIENT_KIND, "{name}");
         assert_eq!(call.service_name, "astro-finance");
         assert_eq!(

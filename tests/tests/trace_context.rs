@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use astro_e2e::{
-    Mesh, MeshOptions, TestServers,
-    collector::{Collector, ReceivedSpan},
+    collector::{CallerTrace, ReceivedSpan, traced_mesh},
     eventually,
     grpc_web::{self, Encoding},
 };
@@ -14,75 +13,49 @@ use astro_e2e::{
 const RPC: &str = "/astrobookings.booking.v1.BookingService/ListLaunches";
 const SERVER_KIND: i32 = 2;
 
-fn span_of<'a>(
-    spans: &'a [ReceivedSpan],
-    service: &str,
-    trace_id: &[u8],
-) -> Option<&'a ReceivedSpan> {
+/// The span of `service` for the RPC among `spans` (the spans of one trace).
+fn span_of<'a>(spans: &'a [ReceivedSpan], service: &str) -> Option<&'a ReceivedSpan> {
     spans
         .iter()
-        .find(|span| span.service_name == service && span.name == RPC && span.trace_id == trace_id)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|index| u8::from_str_radix(&text[index..index + 2], 16).expect("hex"))
-        .collect()
+        .find(|span| span.service_name == service && span.name == RPC)
 }
 
 #[tokio::test]
 async fn a_call_through_the_gateway_is_one_trace_with_the_service_span_as_child() {
-    let collector = Collector::start().await.expect("collector");
-    let mesh = Mesh::start(
-        &TestServers::from_env(),
-        MeshOptions {
-            otlp_endpoint: Some(collector.endpoint()),
-            ..MeshOptions::default()
-        },
-    )
-    .await
-    .expect("mesh starts");
+    let (collector, mesh) = traced_mesh().await;
 
     // A browser that starts its own trace: the gateway continues it.
-    let trace_id = uuid::Uuid::new_v4().simple().to_string();
-    let caller_span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];
-    let traceparent = format!("00-{trace_id}-{caller_span_id}-01");
+    let caller = CallerTrace::new();
     let response = grpc_web::call(
         &mesh.gateway_url(),
         RPC,
         &[],
         Encoding::Binary,
-        &[("traceparent", &traceparent)],
+        &[("traceparent", &caller.traceparent)],
     )
     .await
     .expect("grpc-web call");
     assert_eq!(response.grpc_status, Some(tonic::Code::Ok as i32));
 
-    let trace_id = unhex(&trace_id);
     let both_arrived = eventually(Duration::from_secs(15), || {
-        let spans = collector.spans();
-        let found = span_of(&spans, "astro-gateway", &trace_id).is_some()
-            && span_of(&spans, "astro-booking", &trace_id).is_some();
+        let spans = collector.spans_of_trace(&caller.trace_id);
+        let found = span_of(&spans, "astro-gateway").is_some()
+            && span_of(&spans, "astro-booking").is_some();
         async move { found }
     })
     .await;
-    let spans = collector.spans();
+    let spans = collector.spans_of_trace(&caller.trace_id);
     assert!(
         both_arrived,
-        "gateway and booking spans of trace {} not received; got {spans:#?}",
-        hex(&trace_id)
+        "gateway and booking spans of trace {} not received; got {:#?}",
+        caller.trace_id_hex,
+        collector.spans()
     );
 
-    let gateway = span_of(&spans, "astro-gateway", &trace_id).expect("gateway span");
-    let booking = span_of(&spans, "astro-booking", &trace_id).expect("booking span");
+    let gateway = span_of(&spans, "astro-gateway").expect("gateway span");
+    let booking = span_of(&spans, "astro-booking").expect("booking span");
     assert_eq!(
-        gateway.parent_span_id,
-        unhex(caller_span_id),
+        gateway.parent_span_id, caller.span_id,
         "gateway continues the caller's trace"
     );
     assert_eq!(
@@ -96,16 +69,7 @@ async fn a_call_through_the_gateway_is_one_trace_with_the_service_span_as_child(
 
 #[tokio::test]
 async fn without_a_caller_trace_the_gateway_starts_one_that_the_service_joins() {
-    let collector = Collector::start().await.expect("collector");
-    let mesh = Mesh::start(
-        &TestServers::from_env(),
-        MeshOptions {
-            otlp_endpoint: Some(collector.endpoint()),
-            ..MeshOptions::default()
-        },
-    )
-    .await
-    .expect("mesh starts");
+    let (collector, mesh) = traced_mesh().await;
     let response = grpc_web::call(&mesh.gateway_url(), RPC, &[], Encoding::Text, &[])
         .await
         .expect("grpc-web call");

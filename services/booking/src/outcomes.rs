@@ -14,11 +14,52 @@ use crate::{SERVICE_NAME, State, domain::booking::CancellationReason, payments};
 pub const EVENTS: [&str; 3] = ["LAUNCH_ABORTED", "LAUNCH_SUCCESSFUL", "LAUNCH_FAILED"];
 
 /// Totals of one launch's abort handling.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct AbortTotals {
     pub bookings_refunded: i32,
     pub holds_released: i32,
     pub refunded_minor: i64,
+    /// The launch's currency (of `refunded_minor`).
+    pub currency: String,
+}
+
+/// The launch, which must be in one of `statuses` (NOT_FOUND, FAILED_PRECONDITION otherwise).
+async fn launch_in(
+    state: &State,
+    launch_id: Uuid,
+    statuses: &[&str],
+) -> Result<crate::store::launches::LaunchSummaryRow, AppError> {
+    let launch = state
+        .store
+        .launch_summary(launch_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("launch".into()))?;
+    if !statuses.contains(&launch.status.as_str()) {
+        return Err(AppError::FailedPrecondition(format!(
+            "the launch is {}, not {}",
+            launch.status,
+            statuses.join(" or ")
+        )));
+    }
+    Ok(launch)
+}
+
+/// RefundLaunchBookings: [`abort_launch`] for a launch that must be ABORTED.
+pub async fn refund_aborted_launch(
+    state: &State,
+    launch_id: Uuid,
+    reason: &str,
+) -> Result<AbortTotals, AppError> {
+    let launch = launch_in(state, launch_id, &["ABORTED"]).await?;
+    let mut totals = abort_launch(state, launch_id, reason).await?;
+    totals.currency = launch.currency;
+    Ok(totals)
+}
+
+/// CompleteLaunchBookings: [`complete_launch`] for a launch that must have flown.
+pub async fn complete_flown_launch(state: &State, launch_id: Uuid) -> Result<(i32, i32), AppError> {
+    launch_in(state, launch_id, &["SUCCESSFUL", "FAILED"]).await?;
+    complete_launch(state, launch_id).await
 }
 
 /// Cancels a launch's bookings after an abort and drives every due refund. Safe to repeat.

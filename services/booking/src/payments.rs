@@ -91,6 +91,38 @@ pub async fn charge(
     }
 }
 
+/// The charge of booking `id` succeeded: the booking is confirmed, or, if its hold was given up
+/// meanwhile (the seats may be gone), the amount is refunded in full. Returns the booking as it
+/// is now and whether the payment came too late.
+pub async fn accept_payment(
+    state: &State,
+    id: Uuid,
+    payment_id: &str,
+    origin: &Origin,
+) -> Result<(BookingRow, bool), AppError> {
+    let (row, late) = match state.store.confirm(id, payment_id, origin).await? {
+        Some(Confirmation::Confirmed(row)) => (row, false),
+        Some(Confirmation::AlreadyConfirmed(row)) => {
+            let late = row.status == "CANCELLED";
+            (row, late)
+        }
+        Some(Confirmation::RefundLatePayment(row)) => (row, true),
+        None => return Err(AppError::NotFound("booking".into())),
+    };
+    if !late {
+        return Ok((row, false));
+    }
+    // If this fails the refund stays due and the sweeper asks again with the same refund id.
+    let row = match drive_refund(state, &row, origin).await {
+        Ok(refunded) => refunded,
+        Err(error) => {
+            tracing::warn!(booking_id = %id, error = %astro_shared::telemetry::error_chain(&error), "late payment refund left to the sweeper");
+            row
+        }
+    };
+    Ok((row, true))
+}
+
 /// Settles an unpaid booking whose hold is given up (expired, launch over, traveler cancelled):
 /// the open charge is cancelled and the seats released, or, if the charge had succeeded after
 /// all, the booking is confirmed. Returns the booking as it ends up.
@@ -110,16 +142,8 @@ pub async fn settle_hold(
         Err(status) if status.code() == Code::FailedPrecondition => {
             // The charge SUCCEEDED: the traveler paid, so the booking stands.
             let payment_id = booking.payment_id.clone().unwrap_or_default();
-            return Ok(
-                match state.store.confirm(booking.id, &payment_id, origin).await? {
-                    Some(
-                        Confirmation::Confirmed(row)
-                        | Confirmation::AlreadyConfirmed(row)
-                        | Confirmation::RefundLatePayment(row),
-                    ) => Some(row),
-                    None => None,
-                },
-            );
+            let (row, _late) = accept_payment(state, booking.id, &payment_id, origin).await?;
+            return Ok(Some(row));
         }
         Err(status) => return Err(AppError::upstream("FinanceAPI", status)),
     }

@@ -18,7 +18,7 @@ use crate::{
     },
     payments::{self, Charge},
     store::{
-        bookings::{BookingRow, Confirmation, HoldRefusal, NewHold},
+        bookings::{BookingRow, HoldRefusal, NewHold},
         requests::{Claim, StoredAnswer},
     },
 };
@@ -160,35 +160,26 @@ async fn attempt(
     .await;
     match charge {
         Charge::Succeeded { payment_id } => {
-            match state.store.confirm(booking.id, &payment_id, origin).await? {
-                Some(Confirmation::Confirmed(confirmed)) => {
-                    state.activity.info(
-                        "booking.confirmed",
-                        Some(&traveler_id.to_string()),
-                        format!(
-                            "booking of {} seats on {} confirmed",
-                            confirmed.seats, launch.slug
-                        ),
-                        &[("booking_id", &confirmed.id.to_string())],
-                    );
-                    Ok(respond(state, &confirmed, String::new()).await?)
-                }
-                Some(Confirmation::AlreadyConfirmed(row)) if row.status != "CANCELLED" => {
-                    Ok(respond(state, &row, String::new()).await?)
-                }
+            let (row, late) =
+                payments::accept_payment(state, booking.id, &payment_id, origin).await?;
+            if late {
                 // The hold was given up while the payment ran: the money goes back in full.
-                Some(
-                    Confirmation::RefundLatePayment(row) | Confirmation::AlreadyConfirmed(row),
-                ) => {
-                    let row = payments::drive_refund(state, &row, origin)
-                        .await
-                        .unwrap_or(row);
-                    Err(declined(&row, Some("the seat hold expired before the payment completed; the amount is refunded")).into())
-                }
-                None => Err(
-                    AppError::internal(anyhow::anyhow!("booking {} vanished", booking.id)).into(),
-                ),
+                return Err(declined(
+                    &row,
+                    Some("the seat hold expired before the payment completed; the amount is refunded"),
+                )
+                .into());
             }
+            state.activity.info(
+                "booking.confirmed",
+                Some(&traveler_id.to_string()),
+                format!(
+                    "booking of {} seats on {} confirmed",
+                    row.seats, launch.slug
+                ),
+                &[("booking_id", &row.id.to_string())],
+            );
+            Ok(respond(state, &row, String::new()).await?)
         }
         Charge::Declined { message } => {
             let row = state

@@ -33,7 +33,7 @@ use crate::{
     },
     payment_gateway::{GatewayError, Intent, PaymentGateway},
     store::{
-        Store,
+        Leased, Store,
         payments::PaymentRow,
         refunds::{RefundRow, Reservation},
     },
@@ -449,7 +449,11 @@ impl Payments {
                 self.store.claim_refund(row.id, self.timing.lease).await?
             {
                 let outcome = self.drive_refund(claimed, token, origin).await;
-                if let Err(error) = self.store.release_refund_lease(row.id, token).await {
+                if let Err(error) = self
+                    .store
+                    .release_lease(Leased::Refund, row.id, token)
+                    .await
+                {
                     tracing::warn!(refund = %row.id, %error, "could not release a refund lease; it runs out by itself");
                 }
                 return outcome;
@@ -495,7 +499,7 @@ impl Payments {
         }
         if !self
             .store
-            .renew_refund_lease(row.id, token, self.timing.lease)
+            .renew_lease(Leased::Refund, row.id, token, self.timing.lease)
             .await?
         {
             return self.store.refund(row.id).await;
@@ -552,12 +556,12 @@ impl Payments {
 
     async fn renew_payment(&self, id: Uuid, token: Uuid) -> Result<bool, AppError> {
         self.store
-            .renew_payment_lease(id, token, self.timing.lease)
+            .renew_lease(Leased::Payment, id, token, self.timing.lease)
             .await
     }
 
     async fn release_payment(&self, id: Uuid, token: Uuid) {
-        if let Err(error) = self.store.release_payment_lease(id, token).await {
+        if let Err(error) = self.store.release_lease(Leased::Payment, id, token).await {
             tracing::warn!(payment = %id, %error, "could not release a charge lease; it runs out by itself");
         }
     }

@@ -2,21 +2,18 @@
 
 use astro_proto::astrobookings::{
     agency::v1::{Agency, Launch, Occupancy, Rocket, Viability},
-    common::v1::{self as common, LaunchStatusChange, Money},
+    common::v1::{self as common},
 };
 use astro_shared::AppError;
 
 use crate::{
     domain::{launch::LaunchStatus, rocket::RocketRange},
-    store::{
-        agencies::AgencyRow, launches::LaunchRow, launches::StatusChangeRow, rockets::RocketRow,
-    },
+    store::{agencies::AgencyRow, launches::LaunchRow, rockets::RocketRow},
 };
 
 pub use astro_shared::convert::{from_timestamp, timestamp};
 
 pub use astro_shared::convert::audit;
-use astro_shared::convert::recorded_origin as origin;
 
 pub fn range_to_proto(name: &str) -> common::RocketRange {
     match RocketRange::parse(name) {
@@ -155,29 +152,4 @@ pub fn occupancy(row: &LaunchRow) -> Occupancy {
     }
 }
 
-pub fn status_change(row: &StatusChangeRow) -> LaunchStatusChange {
-    LaunchStatusChange {
-        status: status_to_proto(&row.status).into(),
-        previous_status: row
-            .previous_status
-            .as_deref()
-            .map_or(common::LaunchStatus::Unspecified, status_to_proto)
-            .into(),
-        scheduled_at: Some(timestamp(row.scheduled_at)),
-        previous_scheduled_at: row.previous_scheduled_at.map(timestamp),
-        reason: row.reason.clone(),
-        origin: Some(origin(
-            &row.origin_service,
-            row.origin_user_id.as_deref(),
-            row.origin_trace_id.as_deref(),
-            row.changed_at,
-        )),
-    }
-}
-
-pub fn money(amount_minor: i64, currency: &str) -> Money {
-    Money {
-        amount_minor,
-        currency: currency.to_owned(),
-    }
-}
+pub use astro_shared::convert::money;

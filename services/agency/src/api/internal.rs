@@ -187,7 +187,10 @@ impl AgencyInternalService for AgencyApi {
         self.state.store.launch(None, id).await?;
         let history = self.state.store.launch_history(id).await?;
         Ok(Response::new(ListLaunchStatusChangesResponse {
-            changes: history.iter().map(convert::status_change).collect(),
+            changes: history
+                .iter()
+                .map(astro_shared::launch_history::StatusChangeRow::to_proto)
+                .collect(),
         }))
     }
 }

@@ -37,7 +37,7 @@ use crate::{
     domain::{
         self,
         launch::{LaunchInput, NewLaunch, StatusAction, parse_id},
-        profile::{Address, AgencyProfile, ProfileInput},
+        profile::{AgencyProfile, ProfileInput},
         report::{ReportFormat, ReportTotals, to_csv},
         rocket::{self, NewRocket, RocketChanges},
     },
@@ -155,14 +155,7 @@ impl AgencyService for AgencyApi {
             contact_email: &input.contact_email,
             contact_phone: &input.contact_phone,
             tax_id: &input.tax_id,
-            legal_address: input.legal_address.as_ref().map(|address| Address {
-                line1: address.line1.clone(),
-                line2: address.line2.clone(),
-                city: address.city.clone(),
-                region: address.region.clone(),
-                postal_code: address.postal_code.clone(),
-                country_code: address.country_code.clone(),
-            }),
+            legal_address: input.legal_address.clone(),
         })?;
         let row = self
             .state
@@ -463,7 +456,10 @@ impl AgencyService for AgencyApi {
         Ok(Response::new(GetAgencyLaunchResponse {
             launch: Some(convert::launch(&row)),
             occupancy: Some(convert::occupancy(&row)),
-            history: history.iter().map(convert::status_change).collect(),
+            history: history
+                .iter()
+                .map(astro_shared::launch_history::StatusChangeRow::to_proto)
+                .collect(),
         }))
     }
 

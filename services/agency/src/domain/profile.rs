@@ -3,20 +3,11 @@
 
 use astro_shared::AppError;
 
+use astro_proto::astrobookings::common::v1 as common;
+pub use astro_shared::validate::Address;
 use astro_shared::validate::{is_e164, looks_like_email};
 
 use super::{bounded_text, required_text};
-
-/// A postal address, validated.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Address {
-    pub line1: String,
-    pub line2: String,
-    pub city: String,
-    pub region: String,
-    pub postal_code: String,
-    pub country_code: String,
-}
 
 /// A complete, valid agency profile as written by UpdateAgencyProfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +30,7 @@ pub struct ProfileInput<'a> {
     pub contact_phone: &'a str,
     pub tax_id: &'a str,
     /// `None` when the request carries no address at all.
-    pub legal_address: Option<Address>,
+    pub legal_address: Option<common::Address>,
 }
 
 impl AgencyProfile {
@@ -66,25 +57,7 @@ impl AgencyProfile {
         if tax_id.chars().count() < 2 {
             return Err(AppError::invalid("tax_id", "must be 2 to 50 characters"));
         }
-        let address = input
-            .legal_address
-            .as_ref()
-            .ok_or_else(|| AppError::invalid("legal_address", "is required"))?;
-        let legal_address = Address {
-            line1: required_text("legal_address.line1", &address.line1, 200)?,
-            line2: bounded_text("legal_address.line2", &address.line2, 200)?,
-            city: required_text("legal_address.city", &address.city, 100)?,
-            region: bounded_text("legal_address.region", &address.region, 100)?,
-            postal_code: bounded_text("legal_address.postal_code", &address.postal_code, 20)?,
-            country_code: required_text("legal_address.country_code", &address.country_code, 2)?,
-        };
-        let country = &legal_address.country_code;
-        if country.len() != 2 || !country.bytes().all(|byte| byte.is_ascii_uppercase()) {
-            return Err(AppError::invalid(
-                "legal_address.country_code",
-                "must be an ISO 3166-1 alpha-2 code in upper case, e.g. US",
-            ));
-        }
+        let legal_address = Address::parse("legal_address", input.legal_address.as_ref())?;
         Ok(Self {
             name,
             description,
@@ -100,12 +73,12 @@ impl AgencyProfile {
 mod tests {
     use super::*;
 
-    fn address() -> Address {
-        Address {
+    fn address() -> common::Address {
+        common::Address {
             line1: "1 Rocket Road".into(),
             city: "Hawthorne".into(),
             country_code: "US".into(),
-            ..Address::default()
+            ..common::Address::default()
         }
     }
 
@@ -181,7 +154,7 @@ mod tests {
             ),
             (
                 ProfileInput {
-                    legal_address: Some(Address {
+                    legal_address: Some(common::Address {
                         city: String::new(),
                         ..address()
                     }),
@@ -191,7 +164,7 @@ mod tests {
             ),
             (
                 ProfileInput {
-                    legal_address: Some(Address {
+                    legal_address: Some(common::Address {
                         country_code: "us".into(),
                         ..address()
                     }),

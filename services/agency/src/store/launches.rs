@@ -36,18 +36,7 @@ pub struct LaunchRow {
     pub audit: AuditRow,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StatusChangeRow {
-    pub status: String,
-    pub previous_status: Option<String>,
-    pub scheduled_at: DateTime<Utc>,
-    pub previous_scheduled_at: Option<DateTime<Utc>>,
-    pub reason: String,
-    pub origin_service: String,
-    pub origin_user_id: Option<String>,
-    pub origin_trace_id: Option<String>,
-    pub changed_at: DateTime<Utc>,
-}
+pub use astro_shared::launch_history::StatusChangeRow;
 
 const SELECT_LAUNCH: &str = "SELECT l.id, l.slug, l.agency_id, a.name AS agency_name, \
      l.rocket_id, r.name AS rocket_name, r.rocket_range, l.capacity, l.seats_booked, \
@@ -234,14 +223,7 @@ impl Store {
 
     /// A launch's status history, oldest first.
     pub async fn launch_history(&self, id: Uuid) -> Result<Vec<StatusChangeRow>, AppError> {
-        Ok(sqlx::query_as::<_, StatusChangeRow>(
-            "SELECT status, previous_status, scheduled_at, previous_scheduled_at, reason, \
-             origin_service, origin_user_id, origin_trace_id, changed_at \
-             FROM launch_status_changes WHERE launch_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?)
+        astro_shared::launch_history::read(&self.pool, id).await
     }
 
     /// One page of launches and the number matching the filter.

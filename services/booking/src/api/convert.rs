@@ -4,7 +4,7 @@ use astro_proto::astrobookings::{
     booking::v1::{
         Booking, BookingStatus, CancellationReason, Passenger, RefundState, RefundTier, Traveler,
     },
-    common::v1::{self as common, LaunchStatus, LaunchStatusChange, LaunchSummary, RocketRange},
+    common::v1::{self as common, LaunchSummary, RocketRange},
 };
 use astro_shared::convert::{money, timestamp};
 
@@ -12,17 +12,12 @@ use crate::{
     domain::seat_limit,
     store::{
         bookings::{BookingRow, PassengerRow},
-        launches::{LaunchSummaryRow, StatusChangeRow},
+        launches::LaunchSummaryRow,
         travelers::TravelerRow,
     },
 };
 
 pub use astro_shared::convert::audit;
-use astro_shared::convert::recorded_origin as origin;
-
-pub fn launch_status(text: &str) -> LaunchStatus {
-    LaunchStatus::from_str_name(&format!("LAUNCH_STATUS_{text}")).unwrap_or_default()
-}
 
 pub fn launch_summary(row: &LaunchSummaryRow) -> LaunchSummary {
     LaunchSummary {
@@ -37,29 +32,8 @@ pub fn launch_summary(row: &LaunchSummaryRow) -> LaunchSummary {
         spaceport: row.spaceport.clone(),
         destination: row.destination.clone(),
         scheduled_at: Some(timestamp(row.scheduled_at)),
-        status: launch_status(&row.status).into(),
+        status: astro_shared::launch_history::status(&row.status).into(),
         price_per_seat: Some(money(row.price_minor, &row.currency)),
-    }
-}
-
-pub fn status_change(row: &StatusChangeRow) -> LaunchStatusChange {
-    LaunchStatusChange {
-        status: launch_status(&row.status).into(),
-        previous_status: row
-            .previous_status
-            .as_deref()
-            .map(launch_status)
-            .unwrap_or_default()
-            .into(),
-        scheduled_at: Some(timestamp(row.scheduled_at)),
-        previous_scheduled_at: row.previous_scheduled_at.map(timestamp),
-        reason: row.reason.clone(),
-        origin: Some(origin(
-            &row.origin_service,
-            row.origin_user_id.as_deref(),
-            row.origin_trace_id.as_deref(),
-            row.changed_at,
-        )),
     }
 }
 
@@ -140,4 +114,22 @@ pub fn traveler(row: &TravelerRow) -> Traveler {
         max_seats_per_launch: seat_limit(row.vip),
         audit: Some(audit(&row.audit)),
     }
+}
+
+/// A status filter of a request as stored status names; an unknown or UNSPECIFIED value is the
+/// client's mistake.
+pub fn booking_statuses(values: &[i32]) -> Result<Vec<String>, astro_shared::AppError> {
+    values
+        .iter()
+        .map(|&value| match BookingStatus::try_from(value) {
+            Ok(BookingStatus::Unspecified) | Err(_) => Err(astro_shared::AppError::invalid(
+                "statuses",
+                "must be booking statuses (PENDING_PAYMENT, CONFIRMED, COMPLETED, CANCELLED)",
+            )),
+            Ok(status) => Ok(status
+                .as_str_name()
+                .trim_start_matches("BOOKING_STATUS_")
+                .to_owned()),
+        })
+        .collect()
 }

@@ -2,14 +2,14 @@
 //! never exposes it); the acting party is the platform.
 
 use astro_proto::astrobookings::booking::v1::{
-    BookingStatus, CompleteLaunchBookingsRequest, CompleteLaunchBookingsResponse,
-    ConfirmBookingPaymentRequest, ConfirmBookingPaymentResponse, FailBookingPaymentRequest,
-    FailBookingPaymentResponse, LaunchTraveler, ListLaunchBookingsRequest,
-    ListLaunchBookingsResponse, ListLaunchTravelersRequest, ListLaunchTravelersResponse,
-    ListVipTravelersRequest, ListVipTravelersResponse, RecordRefundOutcomeRequest,
-    RecordRefundOutcomeResponse, RefreshCatalogueEntriesRequest, RefreshCatalogueEntriesResponse,
-    RefundLaunchBookingsRequest, RefundLaunchBookingsResponse, RefundState, SyncCatalogueRequest,
-    SyncCatalogueResponse, booking_internal_service_server::BookingInternalService,
+    CompleteLaunchBookingsRequest, CompleteLaunchBookingsResponse, ConfirmBookingPaymentRequest,
+    ConfirmBookingPaymentResponse, FailBookingPaymentRequest, FailBookingPaymentResponse,
+    LaunchTraveler, ListLaunchBookingsRequest, ListLaunchBookingsResponse,
+    ListLaunchTravelersRequest, ListLaunchTravelersResponse, ListVipTravelersRequest,
+    ListVipTravelersResponse, RecordRefundOutcomeRequest, RecordRefundOutcomeResponse,
+    RefreshCatalogueEntriesRequest, RefreshCatalogueEntriesResponse, RefundLaunchBookingsRequest,
+    RefundLaunchBookingsResponse, RefundState, SyncCatalogueRequest, SyncCatalogueResponse,
+    booking_internal_service_server::BookingInternalService,
 };
 use astro_proto::astrobookings::common::v1::Contact;
 use astro_shared::{
@@ -27,10 +27,7 @@ use crate::{
     SERVICE_NAME, bookings,
     domain::booking::CancellationReason,
     outcomes,
-    store::{
-        bookings::{BookingRow, Confirmation},
-        travelers::TravelerContactRow,
-    },
+    store::{bookings::BookingRow, travelers::TravelerContactRow},
 };
 
 fn id_of(text: &str, field: &str) -> Result<Uuid, AppError> {
@@ -142,18 +139,7 @@ impl BookingInternalService for BookingApi {
         let input = request.into_inner();
         let launch_id = id_of(&input.launch_id, "launch_id")?;
         self.launch_exists(launch_id).await?;
-        let statuses: Vec<String> = input
-            .statuses
-            .iter()
-            .filter_map(|&status| BookingStatus::try_from(status).ok())
-            .filter(|status| *status != BookingStatus::Unspecified)
-            .map(|status| {
-                status
-                    .as_str_name()
-                    .trim_start_matches("BOOKING_STATUS_")
-                    .to_owned()
-            })
-            .collect();
+        let statuses = super::convert::booking_statuses(&input.statuses)?;
         let limit = page_size(input.page_size, 200, 1_000)?;
         let query = fingerprint(&[&launch_id.to_string(), &statuses.join(",")]);
         let offset = page_offset(&input.page_token, query)?;
@@ -186,20 +172,11 @@ impl BookingInternalService for BookingApi {
     ) -> Result<Response<RefundLaunchBookingsResponse>, Status> {
         let input = request.into_inner();
         let launch_id = id_of(&input.launch_id, "launch_id")?;
-        let launch = self
-            .state
-            .store
-            .launch_summary(launch_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("launch".into()))?;
-        if launch.status != "ABORTED" {
-            return Err(AppError::FailedPrecondition("the launch is not ABORTED".into()).into());
-        }
-        let totals = outcomes::abort_launch(&self.state, launch_id, &input.reason).await?;
+        let totals = outcomes::refund_aborted_launch(&self.state, launch_id, &input.reason).await?;
         Ok(Response::new(RefundLaunchBookingsResponse {
             bookings_refunded: totals.bookings_refunded,
             holds_released: totals.holds_released,
-            total_refunded: Some(money(totals.refunded_minor, &launch.currency)),
+            total_refunded: Some(money(totals.refunded_minor, &totals.currency)),
         }))
     }
 
@@ -208,20 +185,8 @@ impl BookingInternalService for BookingApi {
         request: Request<CompleteLaunchBookingsRequest>,
     ) -> Result<Response<CompleteLaunchBookingsResponse>, Status> {
         let launch_id = id_of(&request.get_ref().launch_id, "launch_id")?;
-        let launch = self
-            .state
-            .store
-            .launch_summary(launch_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("launch".into()))?;
-        if !matches!(launch.status.as_str(), "SUCCESSFUL" | "FAILED") {
-            return Err(AppError::FailedPrecondition(
-                "the launch is not SUCCESSFUL or FAILED".into(),
-            )
-            .into());
-        }
         let (bookings_completed, holds_released) =
-            outcomes::complete_launch(&self.state, launch_id).await?;
+            outcomes::complete_flown_launch(&self.state, launch_id).await?;
         Ok(Response::new(CompleteLaunchBookingsResponse {
             bookings_completed,
             holds_released,
@@ -237,19 +202,13 @@ impl BookingInternalService for BookingApi {
         if input.amount.as_ref().map(|amount| amount.amount_minor) != Some(booking.total_minor) {
             return Err(AppError::invalid("amount", "must equal the booking's total").into());
         }
-        let origin = Origin::platform(SERVICE_NAME);
-        let row = match self
-            .state
-            .store
-            .confirm(booking.id, &input.payment_id, &origin)
-            .await?
-        {
-            Some(Confirmation::RefundLatePayment(row)) => {
-                crate::payments::drive_refund(&self.state, &row, &origin).await?
-            }
-            Some(Confirmation::Confirmed(row) | Confirmation::AlreadyConfirmed(row)) => row,
-            None => return Err(AppError::NotFound("booking".into()).into()),
-        };
+        let (row, _late) = crate::payments::accept_payment(
+            &self.state,
+            booking.id,
+            &input.payment_id,
+            &Origin::platform(SERVICE_NAME),
+        )
+        .await?;
         Ok(Response::new(ConfirmBookingPaymentResponse {
             booking: Some(bookings::booking_message(&self.state, &row).await?),
         }))

@@ -6,8 +6,8 @@ pub mod convert;
 mod internal;
 
 use astro_proto::astrobookings::booking::v1::{
-    BookingStatus, CancelBookingRequest, CancelBookingResponse, CreateBookingRequest,
-    CreateBookingResponse, GetBookingRequest, GetBookingResponse, GetCancellationQuoteRequest,
+    CancelBookingRequest, CancelBookingResponse, CreateBookingRequest, CreateBookingResponse,
+    GetBookingRequest, GetBookingResponse, GetCancellationQuoteRequest,
     GetCancellationQuoteResponse, GetLaunchRequest, GetLaunchResponse, GetTravelerProfileRequest,
     GetTravelerProfileResponse, ListBookingsRequest, ListBookingsResponse, ListLaunchesRequest,
     ListLaunchesResponse, RegisterTravelerRequest, RegisterTravelerResponse,
@@ -127,20 +127,7 @@ impl BookingService for BookingApi {
     ) -> Result<Response<ListBookingsResponse>, Status> {
         let id = traveler_id(&request)?;
         let input = request.into_inner();
-        let statuses = input
-            .statuses
-            .iter()
-            .map(|&status| match BookingStatus::try_from(status) {
-                Ok(BookingStatus::Unspecified) | Err(_) => Err(AppError::invalid(
-                    "statuses",
-                    "must be booking statuses (PENDING_PAYMENT, CONFIRMED, COMPLETED, CANCELLED)",
-                )),
-                Ok(status) => Ok(status
-                    .as_str_name()
-                    .trim_start_matches("BOOKING_STATUS_")
-                    .to_owned()),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let statuses = convert::booking_statuses(&input.statuses)?;
         let launch_id = match input.launch_id.trim() {
             "" => None,
             text => Some(
@@ -182,7 +169,10 @@ impl BookingService for BookingApi {
         let history = self.state.store.launch_history(booking.launch_id).await?;
         Ok(Response::new(GetBookingResponse {
             booking: Some(bookings::booking_message(&self.state, &booking).await?),
-            launch_history: history.iter().map(convert::status_change).collect(),
+            launch_history: history
+                .iter()
+                .map(astro_shared::launch_history::StatusChangeRow::to_proto)
+                .collect(),
         }))
     }
 

@@ -22,8 +22,9 @@ use astro_shared::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use fred::{
     clients::WithOptions,
+    interfaces::LuaInterface as _,
     prelude::{Client, ClientLike as _, HashesInterface as _, KeysInterface as _, Options},
-    types::{ClusterHash, CustomCommand, Value},
+    types::Value,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -267,15 +268,10 @@ impl Cache {
         if !self.is_connected() {
             return Err(not_connected());
         }
-        let mut command: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
-        command.push(script.into());
-        command.push(i64::try_from(keys.len()).unwrap_or(0).into());
-        command.extend(keys.iter().map(|&key| Value::from(key)));
-        command.extend(args);
-        // Hash by the first key (after the script and the key count).
-        let eval = CustomCommand::new_static("EVAL", ClusterHash::Offset(2), false);
+        // The source each time: the scripts are small, and this needs no SHA-1 feature.
+        let keys: Vec<String> = keys.iter().map(|&key| key.to_owned()).collect();
         self.writes
-            .custom::<i64, Value>(eval, command)
+            .eval::<i64, _, _, _>(script, keys, args)
             .await
             .map_err(failed)
     }

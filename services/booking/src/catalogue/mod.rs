@@ -9,7 +9,6 @@
 pub mod cache;
 mod feed;
 pub mod query;
-mod source;
 
 use std::{
     collections::HashMap,
@@ -24,7 +23,8 @@ use uuid::Uuid;
 
 pub use query::{Entry, LaunchKey, ListQuery, Selection};
 
-use self::{cache::Cache, source::Source};
+use self::cache::Cache;
+use crate::store::catalogue::Source;
 
 /// After a CacheDB command fails, reads go straight to OperationsDB for this long instead of
 /// each waiting for CacheDB's timeout.

@@ -24,18 +24,7 @@ pub struct LaunchSummaryRow {
 }
 
 /// One entry of a launch's status history.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StatusChangeRow {
-    pub status: String,
-    pub previous_status: Option<String>,
-    pub scheduled_at: DateTime<Utc>,
-    pub previous_scheduled_at: Option<DateTime<Utc>>,
-    pub reason: String,
-    pub origin_service: String,
-    pub origin_user_id: Option<String>,
-    pub origin_trace_id: Option<String>,
-    pub changed_at: DateTime<Utc>,
-}
+pub use astro_shared::launch_history::StatusChangeRow;
 
 impl Store {
     /// Summaries of `ids` (missing ids are simply absent).
@@ -58,13 +47,6 @@ impl Store {
 
     /// The launch's status history, oldest first.
     pub async fn launch_history(&self, id: Uuid) -> Result<Vec<StatusChangeRow>, AppError> {
-        Ok(sqlx::query_as::<_, StatusChangeRow>(
-            "SELECT status, previous_status, scheduled_at, previous_scheduled_at, reason, \
-                    origin_service, origin_user_id, origin_trace_id, changed_at \
-             FROM launch_status_changes WHERE launch_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?)
+        astro_shared::launch_history::read(self.pool(), id).await
     }
 }

@@ -8,6 +8,7 @@
 //! for it.
 
 pub mod bookings;
+pub mod catalogue;
 pub mod launches;
 pub mod requests;
 pub mod travelers;

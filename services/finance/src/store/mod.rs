@@ -16,7 +16,9 @@ pub mod refunds;
 
 use std::time::Duration;
 
+use astro_shared::AppError;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 pub(crate) use astro_shared::changes::record_change;
 pub use astro_shared::changes::{AuditRow, Origin};
@@ -30,6 +32,65 @@ pub struct Store {
 impl Store {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+}
+
+/// A row a lease can be held on: the tables with `lease_token` and `lease_expires_at`.
+#[derive(Debug, Clone, Copy)]
+pub enum Leased {
+    Payment,
+    Refund,
+}
+
+impl Leased {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Payment => "payments",
+            Self::Refund => "booking_refunds",
+        }
+    }
+}
+
+impl Store {
+    /// Extends a lease still held with `token` to `lease` from now; `false` if another attempt
+    /// took it over (ours ran out), in which case the caller must not call the gateway.
+    pub async fn renew_lease(
+        &self,
+        leased: Leased,
+        id: Uuid,
+        token: Uuid,
+        lease: Duration,
+    ) -> Result<bool, AppError> {
+        let renewed = sqlx::query(&format!(
+            "UPDATE {} SET lease_expires_at = now() + make_interval(secs => $3) \
+             WHERE id = $1 AND lease_token = $2",
+            leased.table()
+        ))
+        .bind(id)
+        .bind(token)
+        .bind(seconds(lease))
+        .execute(&self.pool)
+        .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    /// Gives the lease back, so the next attempt need not wait for it to run out.
+    pub async fn release_lease(
+        &self,
+        leased: Leased,
+        id: Uuid,
+        token: Uuid,
+    ) -> Result<(), AppError> {
+        sqlx::query(&format!(
+            "UPDATE {} SET lease_token = NULL, lease_expires_at = NULL \
+             WHERE id = $1 AND lease_token = $2",
+            leased.table()
+        ))
+        .bind(id)
+        .bind(token)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }
 

@@ -164,39 +164,6 @@ impl Store {
         Ok(row.map(|row| (row, token)))
     }
 
-    /// Extends a lease still held with `token` to `lease` from now; `false` if another attempt
-    /// took it over (ours ran out), in which case the caller must not call the gateway.
-    pub async fn renew_payment_lease(
-        &self,
-        id: Uuid,
-        token: Uuid,
-        lease: Duration,
-    ) -> Result<bool, AppError> {
-        let renewed = sqlx::query(
-            "UPDATE payments SET lease_expires_at = now() + make_interval(secs => $3) \
-             WHERE id = $1 AND lease_token = $2",
-        )
-        .bind(id)
-        .bind(token)
-        .bind(seconds(lease))
-        .execute(&self.pool)
-        .await?;
-        Ok(renewed.rows_affected() == 1)
-    }
-
-    /// Gives the lease back, so the next attempt need not wait for it to run out.
-    pub async fn release_payment_lease(&self, id: Uuid, token: Uuid) -> Result<(), AppError> {
-        sqlx::query(
-            "UPDATE payments SET lease_token = NULL, lease_expires_at = NULL \
-             WHERE id = $1 AND lease_token = $2",
-        )
-        .bind(id)
-        .bind(token)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Records the gateway's payment intent on a charge that has none yet and is still
     /// PENDING; `None` if another attempt recorded its own first or the charge was settled
     /// meanwhile (the caller then cancels the intent it created: it must never be confirmed).

@@ -185,37 +185,6 @@ impl Store {
         Ok(row.map(|row| (row, token)))
     }
 
-    /// Extends a lease still held with `token`; `false` if another attempt took it over.
-    pub async fn renew_refund_lease(
-        &self,
-        id: Uuid,
-        token: Uuid,
-        lease: Duration,
-    ) -> Result<bool, AppError> {
-        let renewed = sqlx::query(
-            "UPDATE booking_refunds SET lease_expires_at = now() + make_interval(secs => $3) \
-             WHERE id = $1 AND lease_token = $2",
-        )
-        .bind(id)
-        .bind(token)
-        .bind(seconds(lease))
-        .execute(&self.pool)
-        .await?;
-        Ok(renewed.rows_affected() == 1)
-    }
-
-    pub async fn release_refund_lease(&self, id: Uuid, token: Uuid) -> Result<(), AppError> {
-        sqlx::query(
-            "UPDATE booking_refunds SET lease_token = NULL, lease_expires_at = NULL \
-             WHERE id = $1 AND lease_token = $2",
-        )
-        .bind(id)
-        .bind(token)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Records what the gateway said about a PENDING refund: its gateway id (once known) and
     /// status. A FAILED refund gives its reservation back to the charge in the same
     /// transaction. Returns the refund as it is now and whether this call changed it.
