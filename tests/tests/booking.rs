@@ -998,3 +998,89 @@ async fn travelers_see_their_own_bookings_with_the_launch_status_and_history_onl
         .expect("booking");
     assert_eq!(untouched.status(), BookingStatus::Confirmed);
 }
+
+#[tokio::test]
+async fn an_account_without_a_complete_profile_books_once_it_completes_it() {
+    let mesh = mesh().await;
+    let gateway = gateway(&mesh);
+    let agency = fixtures::agency(gateway, "profile").await;
+    let rocket = fixtures::rocket(gateway, &agency, 10).await;
+    let launch = fixtures::launch(gateway, &agency, &rocket, 200, PRICE).await;
+    // Registered through SystemAPI (POST /v1/auth/register), not as a traveler with a profile.
+    let (user, session) = astro_e2e::accounts::register_and_login(
+        &mut astro_e2e::accounts::system_client(gateway),
+        "bare",
+        astro_proto::astrobookings::common::v1::Role::Traveler,
+    )
+    .await;
+    let traveler = Actor {
+        id: user.id.clone(),
+        email: user.email.clone(),
+        token: astro_e2e::accounts::access_token(&session),
+    };
+    let mut client = booking_client(gateway);
+    let profile = client
+        .get_traveler_profile(with_token(Default::default(), &traveler.token))
+        .await
+        .expect("a profile is made on first read")
+        .into_inner()
+        .traveler
+        .expect("traveler");
+    assert_eq!(
+        (profile.id.as_str(), profile.email.as_str()),
+        (user.id.as_str(), user.email.as_str())
+    );
+    assert!(!profile.profile_complete);
+    assert_eq!(profile.max_seats_per_launch, 4);
+
+    let refused = book(gateway, &traveler, &launch, passengers(1), new_key())
+        .await
+        .expect_err("an incomplete profile cannot book");
+    assert_eq!(
+        (refused.code(), reason(&refused).as_str()),
+        (Code::FailedPrecondition, "PROFILE_INCOMPLETE")
+    );
+
+    let bad = client
+        .update_traveler_profile(with_token(
+            astro_proto::astrobookings::booking::v1::UpdateTravelerProfileRequest {
+                phone: "555-0100".into(),
+                tax_id: "TX-1".into(),
+                billing_address: None,
+            },
+            &traveler.token,
+        ))
+        .await
+        .expect_err("a malformed phone");
+    assert_eq!(
+        (bad.code(), field(&bad).as_str()),
+        (Code::InvalidArgument, "phone")
+    );
+    let updated = client
+        .update_traveler_profile(with_token(
+            astro_proto::astrobookings::booking::v1::UpdateTravelerProfileRequest {
+                phone: "+14155550123".into(),
+                tax_id: "TX-123456".into(),
+                billing_address: Some(astro_proto::astrobookings::common::v1::Address {
+                    line1: "1 Main St".into(),
+                    city: "Springfield".into(),
+                    country_code: "US".into(),
+                    ..Default::default()
+                }),
+            },
+            &traveler.token,
+        ))
+        .await
+        .expect("profile completed")
+        .into_inner()
+        .traveler
+        .expect("traveler");
+    assert!(updated.profile_complete);
+    assert_eq!(
+        updated.billing_address.expect("address").city,
+        "Springfield"
+    );
+    book(gateway, &traveler, &launch, passengers(1), new_key())
+        .await
+        .expect("a complete profile books");
+}
