@@ -234,6 +234,30 @@ async fn one_idempotency_key_books_and_charges_once_and_answers_the_same() {
         ("succeeded", 2 * PRICE)
     );
     assert_eq!(seats_booked(&db, &launch).await, 2);
+    // Every write of the booking is in the change log with its origin: service, acting user
+    // and the trace of the request.
+    let events: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT event_type, origin_service, origin_user_id, origin_trace_id FROM change_log \
+         WHERE entity = 'booking' AND entity_id = $1 ORDER BY id",
+    )
+    .bind(&booking_id)
+    .fetch_all(&db)
+    .await
+    .expect("change log");
+    let kinds: Vec<&str> = events.iter().map(|event| event.0.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["BOOKING_HELD", "BOOKING_CONFIRMED"],
+        "one row per write, none per retry"
+    );
+    for (_, service, user, trace) in &events {
+        assert_eq!(service, "booking-api");
+        assert_eq!(user.as_deref(), Some(traveler.id.as_str()));
+        assert!(
+            trace.as_ref().is_some_and(|trace| trace.len() == 32),
+            "{trace:?}"
+        );
+    }
 
     // The same key with another request is a client mistake, not a replay.
     let other = book(gateway, &traveler, &launch, passengers(1), key.clone())
