@@ -18,14 +18,24 @@ Both are written atomically (a hidden temporary file, then a rename), the
 ``.eml`` first, so a reader that sees a ``.json`` can read its ``.eml``.
 
 Fault injection, for tests of retries and bounces: when the file
-``<folder>/../smtp-faults.json`` exists (re-read for every message), e.g.::
+``<folder>/../smtp-faults.json`` exists (re-read for every recipient and
+message, so a test can change it between two), e.g.::
 
-    {"451_ratio": 0.1, "554_recipients": ["blocked@example.com"]}
+    {"451_ratio": 0.1, "554_recipients": ["blocked@example.com"],
+     "451_recipients": ["busy@example.com"]}
 
-then a recipient listed in ``554_recipients`` (compared case-insensitively) is
-refused at ``RCPT TO`` with ``554 5.7.1 rejected``, and that share of messages
-(0.0 to 1.0, chosen at random) is refused at the end of ``DATA`` with
-``451 4.3.0 try again later``; a refused message is not written.
+then recipients are compared case-insensitively and
+
+* a recipient listed in ``554_recipients`` is refused at ``RCPT TO`` with
+  ``554 5.7.1 rejected`` (a permanent failure: a bounce),
+* a recipient listed in ``451_recipients`` is refused at ``RCPT TO`` with
+  ``451 4.2.1 mailbox busy, try later`` (a transient failure that persists
+  for as long as the file says so: retries that never succeed),
+* the share of messages given by ``451_ratio`` (0.0 to 1.0, chosen at
+  random) is refused at the end of ``DATA`` with ``451 4.3.0 try again later``;
+
+a refused message is not written (a refused recipient is left out of the
+message's ``rcpt_tos``).
 """
 
 from __future__ import annotations
@@ -111,11 +121,21 @@ class MailFolder:
         return faults if isinstance(faults, dict) else {}
 
     # -- SMTP hooks ------------------------------------------------------
+    @staticmethod
+    def _listed(faults: dict, key: str, address: str) -> bool:
+        listed = faults.get(key) or []
+        if not isinstance(listed, list):
+            return False
+        return address.lower() in {str(r).lower() for r in listed}
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        rejected = self._faults().get("554_recipients") or []
-        if address.lower() in {str(r).lower() for r in rejected}:
+        faults = self._faults()
+        if self._listed(faults, "554_recipients", address):
             log.info("fault: 554 for recipient %s", address)
             return "554 5.7.1 rejected"
+        if self._listed(faults, "451_recipients", address):
+            log.info("fault: 451 for recipient %s", address)
+            return "451 4.2.1 mailbox busy, try later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

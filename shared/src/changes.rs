@@ -123,14 +123,8 @@ impl Change {
             event_type = %self.event_type,
             entity_id = %self.entity_id,
         );
-        if let Some(traceparent) = self
-            .origin_traceparent
-            .as_deref()
-            .and_then(|traceparent| http::HeaderValue::from_str(traceparent).ok())
-        {
-            let mut headers = http::HeaderMap::new();
-            headers.insert("traceparent", traceparent);
-            crate::telemetry::adopt_remote_parent(&span, &headers);
+        if let Some(traceparent) = &self.origin_traceparent {
+            crate::telemetry::adopt_traceparent(&span, traceparent);
         }
         span
     }

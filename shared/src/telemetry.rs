@@ -131,6 +131,16 @@ pub fn adopt_remote_parent(span: &Span, headers: &HeaderMap) {
     let _ = span.set_parent(parent);
 }
 
+/// Makes `span` a child of a stored W3C `traceparent` (from a change-log or outbox row), so
+/// work done later for a request joins that request's trace. Empty or malformed: a new root.
+pub fn adopt_traceparent(span: &Span, traceparent: &str) {
+    if let Ok(value) = http::HeaderValue::from_str(traceparent) {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", value);
+        adopt_remote_parent(span, &headers);
+    }
+}
+
 /// Writes the context of `span` (`traceparent`, `tracestate`) into outgoing `headers`.
 pub fn inject_context(span: &Span, headers: &mut HeaderMap) {
     let context = span.context();

@@ -21,6 +21,7 @@ use tonic::transport::Channel;
 use crate::accounts::{
     PASSWORD, access_token, login, register_and_login, system_client, unique_email, with_token,
 };
+use astro_proto::astrobookings::system::v1::CreateEmployeeRequest;
 
 /// A signed-in account: its id and access token.
 #[derive(Debug, Clone)]
@@ -79,6 +80,38 @@ pub async fn agency_named(gateway: SocketAddr, label: &str, name: &str) -> Actor
         id: user.id,
         email: user.email,
         token,
+    }
+}
+
+/// An employee of `role` created by the mesh's first ADMIN, signed in.
+pub async fn employee(mesh: &crate::Mesh, role: Role) -> Actor {
+    let mut system = system_client(mesh.address(crate::Service::Gateway));
+    let admin = login(&mut system, &mesh.admin_email, &mesh.admin_password)
+        .await
+        .expect("the first ADMIN logs in");
+    let email = unique_email("employee");
+    let user = system
+        .create_employee(with_token(
+            CreateEmployeeRequest {
+                email: email.clone(),
+                password: PASSWORD.to_owned(),
+                name: "IT on call".to_owned(),
+                role: role.into(),
+            },
+            &access_token(&admin),
+        ))
+        .await
+        .expect("an ADMIN creates an employee")
+        .into_inner()
+        .user
+        .expect("the employee");
+    let session = login(&mut system, &email, PASSWORD)
+        .await
+        .expect("the employee logs in");
+    Actor {
+        id: user.id,
+        email,
+        token: access_token(&session),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod forwarder;
 pub mod grpc_web;
 pub mod keys;
+pub mod mail;
 pub mod process;
 pub mod rest;
 pub mod standin;

@@ -266,6 +266,15 @@ impl Mesh {
                     set("MONGO_DB", &system_db_name);
                     set("SMTP_HOST", &servers.smtp_host);
                     set("SMTP_PORT", &servers.smtp_port.to_string());
+                    set("SMTP_TLS", "none");
+                    // Test pace: retries, polls and lapsed claims in (milli)seconds, not minutes.
+                    set("RETRY_BASE_MS", "200");
+                    set("RETRY_MAX_MS", "2000");
+                    set("POLL_MS", "200");
+                    set("LEASE_MS", "5000");
+                    set("SMTP_TIMEOUT_MS", "3000");
+                    set("FEED_INTERVAL_MS", "100");
+                    set("PUBLIC_BASE_URL", "https://astrobookings.test");
                     set("DATABASE_URL", &database_url);
                     set("BOOKING_URL", &url(Service::Booking));
                     set("AGENCY_URL", &url(Service::Agency));

@@ -9,14 +9,13 @@ use astro_e2e::{
     accounts::{
         PASSWORD, access_token, login, register_and_login, system_client, unique_email, with_token,
     },
-    channel, eventually, mesh, mesh_with,
+    channel, eventually, fixtures, mesh, mesh_with,
 };
 use astro_proto::astrobookings::{
     common::v1::{Role, SortOrder},
     system::v1::{
-        CreateEmployeeRequest, ExportLogsRequest, ExportLogsResponse, IngestLogsRequest,
-        ListLogsRequest, LogEntry, LogLevel, RegisterRequest,
-        system_internal_service_client::SystemInternalServiceClient,
+        ExportLogsRequest, ExportLogsResponse, IngestLogsRequest, ListLogsRequest, LogEntry,
+        LogLevel, RegisterRequest, system_internal_service_client::SystemInternalServiceClient,
         system_service_client::SystemServiceClient,
     },
 };
@@ -24,27 +23,6 @@ use futures::TryStreamExt as _;
 use mongodb::bson::{Document, doc};
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;
-
-/// An IT employee created by the first ADMIN, logged in; returns its access token.
-async fn it_token(mesh: &Mesh, system: &mut SystemServiceClient<Channel>) -> String {
-    let admin = login(system, &mesh.admin_email, &mesh.admin_password)
-        .await
-        .expect("the first ADMIN logs in");
-    let email = unique_email("it");
-    system
-        .create_employee(with_token(
-            CreateEmployeeRequest {
-                email: email.clone(),
-                password: PASSWORD.to_owned(),
-                name: "IT on call".to_owned(),
-                role: Role::It.into(),
-            },
-            &access_token(&admin),
-        ))
-        .await
-        .expect("an ADMIN creates an IT employee");
-    access_token(&login(system, &email, PASSWORD).await.expect("IT logs in"))
-}
 
 fn internal_client(mesh: &Mesh) -> SystemInternalServiceClient<Channel> {
     SystemInternalServiceClient::new(channel(mesh.address(Service::System)))
@@ -248,7 +226,7 @@ impl Dataset {
 async fn one_request_across_two_services_logs_one_trace_that_it_sees_and_a_traveler_cannot() {
     let mesh = mesh().await;
     let mut gateway = system_client(mesh.address(Service::Gateway));
-    let it = it_token(&mesh, &mut gateway).await;
+    let it = fixtures::employee(&mesh, Role::It).await.token;
 
     // The traveler registers through the gateway with a trace of its own: SystemAPI stores the
     // account and its outbox event, the relay hands the event to NotifyAPI in the same trace.
@@ -328,7 +306,7 @@ async fn one_request_across_two_services_logs_one_trace_that_it_sees_and_a_trave
 async fn account_actions_are_logged_without_e_mails_and_failures_as_warnings() {
     let mesh = mesh().await;
     let mut system = system_client(mesh.address(Service::System));
-    let it = it_token(&mesh, &mut system).await;
+    let it = fixtures::employee(&mesh, Role::It).await.token;
     let (traveler, _) = register_and_login(&mut system, "audited", Role::Traveler).await;
     let wrong = login(&mut system, &traveler.email, "not the password at all")
         .await
@@ -380,7 +358,7 @@ async fn account_actions_are_logged_without_e_mails_and_failures_as_warnings() {
 async fn filters_select_exactly_their_entries_and_pages_cover_each_once_newest_first() {
     let mesh = mesh().await;
     let mut system = system_client(mesh.address(Service::System));
-    let it = it_token(&mesh, &mut system).await;
+    let it = fixtures::employee(&mesh, Role::It).await.token;
     let data = Dataset::new();
     data.ingest(&mesh).await;
 
@@ -575,7 +553,7 @@ fn rfc3339(time: &prost_types::Timestamp) -> String {
 async fn exports_stream_csv_and_ndjson_rows_that_match_the_listing() {
     let mesh = mesh().await;
     let mut system = system_client(mesh.address(Service::System));
-    let it = it_token(&mesh, &mut system).await;
+    let it = fixtures::employee(&mesh, Role::It).await.token;
     let data = Dataset::new();
     data.ingest(&mesh).await;
     let listed = list(&mut system, &it, data.range()).await.expect("list");
@@ -699,7 +677,7 @@ async fn exports_stream_csv_and_ndjson_rows_that_match_the_listing() {
 async fn a_large_export_arrives_in_chunks_of_at_most_64_kib_that_never_split_a_line() {
     let mesh = mesh().await;
     let mut system = system_client(mesh.address(Service::System));
-    let it = it_token(&mesh, &mut system).await;
+    let it = fixtures::employee(&mesh, Role::It).await.token;
     let service = format!("bulk-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let padding = "x".repeat(400);
     let entries: Vec<LogEntry> = (0..1_000)
@@ -753,7 +731,7 @@ async fn a_large_export_arrives_in_chunks_of_at_most_64_kib_that_never_split_a_l
 async fn ingesting_the_same_entries_again_stores_them_once() {
     let mesh = mesh().await;
     let mut system = system_client(mesh.address(Service::System));
-    let it = it_token(&mesh, &mut system).await;
+    let it = fixtures::employee(&mesh, Role::It).await.token;
     let data = Dataset::new();
     let mut internal = internal_client(&mesh);
     let first = data.entries[..3].to_vec();
@@ -859,7 +837,7 @@ async fn entries_older_than_the_retention_expire_through_the_ttl_index() {
 async fn bad_input_is_invalid_argument_naming_the_field_and_stores_nothing() {
     let mesh = mesh().await;
     let mut system = system_client(mesh.address(Service::System));
-    let it = it_token(&mesh, &mut system).await;
+    let it = fixtures::employee(&mesh, Role::It).await.token;
     let now = now_millis();
     let cases = [
         (

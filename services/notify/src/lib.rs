@@ -1,53 +1,149 @@
-//! NotifyAPI: the durable notification queue in SystemDB (MongoDB protocol) and email over
+//! NotifyAPI: the durable notification queue in SystemDB (MongoDB protocol) and e-mail over
 //! SMTP (EmailSvc).
+//!
+//! Events come in two ways, both at least once: SystemAPI's outbox relay calls
+//! EnqueueNotification, and this service's own relay reads OperationsDB's change log
+//! ([`relay`]). Published events are stored, then resolved into one notification per
+//! recipient ([`events`], [`recipients`]); workers claim notifications with a lease and send
+//! them ([`sender`]); IT operates the queue ([`ops`]).
 
 pub mod api;
+pub mod events;
+pub mod intake;
+pub mod ops;
+pub mod queue;
+pub mod recipients;
+pub mod relay;
+pub mod sender;
 pub mod store;
+pub mod templates;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc, time::Duration};
 
-use astro_proto::astrobookings::notify::v1::{
-    notify_internal_service_server::NotifyInternalServiceServer,
-    notify_service_server::{self, NotifyServiceServer},
+use astro_proto::astrobookings::{
+    agency::v1::agency_internal_service_client::AgencyInternalServiceClient,
+    booking::v1::booking_internal_service_client::BookingInternalServiceClient,
+    notify::v1::{
+        notify_internal_service_server::NotifyInternalServiceServer,
+        notify_service_server::{self, NotifyServiceServer},
+    },
+    system::v1::system_internal_service_client::SystemInternalServiceClient,
 };
 use astro_shared::{
     activity::ActivityLog,
     auth,
-    config::{Env, ServerConfig},
+    changes::{ChangeFeed, run_feed},
+    config::{Env, Secret, ServerConfig},
     db,
+    grpc_client::{TracedChannel, lazy_channel},
     server::{BoundGrpcServer, GrpcServer},
 };
+
+use crate::sender::{Backoff, SmtpConfig, SmtpTls};
 
 /// Everything NotifyAPI reads from `ASTRO_NOTIFY_*`.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
-    /// `ASTRO_NOTIFY_SYSTEM_URL`: SystemAPI, whose JWKS verifies access tokens
-    /// (default `http://127.0.0.1:50051`).
+    /// `ASTRO_NOTIFY_SYSTEM_URL`: SystemAPI, whose JWKS verifies access tokens and which
+    /// knows accounts (default `http://127.0.0.1:50051`).
     pub system_url: String,
+    /// `ASTRO_NOTIFY_AGENCY_URL` (default `http://127.0.0.1:50052`).
+    pub agency_url: String,
+    /// `ASTRO_NOTIFY_BOOKING_URL` (default `http://127.0.0.1:50053`).
+    pub booking_url: String,
     /// `ASTRO_NOTIFY_REDIS_URL`: CacheDB (the token denylist).
     pub redis_url: String,
     /// `ASTRO_NOTIFY_MONGO_URL`.
     pub mongo_url: String,
     /// `ASTRO_NOTIFY_MONGO_DB` (default `astro_system`: the queue lives in SystemDB).
     pub mongo_database: String,
-    /// `ASTRO_NOTIFY_SMTP_HOST` (default `127.0.0.1`).
-    pub smtp_host: String,
-    /// `ASTRO_NOTIFY_SMTP_PORT` (default 25).
-    pub smtp_port: u16,
+    /// `ASTRO_NOTIFY_DATABASE_URL`: OperationsDB, whose change log the relay reads.
+    pub database_url: String,
+    /// `ASTRO_NOTIFY_SMTP_HOST` (default `127.0.0.1`), `_SMTP_PORT` (default 25),
+    /// `_SMTP_TLS` (`none`, `starttls` or `tls`; default `starttls`), `_SMTP_USERNAME` and
+    /// `_SMTP_PASSWORD` (optional), `_SMTP_POOL_SIZE` (default 4), `_SMTP_TIMEOUT_MS`
+    /// (default 20 s), `_MAIL_FROM` (default `AstroBookings <no-reply@astrobookings.example>`).
+    pub smtp: SmtpConfig,
+    /// `ASTRO_NOTIFY_PUBLIC_BASE_URL`: where links in e-mails point (default
+    /// `https://astrobookings.example`).
+    pub public_base_url: String,
+    pub settings: Settings,
+}
+
+/// How the background work runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `ASTRO_NOTIFY_INSTANCE`: this replica's name in worker heartbeats (default: a UUID).
+    pub instance: String,
+    /// `ASTRO_NOTIFY_WORKERS` (default 4): e-mails of the normal queue sent at once.
+    pub workers: usize,
+    /// `ASTRO_NOTIFY_PRIORITY_WORKERS` (default 2): the HIGH queue's own sending slots.
+    pub priority_workers: usize,
+    /// `ASTRO_NOTIFY_LEASE_MS` (default 60 s): a claim (of a notification to send, of an event
+    /// to resolve) lapses after this, so a killed worker's work comes back.
+    pub lease: Duration,
+    /// `ASTRO_NOTIFY_POLL_MS` (default 1 s): idle workers look for due work this often.
+    pub poll_interval: Duration,
+    /// `ASTRO_NOTIFY_RETRY_BASE_MS` (default 30 s) and `_RETRY_MAX_MS` (default 1 h).
+    pub backoff: Backoff,
+    /// `ASTRO_NOTIFY_FEED_INTERVAL_MS` (default 250 ms): how often the relay reads the change log.
+    pub feed_interval: Duration,
+    /// `ASTRO_NOTIFY_PROBE_INTERVAL_MS` (default 30 s): SMTP reachability probes.
+    pub probe_interval: Duration,
 }
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Env::new("ASTRO_NOTIFY");
+        let smtp_host: String = env.or("SMTP_HOST", "127.0.0.1".to_owned())?;
+        let smtp_user: String = env.or("SMTP_USERNAME", String::new())?;
+        let smtp_password: Secret = env.or("SMTP_PASSWORD", Secret::new(""))?;
+        let smtp_timeout = env.millis_or("SMTP_TIMEOUT_MS", Duration::from_secs(20))?;
+        let lease = env.millis_or("LEASE_MS", Duration::from_secs(60))?;
+        anyhow::ensure!(
+            smtp_timeout < lease,
+            "ASTRO_NOTIFY_SMTP_TIMEOUT_MS must be shorter than ASTRO_NOTIFY_LEASE_MS, or a slow \
+             server could make two workers send one e-mail"
+        );
         Ok(Self {
-            redis_url: env.required("REDIS_URL")?,
-            system_url: env.or("SYSTEM_URL", "http://127.0.0.1:50051".to_owned())?,
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50055).into())?,
+            system_url: env.or("SYSTEM_URL", "http://127.0.0.1:50051".to_owned())?,
+            agency_url: env.or("AGENCY_URL", "http://127.0.0.1:50052".to_owned())?,
+            booking_url: env.or("BOOKING_URL", "http://127.0.0.1:50053".to_owned())?,
+            redis_url: env.required("REDIS_URL")?,
             mongo_url: env.required("MONGO_URL")?,
             mongo_database: env.or("MONGO_DB", "astro_system".to_owned())?,
-            smtp_host: env.or("SMTP_HOST", "127.0.0.1".to_owned())?,
-            smtp_port: env.or("SMTP_PORT", 25)?,
+            database_url: env.required("DATABASE_URL")?,
+            smtp: SmtpConfig {
+                port: env.or("SMTP_PORT", 25)?,
+                tls: env.or("SMTP_TLS", SmtpTls::StartTls)?,
+                credentials: (!smtp_user.is_empty()).then_some((smtp_user, smtp_password)),
+                from: env.or(
+                    "MAIL_FROM",
+                    "AstroBookings <no-reply@astrobookings.example>".to_owned(),
+                )?,
+                pool_size: env.or("SMTP_POOL_SIZE", 4)?,
+                timeout: smtp_timeout,
+                host: smtp_host,
+            },
+            public_base_url: env.or(
+                "PUBLIC_BASE_URL",
+                "https://astrobookings.example".to_owned(),
+            )?,
+            settings: Settings {
+                instance: env.or("INSTANCE", uuid::Uuid::now_v7().to_string())?,
+                workers: env.or("WORKERS", 4)?,
+                priority_workers: env.or("PRIORITY_WORKERS", 2)?,
+                lease,
+                poll_interval: env.millis_or("POLL_MS", Duration::from_secs(1))?,
+                backoff: Backoff {
+                    base: env.millis_or("RETRY_BASE_MS", Duration::from_secs(30))?,
+                    max: env.millis_or("RETRY_MAX_MS", Duration::from_secs(60 * 60))?,
+                },
+                feed_interval: env.millis_or("FEED_INTERVAL_MS", Duration::from_millis(250))?,
+                probe_interval: env.millis_or("PROBE_INTERVAL_MS", Duration::from_secs(30))?,
+            },
         })
     }
 }
@@ -55,28 +151,57 @@ impl Config {
 /// This service's name in activity logs and origins (`common.v1.Origin.service`).
 pub const SERVICE_NAME: &str = "notify-api";
 
-/// What the RPCs share.
+/// What the RPCs and the background work share.
 #[derive(Clone)]
 pub struct State {
-    pub system_db: mongodb::Database,
     /// The notification queue.
     pub notifications: store::NotificationStore,
+    /// Published events, until resolved into notifications.
+    pub events: store::EventStore,
+    /// Attempts and worker heartbeats.
+    pub delivery: store::DeliveryStore,
+    /// Who receives what.
+    pub directory: recipients::Directory,
+    pub mailer: sender::Mailer,
+    pub links: templates::Links,
+    pub wake: Arc<sender::Wake>,
+    pub smtp_health: Arc<ops::SmtpHealth>,
+    pub settings: Settings,
     /// Significant actions, sent to SystemAPI's IngestLogs.
     pub activity: ActivityLog,
 }
 
-/// Connects (lazily) and binds; the returned future finishes once SystemDB answers.
+/// Connects (lazily) and binds; the returned future finishes once its databases answer, and
+/// starts the background work.
 pub async fn build(
     config: Config,
 ) -> anyhow::Result<(BoundGrpcServer, impl Future<Output = ()> + Send + 'static)> {
     let (system_db, system_db_ready) = db::mongo(&config.mongo_url, &config.mongo_database).await?;
+    let (operations_db, operations_db_ready) = db::postgres(&config.database_url, 4)?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
-    let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME)?;
-    let api = api::NotifyApi::new(State {
+    let channel = |url: &str| -> anyhow::Result<TracedChannel> {
+        Ok(TracedChannel::new(
+            lazy_channel(url, Duration::from_secs(2))?,
+            Duration::from_secs(10),
+        ))
+    };
+    let state = State {
         notifications: store::NotificationStore::new(&system_db),
-        system_db: system_db.clone(),
-        activity,
-    });
+        events: store::EventStore::new(&system_db),
+        delivery: store::DeliveryStore::new(&system_db),
+        directory: recipients::Directory {
+            system: SystemInternalServiceClient::new(channel(&config.system_url)?),
+            agency: AgencyInternalServiceClient::new(channel(&config.agency_url)?),
+            booking: BookingInternalServiceClient::new(channel(&config.booking_url)?),
+        },
+        mailer: sender::Mailer::new(&config.smtp)?,
+        links: templates::Links::new(&config.public_base_url),
+        wake: Arc::new(sender::Wake::default()),
+        smtp_health: Arc::new(ops::SmtpHealth::default()),
+        settings: config.settings.clone(),
+        activity: ActivityLog::connect(&config.system_url, SERVICE_NAME)?,
+    };
+    let api = api::NotifyApi::new(state.clone());
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
         &config.system_url,
@@ -93,12 +218,33 @@ pub async fn build(
         .bind()
         .await?;
     Ok((server, async move {
-        tokio::join!(system_db_ready, cache_ready);
+        tokio::join!(system_db_ready, operations_db_ready, cache_ready);
         db::retry_until_ready("SystemDB indexes", "notifications", || {
-            store::notifications::ensure_indexes(&system_db)
+            store::ensure_indexes(&system_db)
         })
         .await;
+        spawn_background(state, operations_db);
     }))
+}
+
+/// The workers, the resolver of interrupted events, the change-log relay and housekeeping;
+/// they run until the process ends.
+fn spawn_background(state: State, operations_db: sqlx::PgPool) {
+    let settings = &state.settings;
+    tokio::spawn(sender::run_queue(
+        state.clone(),
+        "HIGH",
+        settings.priority_workers,
+    ));
+    tokio::spawn(sender::run_queue(state.clone(), "NORMAL", settings.workers));
+    tokio::spawn(events::run_resolver(state.clone()));
+    tokio::spawn(ops::run_housekeeping(
+        state.clone(),
+        settings.probe_interval,
+    ));
+    let feed = ChangeFeed::new(operations_db, relay::CONSUMER, relay::EVENT_TYPES);
+    let interval = settings.feed_interval;
+    tokio::spawn(run_feed(feed, relay::Relay { state }, interval));
 }
 
 /// Serves until SIGTERM.

@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use astro_proto::astrobookings::{
-    common::v1::{Contact, Origin},
+    common::v1::{Contact, Origin, Role},
     notify::v1::{
         EnqueueNotificationRequest, NotificationEventType, NotificationSubject,
         notify_internal_service_client::NotifyInternalServiceClient,
     },
 };
-use astro_shared::{grpc_client::TracedChannel, telemetry::adopt_remote_parent};
+use astro_shared::{grpc_client::TracedChannel, telemetry::adopt_traceparent};
 use tracing::Instrument as _;
 
 use crate::store::{OutboxEntry, OutboxStore};
@@ -63,6 +63,13 @@ async fn deliver(
         }),
         data: entry.data.clone().into_iter().collect(),
         priority: 0,
+        // The account's own role: the welcome e-mail speaks to a traveler or an agency.
+        recipient_role: entry
+            .data
+            .get("role")
+            .and_then(|role| Role::from_str_name(&format!("ROLE_{role}")))
+            .unwrap_or(Role::Unspecified)
+            .into(),
         trace_context: entry.traceparent.clone(),
         origin: Some(Origin {
             service: "system-api".to_owned(),
@@ -108,11 +115,7 @@ fn delivery_span(entry: &OutboxEntry) -> tracing::Span {
         event_type = %entry.event_type,
         attempt = entry.attempts,
     );
-    let mut headers = http::HeaderMap::new();
-    if let Ok(traceparent) = http::HeaderValue::from_str(&entry.traceparent) {
-        headers.insert("traceparent", traceparent);
-    }
-    adopt_remote_parent(&span, &headers);
+    adopt_traceparent(&span, &entry.traceparent);
     span
 }
 

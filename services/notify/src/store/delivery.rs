@@ -1,0 +1,142 @@
+//! Delivery bookkeeping beside the queue: one document per SMTP attempt (for send and failure
+//! rates) and one per sending worker (its heartbeat, for "workers alive" across replicas).
+
+use std::time::Duration;
+
+use astro_shared::AppError;
+use mongodb::{
+    Collection, IndexModel,
+    bson::{DateTime, doc},
+    options::UpdateOptions,
+};
+use serde::{Deserialize, Serialize};
+
+use super::notifications::before;
+
+const ATTEMPTS: &str = "notification_attempts";
+const WORKERS: &str = "notification_workers";
+
+/// How long attempts are kept: the longest window a rate is computed over, with margin.
+const ATTEMPTS_KEPT: Duration = Duration::from_secs(2 * 60 * 60);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptDocument {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub notification_id: String,
+    pub at: DateTime,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerDocument {
+    /// `<instance>/<queue>`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub instance: String,
+    /// `NORMAL` or `HIGH`.
+    pub queue: String,
+    /// Messages it may send at once.
+    pub slots: i32,
+    pub heartbeat_at: DateTime,
+}
+
+#[derive(Clone)]
+pub struct DeliveryStore {
+    attempts: Collection<AttemptDocument>,
+    workers: Collection<WorkerDocument>,
+}
+
+impl DeliveryStore {
+    pub fn new(database: &mongodb::Database) -> Self {
+        Self {
+            attempts: database.collection(ATTEMPTS),
+            workers: database.collection(WORKERS),
+        }
+    }
+
+    pub async fn record_attempt(
+        &self,
+        notification_id: &str,
+        error: Option<&str>,
+    ) -> Result<(), AppError> {
+        self.attempts
+            .insert_one(AttemptDocument {
+                id: uuid::Uuid::now_v7().to_string(),
+                notification_id: notification_id.to_owned(),
+                at: DateTime::now(),
+                ok: error.is_none(),
+                error: error.map(str::to_owned),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// (attempts, failed attempts) since `since`.
+    pub async fn attempts_since(&self, since: DateTime) -> Result<(i64, i64), AppError> {
+        let all = self
+            .attempts
+            .count_documents(doc! { "at": { "$gte": since } })
+            .await?;
+        let failed = self
+            .attempts
+            .count_documents(doc! { "at": { "$gte": since }, "ok": false })
+            .await?;
+        Ok((
+            i64::try_from(all).unwrap_or(i64::MAX),
+            i64::try_from(failed).unwrap_or(i64::MAX),
+        ))
+    }
+
+    /// Forgets attempts older than any rate needs.
+    pub async fn prune_attempts(&self) -> Result<(), AppError> {
+        self.attempts
+            .delete_many(doc! { "at": { "$lt": before(DateTime::now(), ATTEMPTS_KEPT) } })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn heartbeat(&self, instance: &str, queue: &str, slots: i32) -> Result<(), AppError> {
+        self.workers
+            .update_one(
+                doc! { "_id": format!("{instance}/{queue}") },
+                doc! { "$set": {
+                    "instance": instance, "queue": queue, "slots": slots,
+                    "heartbeat_at": DateTime::now(),
+                } },
+            )
+            .with_options(UpdateOptions::builder().upsert(true).build())
+            .await?;
+        Ok(())
+    }
+
+    /// Sending slots per queue whose worker reported within `fresh`; stale entries are
+    /// removed on the way (a replica that died reports no more).
+    pub async fn workers_alive(&self, fresh: Duration) -> Result<Vec<WorkerDocument>, AppError> {
+        use futures::TryStreamExt as _;
+        let cutoff = before(DateTime::now(), fresh);
+        // Long dead replicas are forgotten; recently dead ones simply count as not alive.
+        self.workers
+            .delete_many(doc! { "heartbeat_at": { "$lt": before(cutoff, ATTEMPTS_KEPT) } })
+            .await?;
+        Ok(self
+            .workers
+            .find(doc! { "heartbeat_at": { "$gte": cutoff } })
+            .await?
+            .try_collect()
+            .await?)
+    }
+}
+
+pub async fn ensure_indexes(database: &mongodb::Database) -> Result<(), mongodb::error::Error> {
+    database
+        .collection::<AttemptDocument>(ATTEMPTS)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "at": 1, "ok": 1 })
+                .build(),
+        )
+        .await?;
+    Ok(())
+}
