@@ -260,29 +260,52 @@ pub trait ChangeHandler: Send + Sync + 'static {
 /// ever. Rows that fail are retried on the next round; rows after a failed one still run, so
 /// one poisoned row cannot stall the feed.
 pub async fn run_feed<H: ChangeHandler>(feed: ChangeFeed, handler: H, interval: Duration) {
+    run_feed_concurrently(feed, handler, interval, 1).await;
+}
+
+/// As [`run_feed`], with up to `concurrency` rows in hand at once, for consumers whose rows
+/// do not depend on each other's order (e.g. notifications: one e-mail per event).
+pub async fn run_feed_concurrently<H: ChangeHandler>(
+    feed: ChangeFeed,
+    handler: H,
+    interval: Duration,
+    concurrency: usize,
+) {
+    use futures::StreamExt as _;
     use tracing::Instrument as _;
     let mut rounds: u64 = 0;
     loop {
         match feed.pending(200).await {
             Ok(changes) => {
-                let mut handled = Vec::with_capacity(changes.len());
-                for change in &changes {
-                    let span = change.span(feed.consumer());
-                    match handler.handle(change).instrument(span).await {
-                        Ok(()) => handled.push(change.id),
-                        Err(error) => tracing::warn!(
-                            consumer = feed.consumer(),
-                            change_id = change.id,
-                            event_type = %change.event_type,
-                            error = %crate::telemetry::error_chain(&error),
-                            "change not handled yet; will retry"
-                        ),
-                    }
-                }
+                let handler = &handler;
+                let consumer = feed.consumer();
+                let full_page = changes.len() == 200;
+                // Owned rows: a stream of borrowed ones trips the compiler's `Send` checks.
+                let outcomes: Vec<Option<i64>> = futures::stream::iter(changes)
+                    .map(|change: Change| async move {
+                        let span = change.span(consumer);
+                        match handler.handle(&change).instrument(span).await {
+                            Ok(()) => Some(change.id),
+                            Err(error) => {
+                                tracing::warn!(
+                                    consumer,
+                                    change_id = change.id,
+                                    event_type = %change.event_type,
+                                    error = %crate::telemetry::error_chain(&error),
+                                    "change not handled yet; will retry"
+                                );
+                                None
+                            }
+                        }
+                    })
+                    .buffered(concurrency.max(1))
+                    .collect()
+                    .await;
+                let handled: Vec<i64> = outcomes.into_iter().flatten().collect();
                 if let Err(error) = feed.mark_handled(&handled).await {
                     tracing::warn!(consumer = feed.consumer(), %error, "could not mark changes handled");
                 }
-                if changes.len() == 200 {
+                if full_page {
                     continue;
                 }
             }

@@ -267,10 +267,10 @@ impl Mesh {
                     set("SMTP_HOST", &servers.smtp_host);
                     set("SMTP_PORT", &servers.smtp_port.to_string());
                     set("SMTP_TLS", "none");
-                    // Test pace: retries, polls and lapsed claims in (milli)seconds, not minutes.
+                    // Test pace: retries and lapsed claims in (milli)seconds, not minutes. Idle workers poll
+                    // at the default pace: every mesh of a test run shares one SystemDB server.
                     set("RETRY_BASE_MS", "200");
                     set("RETRY_MAX_MS", "2000");
-                    set("POLL_MS", "200");
                     set("LEASE_MS", "5000");
                     set("SMTP_TIMEOUT_MS", "3000");
                     set("FEED_INTERVAL_MS", "100");

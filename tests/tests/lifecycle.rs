@@ -128,7 +128,10 @@ async fn agency_waits_for_postgresql() {
 async fn notify_waits_for_the_mongodb_protocol_system_db() {
     let servers = TestServers::from_env();
     let mut forwarder = Forwarder::closed(servers.mongo_address());
+    let database_url = servers.fresh_postgres_database().await.expect("database");
     let env = HashMap::from([
+        ("ASTRO_NOTIFY_DATABASE_URL".to_owned(), database_url),
+        ("ASTRO_NOTIFY_SMTP_TLS".to_owned(), "none".to_owned()),
         (
             "ASTRO_NOTIFY_MONGO_URL".to_owned(),
             with_address(&servers.mongo_url, &forwarder.address.to_string()),

@@ -28,8 +28,8 @@ use astro_proto::astrobookings::{
         CancelNotificationRequest, EnqueueNotificationRequest, GetQueueStatusRequest,
         GetServiceStatusRequest, ListMyNotificationsRequest, ListNotificationsRequest,
         MarkNotificationSentRequest, Notification, NotificationEventType, NotificationPriority,
-        NotificationSortField, NotificationStatus, RetryNotificationRequest,
-        notify_internal_service_client::NotifyInternalServiceClient,
+        NotificationSortField, NotificationStatus, NotificationSubject, PublishEventRequest,
+        RetryNotificationRequest, notify_internal_service_client::NotifyInternalServiceClient,
         notify_service_client::NotifyServiceClient,
     },
 };
@@ -57,6 +57,13 @@ async fn mesh_with_catcher(extra: &[(&str, &str)]) -> (MailCatcher, Mesh) {
     .await
     .expect("mesh starts");
     (catcher, mesh)
+}
+
+/// Every message, once whatever was on its way has had a second to arrive: for counting that
+/// something came exactly once.
+async fn settled(catcher: &MailCatcher) -> Vec<Mail> {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    catcher.messages().expect("mails read")
 }
 
 fn gateway(mesh: &Mesh) -> SocketAddr {
@@ -181,7 +188,7 @@ async fn a_confirmed_booking_emails_the_traveler_and_the_agency_and_a_cancellati
         "Booking confirmed: {rocket} to Mars (ref {})",
         &booking.id[..8]
     );
-    let mails = catcher
+    catcher
         .wait_until(Duration::from_secs(20), |mails| {
             !subjects_to(mails, &traveler.email, "Booking confirmed").is_empty()
                 && !subjects_to(mails, AGENCY_EMAIL, "Booking confirmed").is_empty()
@@ -189,13 +196,7 @@ async fn a_confirmed_booking_emails_the_traveler_and_the_agency_and_a_cancellati
         .await
         .expect("mails read");
     // Nothing more is on its way: one e-mail per recipient, not one per retry.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mails = catcher
-        .messages()
-        .expect("mails read")
-        .into_iter()
-        .chain(mails)
-        .collect::<Vec<_>>();
+    let mails = settled(&catcher).await;
     let unique = |list: Vec<&Mail>| {
         list.iter()
             .map(|mail| mail.message_id.clone())
@@ -384,7 +385,7 @@ async fn two_hundred_events_reach_every_recipient_through_three_crashes() {
             .collect()
     };
     let mails = catcher
-        .wait_until(Duration::from_secs(180), |mails| {
+        .wait_until(Duration::from_secs(300), |mails| {
             let delivered: BTreeSet<_> = confirmed(mails)
                 .into_iter()
                 .map(|(booking, rcpt, _)| (booking, rcpt))
@@ -1064,4 +1065,111 @@ async fn one_trace_runs_from_the_booking_request_to_the_email_send() {
             "{expected} in {names:#?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn published_events_find_their_recipients_once() {
+    let (catcher, mesh) = mesh_with_catcher(&[]).await;
+    let first_it = fixtures::employee(&mesh, Role::It).await;
+    let second_it = fixtures::employee(&mesh, Role::It).await;
+    let agency = fixtures::agency(gateway(&mesh), "invoiced").await;
+    let publish = |request: PublishEventRequest| {
+        let mut client = notify_internal(&mesh);
+        async move { client.publish_event(request).await }
+    };
+    let sync_failed = PublishEventRequest {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: NotificationEventType::SyncJobFailed.into(),
+        occurred_at: Some(fixtures::in_days(0)),
+        subject: Some(NotificationSubject {
+            sync_job_id: uuid::Uuid::now_v7().to_string(),
+            ..NotificationSubject::default()
+        }),
+        data: HashMap::from([
+            ("data_set".to_owned(), "user profiles".to_owned()),
+            (
+                "failure_message".to_owned(),
+                "SystemDB timed out".to_owned(),
+            ),
+        ]),
+        ..PublishEventRequest::default()
+    };
+    let invoice_issued = PublishEventRequest {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: NotificationEventType::InvoiceIssued.into(),
+        occurred_at: Some(fixtures::in_days(0)),
+        subject: Some(NotificationSubject {
+            invoice_id: uuid::Uuid::now_v7().to_string(),
+            agency_id: agency.id.clone(),
+            ..NotificationSubject::default()
+        }),
+        data: HashMap::from([
+            ("invoice_number".to_owned(), "AB-2026-000042".to_owned()),
+            ("amount".to_owned(), "USD 1,000.00".to_owned()),
+            ("due_date".to_owned(), "2026-12-21".to_owned()),
+        ]),
+        ..PublishEventRequest::default()
+    };
+    for event in [&sync_failed, &invoice_issued] {
+        let first = publish(event.clone())
+            .await
+            .expect("published")
+            .into_inner();
+        assert!(!first.duplicate);
+        let again = publish(event.clone())
+            .await
+            .expect("published again")
+            .into_inner();
+        assert!(again.duplicate, "the event id makes a repeat a no-op");
+    }
+    let recipients = [
+        (
+            first_it.email.as_str(),
+            "Synchronization failed: user profiles",
+        ),
+        (
+            second_it.email.as_str(),
+            "Synchronization failed: user profiles",
+        ),
+        (AGENCY_EMAIL, "Invoice AB-2026-000042 issued"),
+    ];
+    catcher
+        .wait_until(Duration::from_secs(20), |mails| {
+            recipients
+                .iter()
+                .all(|(address, subject)| !subjects_to(mails, address, subject).is_empty())
+        })
+        .await
+        .expect("mails read");
+    let mails = settled(&catcher).await;
+    for (address, subject) in recipients {
+        let ids: BTreeSet<_> = subjects_to(&mails, address, subject)
+            .iter()
+            .map(|mail| mail.message_id.clone())
+            .collect();
+        assert_eq!(ids.len(), 1, "{address}: {subject}");
+    }
+    let invoice = subjects_to(&mails, AGENCY_EMAIL, "Invoice AB-2026-000042 issued");
+    assert!(invoice[0].text.contains("USD 1,000.00") && invoice[0].text.contains("2026-12-21"));
+    let failure = subjects_to(&mails, &first_it.email, "Synchronization failed");
+    assert!(
+        failure[0].text.contains("SystemDB timed out"),
+        "{}",
+        failure[0].text
+    );
+
+    // An event without the ids its type needs is refused, naming the field.
+    let refused = publish(PublishEventRequest {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        subject: Some(NotificationSubject::default()),
+        ..invoice_issued.clone()
+    })
+    .await
+    .expect_err("no invoice id");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("subject.invoice_id"),
+        "{}",
+        refused.message()
+    );
 }

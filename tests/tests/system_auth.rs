@@ -680,7 +680,11 @@ async fn registration_queues_exactly_one_confirmation_email_in_notify_even_if_re
         .await
         .expect("read");
     assert_eq!(queued.len(), 1, "exactly one notification: {queued:?}");
-    assert_eq!(queued[0].get_str("status").expect("status"), "PENDING");
+    // Queued, and by now perhaps already sent to the mesh's SMTP server.
+    assert!(
+        ["PENDING", "SENT"].contains(&queued[0].get_str("status").expect("status")),
+        "{queued:?}"
+    );
     assert_eq!(
         queued[0]
             .get_document("recipient")

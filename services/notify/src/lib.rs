@@ -32,7 +32,7 @@ use astro_proto::astrobookings::{
 use astro_shared::{
     activity::ActivityLog,
     auth,
-    changes::{ChangeFeed, run_feed},
+    changes::{ChangeFeed, run_feed_concurrently},
     config::{Env, Secret, ServerConfig},
     db,
     grpc_client::{TracedChannel, lazy_channel},
@@ -227,6 +227,9 @@ pub async fn build(
     }))
 }
 
+/// Change-log rows the relay turns into events at once.
+const RELAY_CONCURRENCY: usize = 8;
+
 /// The workers, the resolver of interrupted events, the change-log relay and housekeeping;
 /// they run until the process ends.
 fn spawn_background(state: State, operations_db: sqlx::PgPool) {
@@ -244,7 +247,13 @@ fn spawn_background(state: State, operations_db: sqlx::PgPool) {
     ));
     let feed = ChangeFeed::new(operations_db, relay::CONSUMER, relay::EVENT_TYPES);
     let interval = settings.feed_interval;
-    tokio::spawn(run_feed(feed, relay::Relay { state }, interval));
+    // Events are independent: each becomes its own e-mails, so they resolve side by side.
+    tokio::spawn(run_feed_concurrently(
+        feed,
+        relay::Relay { state },
+        interval,
+        RELAY_CONCURRENCY,
+    ));
 }
 
 /// Serves until SIGTERM.

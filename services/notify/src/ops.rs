@@ -330,11 +330,16 @@ pub async fn health(state: &State) -> Result<NotificationServiceHealth, AppError
     let sent_recently = store
         .count(doc! { "status": "SENT", "sent_at": { "$gte": before(now, RATE_WINDOW) } })
         .await?;
-    let (_, failed_recently) = state
+    let failed_recently = state
         .delivery
-        .attempts_since(before(now, RATE_WINDOW))
+        .failed_attempts_since(before(now, RATE_WINDOW))
         .await?;
-    let (attempts_hour, failed_hour) = state.delivery.attempts_since(before(now, HOUR)).await?;
+    let failed_hour = state
+        .delivery
+        .failed_attempts_since(before(now, HOUR))
+        .await?;
+    // Every attempt either failed or sent its notification.
+    let attempts_hour = failed_hour + figures.sent_last_hour;
     let workers = state.delivery.workers_alive(WORKER_FRESHNESS).await?;
     let slots = |queue: &str| {
         workers

@@ -354,7 +354,6 @@ async fn record(
     match outcome {
         Ok(()) => {
             let recorded = state.notifications.complete_sent(id, token).await?;
-            state.delivery.record_attempt(id, None).await?;
             if recorded {
                 tracing::info!(
                     notification_id = id,
@@ -376,7 +375,7 @@ async fn record(
             span.record("smtp.reason", failure.reason.as_str());
             state
                 .delivery
-                .record_attempt(id, Some(&failure.error))
+                .record_failed_attempt(id, &failure.error)
                 .await?;
             let exhausted = notification.attempts >= notification.max_attempts;
             if !failure.transient || exhausted {

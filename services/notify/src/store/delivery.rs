@@ -1,4 +1,4 @@
-//! Delivery bookkeeping beside the queue: one document per SMTP attempt (for send and failure
+//! Delivery bookkeeping beside the queue: one document per failed SMTP attempt (for failure
 //! rates) and one per sending worker (its heartbeat, for "workers alive" across replicas).
 
 use std::time::Duration;
@@ -25,8 +25,7 @@ pub struct AttemptDocument {
     pub id: String,
     pub notification_id: String,
     pub at: DateTime,
-    pub ok: bool,
-    pub error: Option<String>,
+    pub error: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,37 +55,30 @@ impl DeliveryStore {
         }
     }
 
-    pub async fn record_attempt(
+    /// Records a failed delivery attempt (successes are the SENT notifications themselves).
+    pub async fn record_failed_attempt(
         &self,
         notification_id: &str,
-        error: Option<&str>,
+        error: &str,
     ) -> Result<(), AppError> {
         self.attempts
             .insert_one(AttemptDocument {
                 id: uuid::Uuid::now_v7().to_string(),
                 notification_id: notification_id.to_owned(),
                 at: DateTime::now(),
-                ok: error.is_none(),
-                error: error.map(str::to_owned),
+                error: error.to_owned(),
             })
             .await?;
         Ok(())
     }
 
-    /// (attempts, failed attempts) since `since`.
-    pub async fn attempts_since(&self, since: DateTime) -> Result<(i64, i64), AppError> {
-        let all = self
+    /// Failed attempts since `since`.
+    pub async fn failed_attempts_since(&self, since: DateTime) -> Result<i64, AppError> {
+        let failed = self
             .attempts
             .count_documents(doc! { "at": { "$gte": since } })
             .await?;
-        let failed = self
-            .attempts
-            .count_documents(doc! { "at": { "$gte": since }, "ok": false })
-            .await?;
-        Ok((
-            i64::try_from(all).unwrap_or(i64::MAX),
-            i64::try_from(failed).unwrap_or(i64::MAX),
-        ))
+        Ok(i64::try_from(failed).unwrap_or(i64::MAX))
     }
 
     /// Forgets attempts older than any rate needs.
@@ -132,11 +124,7 @@ impl DeliveryStore {
 pub async fn ensure_indexes(database: &mongodb::Database) -> Result<(), mongodb::error::Error> {
     database
         .collection::<AttemptDocument>(ATTEMPTS)
-        .create_index(
-            IndexModel::builder()
-                .keys(doc! { "at": 1, "ok": 1 })
-                .build(),
-        )
+        .create_index(IndexModel::builder().keys(doc! { "at": 1 }).build())
         .await?;
     Ok(())
 }
