@@ -1173,3 +1173,45 @@ async fn published_events_find_their_recipients_once() {
         refused.message()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_older_than_the_limit_are_not_mailed_when_the_relay_catches_up() {
+    let (catcher, mut mesh) = mesh_with_catcher(&[("ASTRO_NOTIFY_MAX_EVENT_AGE_MS", "6000")]).await;
+    let agency = fixtures::agency(gateway(&mesh), "late").await;
+    let rocket_id = fixtures::rocket(gateway(&mesh), &agency, 10).await;
+    let launch = fixtures::launch(gateway(&mesh), &agency, &rocket_id, 200, 10_000).await;
+    let traveler = fixtures::traveler(gateway(&mesh), "late").await;
+    // NotifyAPI is down while a booking is made, and comes back after the limit.
+    mesh.kill(Service::Notify).await.expect("notify killed");
+    let stale = book(&mesh, &traveler, &launch, 1)
+        .await
+        .booking
+        .expect("booking");
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    mesh.restart(Service::Notify)
+        .await
+        .expect("notify restarted");
+    let fresh = book(&mesh, &traveler, &launch, 1)
+        .await
+        .booking
+        .expect("booking");
+    let mails = catcher
+        .wait_until(Duration::from_secs(20), |mails| {
+            mails
+                .iter()
+                .any(|mail| to(mail, &traveler.email) && mail.text.contains(&fresh.id))
+        })
+        .await
+        .expect("mails read");
+    assert!(
+        mails
+            .iter()
+            .any(|mail| to(mail, &traveler.email) && mail.text.contains(&fresh.id)),
+        "the fresh booking is mailed"
+    );
+    let mails = settled(&catcher).await;
+    assert!(
+        !mails.iter().any(|mail| mail.text.contains(&stale.id)),
+        "the booking confirmed 9 s before NotifyAPI came back is too old to mail"
+    );
+}

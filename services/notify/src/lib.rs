@@ -91,6 +91,10 @@ pub struct Settings {
     pub feed_interval: Duration,
     /// `ASTRO_NOTIFY_PROBE_INTERVAL_MS` (default 30 s): SMTP reachability probes.
     pub probe_interval: Duration,
+    /// `ASTRO_NOTIFY_MAX_EVENT_AGE_MS` (default 24 h): change-log rows older than this are not
+    /// told, so a relay deployed on a long history, or back from a long outage, does not mail
+    /// people about what happened weeks ago.
+    pub max_event_age: Duration,
 }
 
 impl Config {
@@ -143,6 +147,8 @@ impl Config {
                 },
                 feed_interval: env.millis_or("FEED_INTERVAL_MS", Duration::from_millis(250))?,
                 probe_interval: env.millis_or("PROBE_INTERVAL_MS", Duration::from_secs(30))?,
+                max_event_age: env
+                    .millis_or("MAX_EVENT_AGE_MS", Duration::from_secs(24 * 60 * 60))?,
             },
         })
     }

@@ -45,6 +45,18 @@ impl ChangeHandler for Relay {
         let Some(event_type) = event_type_of(change) else {
             return Ok(());
         };
+        let age = (chrono::Utc::now() - change.recorded_at)
+            .to_std()
+            .unwrap_or_default();
+        if age > self.state.settings.max_event_age {
+            tracing::warn!(
+                change_id = change.id,
+                event_type = %change.event_type,
+                age_s = age.as_secs(),
+                "change too old to notify; skipped"
+            );
+            return Ok(());
+        }
         let launch_id = match event_type {
             NotificationEventType::BookingConfirmed | NotificationEventType::BookingCancelled => {
                 text(&change.payload, "launch_id")
