@@ -8,7 +8,7 @@ use astro_proto::astrobookings::{
     finance::v1::finance_service_server, notify::v1::notify_service_server,
     system::v1::system_service_server,
 };
-use astro_shared::grpc_client::{TracedChannel, lazy_channel};
+use astro_shared::grpc_client::TracedChannel;
 
 /// One upstream process and the public gRPC service it serves.
 #[derive(Clone)]
@@ -64,12 +64,12 @@ impl Upstreams {
             .chain(urls.extra.iter().cloned());
         let upstreams = targets
             .map(|(name, service, url)| {
-                let channel = lazy_channel(&url, Duration::from_secs(2))?;
+                let channel = TracedChannel::lazy(&url, default_deadline)?;
                 Ok(Upstream {
                     name,
                     service,
                     url,
-                    channel: TracedChannel::new(channel, default_deadline),
+                    channel,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

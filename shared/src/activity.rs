@@ -27,10 +27,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tonic::Code;
 
-use crate::{
-    AppError,
-    grpc_client::{TracedChannel, lazy_channel},
-};
+use crate::{AppError, grpc_client::TracedChannel};
 
 /// Longest event type (characters), as in the `LogEntry` contract.
 pub const MAX_EVENT_TYPE_CHARS: usize = 100;
@@ -152,9 +149,8 @@ impl ActivityLog {
     /// [`Self::start`] with a lazy channel to SystemAPI at `system_url` (a service's
     /// `ASTRO_<SVC>_SYSTEM_URL`): the one line a service needs.
     pub fn connect(system_url: &str, service: &'static str) -> anyhow::Result<Self> {
-        let channel = lazy_channel(system_url, Duration::from_secs(2))?;
         Ok(Self::start(
-            TracedChannel::new(channel, Duration::from_secs(5)),
+            TracedChannel::lazy(system_url, Duration::from_secs(5))?,
             service,
         ))
     }

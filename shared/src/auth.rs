@@ -548,9 +548,8 @@ pub fn remote_auth_layer(
     cache: fred::prelude::Client,
     public_service: &str,
 ) -> anyhow::Result<AuthLayer> {
-    let channel = crate::grpc_client::lazy_channel(system_url, Duration::from_secs(2))?;
     let verifier = TokenVerifier::remote(
-        TracedChannel::new(channel, Duration::from_secs(5)),
+        TracedChannel::lazy(system_url, Duration::from_secs(5))?,
         Some(Denylist::new(cache, crate::config::redis_key_prefix())),
     );
     Ok(AuthLayer::new(

@@ -51,12 +51,16 @@ impl Origin {
     }
 }
 
-/// The trace id inside a W3C `traceparent`, if it has one.
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed and
+/// not all zeros.
 pub fn trace_id_of(traceparent: &str) -> Option<&str> {
-    traceparent
-        .split('-')
-        .nth(1)
-        .filter(|trace_id| !trace_id.is_empty())
+    let trace_id = traceparent.split('-').nth(1)?;
+    (trace_id.len() == 32
+        && trace_id
+            .bytes()
+            .all(|digit| matches!(digit, b'0'..=b'9' | b'a'..=b'f'))
+        && trace_id.bytes().any(|digit| digit != b'0'))
+    .then_some(trace_id)
 }
 
 /// The creation and last-change origins every table carries.

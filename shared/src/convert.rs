@@ -14,6 +14,51 @@ pub fn from_timestamp(time: Option<&prost_types::Timestamp>) -> Option<DateTime<
     time.and_then(|time| DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).ok()?))
 }
 
+/// A BSON date (SystemDB) as a protobuf timestamp.
+pub fn bson_timestamp(time: mongodb::bson::DateTime) -> prost_types::Timestamp {
+    let millis = time.timestamp_millis();
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: i32::try_from(millis.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+/// A protobuf timestamp of request field `field` as a BSON date (to the millisecond, as
+/// stored); INVALID_ARGUMENT outside what google.protobuf.Timestamp allows (years 1 to 9999).
+pub fn bson_from_timestamp(
+    field: &str,
+    time: &prost_types::Timestamp,
+) -> Result<mongodb::bson::DateTime, crate::AppError> {
+    const MIN_SECONDS: i64 = -62_135_596_800;
+    const MAX_SECONDS: i64 = 253_402_300_799;
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&time.seconds)
+        || !(0..1_000_000_000).contains(&time.nanos)
+    {
+        return Err(crate::AppError::invalid(field, "is not a valid timestamp"));
+    }
+    Ok(mongodb::bson::DateTime::from_millis(
+        time.seconds * 1000 + i64::from(time.nanos / 1_000_000),
+    ))
+}
+
+/// `time` plus `duration` on SystemDB's millisecond clock, saturating.
+pub fn bson_after(
+    time: mongodb::bson::DateTime,
+    duration: std::time::Duration,
+) -> mongodb::bson::DateTime {
+    let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+    mongodb::bson::DateTime::from_millis(time.timestamp_millis().saturating_add(millis))
+}
+
+/// `time` minus `duration` on SystemDB's millisecond clock, saturating.
+pub fn bson_before(
+    time: mongodb::bson::DateTime,
+    duration: std::time::Duration,
+) -> mongodb::bson::DateTime {
+    let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+    mongodb::bson::DateTime::from_millis(time.timestamp_millis().saturating_sub(millis))
+}
+
 /// A `common.v1.Money` of `amount_minor` minor units of `currency`.
 pub fn money(amount_minor: i64, currency: &str) -> astro_proto::astrobookings::common::v1::Money {
     astro_proto::astrobookings::common::v1::Money {

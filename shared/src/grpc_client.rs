@@ -40,7 +40,19 @@ impl TracedChannel {
             default_deadline,
         }
     }
+
+    /// A [`lazy_channel`] to `url` (2 s connect timeout), traced, with `default_deadline`:
+    /// how every process reaches its neighbours.
+    pub fn lazy(url: &str, default_deadline: Duration) -> anyhow::Result<Self> {
+        Ok(Self::new(
+            lazy_channel(url, CONNECT_TIMEOUT)?,
+            default_deadline,
+        ))
+    }
 }
+
+/// How long connecting to a neighbour may take before the call fails as UNAVAILABLE.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl tower::Service<Request<Body>> for TracedChannel {
     type Response = <Channel as tower::Service<Request<Body>>>::Response;

@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod auth;
+pub mod backoff;
 pub mod changes;
 pub mod config;
 pub mod convert;

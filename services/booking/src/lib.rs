@@ -27,7 +27,7 @@ use astro_shared::{
     auth,
     config::{Env, ServerConfig},
     db,
-    grpc_client::{TracedChannel, lazy_channel},
+    grpc_client::TracedChannel,
     server::{BoundGrpcServer, GrpcServer},
 };
 
@@ -104,14 +104,14 @@ pub async fn build(
         cache.clone(),
         booking_service_server::SERVICE_NAME,
     )?;
-    let finance = FinanceInternalServiceClient::new(TracedChannel::new(
-        lazy_channel(&config.finance_url, Duration::from_secs(2))?,
+    let finance = FinanceInternalServiceClient::new(TracedChannel::lazy(
+        &config.finance_url,
         config.payment_timeout,
-    ));
-    let system = SystemInternalServiceClient::new(TracedChannel::new(
-        lazy_channel(&config.system_url, Duration::from_secs(2))?,
+    )?);
+    let system = SystemInternalServiceClient::new(TracedChannel::lazy(
+        &config.system_url,
         Duration::from_secs(10),
-    ));
+    )?);
     let state = State {
         store: store::Store::new(operations_db.clone()),
         catalogue: catalogue::Catalogue::new(operations_db.clone(), cache),

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use astro_proto::astrobookings::notify::v1::{NotificationEventType, NotificationPriority};
-use astro_shared::{AppError, telemetry};
+use astro_shared::{AppError, backoff::Backoff, convert::bson_after, telemetry};
 use futures::{StreamExt as _, TryStreamExt as _};
 use mongodb::bson::DateTime;
 use tracing::Instrument as _;
@@ -15,15 +15,13 @@ use tracing::Instrument as _;
 use crate::{
     State,
     queue::{self, Outgoing},
-    store::{
-        PublishedEvent,
-        notifications::{after, parse_event_type},
-    },
+    store::{PublishedEvent, notifications::parse_event_type},
 };
 
 /// Recipients queued at once while resolving one event.
 const QUEUE_CONCURRENCY: usize = 8;
-const MAX_RESOLVE_BACKOFF: Duration = Duration::from_secs(300);
+/// 1 s, 2 s, 4 s, ... up to 5 minutes between tries to resolve one event.
+const RESOLVE_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
 
 /// The subject ids an event type needs to find its recipients (else INVALID_ARGUMENT).
 pub fn required_subject(event_type: NotificationEventType) -> &'static [&'static str] {
@@ -102,7 +100,7 @@ async fn resolve_claimed(state: &State, event: &PublishedEvent, attempts: i32) {
         }
         Err(error) => {
             let attempts = u32::try_from(attempts.max(1)).unwrap_or(u32::MAX);
-            let delay = Duration::from_secs(1_u64 << attempts.min(9)).min(MAX_RESOLVE_BACKOFF);
+            let delay = RESOLVE_BACKOFF.ceiling(attempts);
             let message = telemetry::error_chain(&error);
             tracing::warn!(
                 event_id = %event.event_id,
@@ -114,7 +112,11 @@ async fn resolve_claimed(state: &State, event: &PublishedEvent, attempts: i32) {
             );
             if let Err(error) = state
                 .events
-                .retry_later(&event.event_id, after(DateTime::now(), delay), &message)
+                .retry_later(
+                    &event.event_id,
+                    bson_after(DateTime::now(), delay),
+                    &message,
+                )
                 .await
             {
                 tracing::warn!(event_id = %event.event_id, error = %error, "event retry not recorded");

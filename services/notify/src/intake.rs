@@ -11,8 +11,11 @@ use astro_proto::astrobookings::{
         NotificationPriority, NotificationSubject, PublishEventRequest, PublishEventResponse,
     },
 };
-use astro_shared::{AppError, validate::looks_like_email};
-use mongodb::bson::DateTime;
+use astro_shared::{
+    AppError,
+    convert::bson_from_timestamp,
+    validate::{bounded_text, looks_like_email},
+};
 
 use crate::{
     State, events,
@@ -52,7 +55,7 @@ pub async fn publish_event(
 
 fn parse_enqueue(request: EnqueueNotificationRequest) -> Result<Outgoing, AppError> {
     let event_id = parse_event_id(&request.event_id)?;
-    let event_type = parse_event_type(request.event_type)?;
+    let event_type = required_event_type(request.event_type)?;
     let priority = parse_priority(request.priority)?;
     let role = match Role::try_from(request.recipient_role) {
         Ok(role) => role,
@@ -72,8 +75,8 @@ fn parse_enqueue(request: EnqueueNotificationRequest) -> Result<Outgoing, AppErr
         event_id,
         event_type,
         recipient: ContactDocument {
-            user_id: bounded("recipient.user_id", recipient.user_id.trim(), MAX_ID_CHARS)?,
-            name: bounded("recipient.name", recipient.name.trim(), MAX_NAME_CHARS)?,
+            user_id: bounded_text("recipient.user_id", &recipient.user_id, MAX_ID_CHARS)?,
+            name: bounded_text("recipient.name", &recipient.name, MAX_NAME_CHARS)?,
             email,
         },
         role,
@@ -87,7 +90,7 @@ fn parse_enqueue(request: EnqueueNotificationRequest) -> Result<Outgoing, AppErr
 
 fn parse_publish(request: PublishEventRequest) -> Result<PublishedEvent, AppError> {
     let event_id = parse_event_id(&request.event_id)?;
-    let event_type = parse_event_type(request.event_type)?;
+    let event_type = required_event_type(request.event_type)?;
     let priority = parse_priority(request.priority)?;
     let subject = parse_subject(
         request
@@ -111,7 +114,7 @@ fn parse_publish(request: PublishEventRequest) -> Result<PublishedEvent, AppErro
         }
     }
     let occurred_at = match request.occurred_at {
-        Some(time) => to_datetime(&time, "occurred_at")?,
+        Some(time) => bson_from_timestamp("occurred_at", &time)?,
         None => return Err(AppError::invalid("occurred_at", "is required")),
     };
     Ok(PublishedEvent {
@@ -135,7 +138,7 @@ fn parse_event_id(event_id: &str) -> Result<String, AppError> {
         .to_string())
 }
 
-fn parse_event_type(event_type: i32) -> Result<NotificationEventType, AppError> {
+fn required_event_type(event_type: i32) -> Result<NotificationEventType, AppError> {
     match NotificationEventType::try_from(event_type) {
         Ok(NotificationEventType::Unspecified) | Err(_) => Err(AppError::invalid(
             "event_type",
@@ -159,7 +162,7 @@ fn parse_subject(subject: NotificationSubject) -> Result<SubjectDocument, AppErr
         ("subject.invoice_id", &subject.invoice_id),
         ("subject.sync_job_id", &subject.sync_job_id),
     ] {
-        bounded(field, value, MAX_ID_CHARS)?;
+        bounded_text(field, value, MAX_ID_CHARS)?;
     }
     Ok(SubjectDocument::from_proto(&subject))
 }
@@ -190,46 +193,19 @@ fn parse_data(
 }
 
 fn parse_trace_context(trace_context: &str) -> Result<String, AppError> {
-    bounded(
-        "trace_context",
-        trace_context.trim(),
-        MAX_TRACE_CONTEXT_CHARS,
-    )
+    bounded_text("trace_context", trace_context, MAX_TRACE_CONTEXT_CHARS)
 }
 
 fn parse_origin(origin: Origin) -> Result<OriginDocument, AppError> {
     Ok(OriginDocument {
-        service: bounded("origin.service", &origin.service, MAX_ID_CHARS)?,
-        user_id: bounded("origin.user_id", &origin.user_id, MAX_ID_CHARS)?,
-        trace_id: bounded("origin.trace_id", &origin.trace_id, MAX_ID_CHARS)?,
+        service: bounded_text("origin.service", &origin.service, MAX_ID_CHARS)?,
+        user_id: bounded_text("origin.user_id", &origin.user_id, MAX_ID_CHARS)?,
+        trace_id: bounded_text("origin.trace_id", &origin.trace_id, MAX_ID_CHARS)?,
         time: origin
             .time
-            .map(|time| to_datetime(&time, "origin.time"))
+            .map(|time| bson_from_timestamp("origin.time", &time))
             .transpose()?,
     })
-}
-
-pub(crate) fn to_datetime(
-    time: &prost_types::Timestamp,
-    field: &str,
-) -> Result<DateTime, AppError> {
-    if (0..1_000_000_000).contains(&time.nanos) {
-        Ok(DateTime::from_millis(
-            time.seconds.saturating_mul(1000) + i64::from(time.nanos / 1_000_000),
-        ))
-    } else {
-        Err(AppError::invalid(field, "is not a valid timestamp"))
-    }
-}
-
-fn bounded(field: &str, value: &str, max: usize) -> Result<String, AppError> {
-    if value.chars().count() > max {
-        return Err(AppError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
 }
 
 #[cfg(test)]

@@ -35,11 +35,13 @@ use astro_shared::{
     changes::{ChangeFeed, run_feed_concurrently},
     config::{Env, Secret, ServerConfig},
     db,
-    grpc_client::{TracedChannel, lazy_channel},
+    grpc_client::TracedChannel,
     server::{BoundGrpcServer, GrpcServer},
 };
 
-use crate::sender::{Backoff, SmtpConfig, SmtpTls};
+use astro_shared::backoff::Backoff;
+
+use crate::sender::{SmtpConfig, SmtpTls};
 
 /// Everything NotifyAPI reads from `ASTRO_NOTIFY_*`.
 #[derive(Debug, Clone)]
@@ -141,10 +143,10 @@ impl Config {
                 priority_workers: env.or("PRIORITY_WORKERS", 2)?,
                 lease,
                 poll_interval: env.millis_or("POLL_MS", Duration::from_secs(1))?,
-                backoff: Backoff {
-                    base: env.millis_or("RETRY_BASE_MS", Duration::from_secs(30))?,
-                    max: env.millis_or("RETRY_MAX_MS", Duration::from_secs(60 * 60))?,
-                },
+                backoff: Backoff::new(
+                    env.millis_or("RETRY_BASE_MS", Duration::from_secs(30))?,
+                    env.millis_or("RETRY_MAX_MS", Duration::from_secs(60 * 60))?,
+                ),
                 feed_interval: env.millis_or("FEED_INTERVAL_MS", Duration::from_millis(250))?,
                 probe_interval: env.millis_or("PROBE_INTERVAL_MS", Duration::from_secs(30))?,
                 max_event_age: env
@@ -185,12 +187,7 @@ pub async fn build(
     let (system_db, system_db_ready) = db::mongo(&config.mongo_url, &config.mongo_database).await?;
     let (operations_db, operations_db_ready) = db::postgres(&config.database_url, 4)?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
-    let channel = |url: &str| -> anyhow::Result<TracedChannel> {
-        Ok(TracedChannel::new(
-            lazy_channel(url, Duration::from_secs(2))?,
-            Duration::from_secs(10),
-        ))
-    };
+    let channel = |url: &str| TracedChannel::lazy(url, Duration::from_secs(10));
     let state = State {
         notifications: store::NotificationStore::new(&system_db),
         events: store::EventStore::new(&system_db),

@@ -17,17 +17,17 @@ use astro_proto::astrobookings::{
 };
 use astro_shared::{
     AppError,
+    convert::{bson_before, bson_from_timestamp, bson_timestamp},
     paging::page_size,
-    validate::{fingerprint, page_offset, page_token},
+    validate::{bounded_text, fingerprint, page_offset, page_token, required_text},
 };
-use mongodb::bson::{DateTime, doc};
+use mongodb::bson::DateTime;
 
 use crate::{
     SERVICE_NAME, State,
-    intake::to_datetime,
     store::notifications::{
-        ManualAction, OriginDocument, QueueFilter, QueueOrder, before, event_type_name,
-        parse_event_type, priority_name, status_name, timestamp,
+        ManualAction, OriginDocument, QueueFilter, QueueOrder, event_type_name, parse_event_type,
+        priority_name, status_name,
     },
 };
 
@@ -55,12 +55,12 @@ pub async fn list_notifications(
         created_after: request
             .created_after
             .as_ref()
-            .map(|time| to_datetime(time, "created_after"))
+            .map(|time| bson_from_timestamp("created_after", time))
             .transpose()?,
         created_before: request
             .created_before
             .as_ref()
-            .map(|time| to_datetime(time, "created_before"))
+            .map(|time| bson_from_timestamp("created_before", time))
             .transpose()?,
         priority: match NotificationPriority::try_from(request.priority) {
             Ok(NotificationPriority::Unspecified) => None,
@@ -157,26 +157,15 @@ pub async fn apply(
     reason: &str,
     action: ManualAction,
 ) -> Result<Notification, AppError> {
-    let id = id.trim();
-    if id.is_empty() {
-        return Err(AppError::invalid("id", "is required"));
-    }
-    if id.chars().count() > 100 {
-        return Err(AppError::invalid("id", "must be at most 100 characters"));
-    }
-    if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(AppError::invalid(
-            "reason",
-            "must be at most 500 characters",
-        ));
-    }
+    let id = required_text("id", id, 100)?;
+    let reason = bounded_text("reason", reason, MAX_REASON_CHARS)?;
     let by = OriginDocument {
         service: SERVICE_NAME.to_owned(),
         user_id: user_id.to_owned(),
         trace_id: astro_shared::telemetry::trace_id(&tracing::Span::current()),
         time: Some(DateTime::now()),
     };
-    let Some((notification, changed)) = state.notifications.apply_manual(id, action, &by).await?
+    let Some((notification, changed)) = state.notifications.apply_manual(&id, action, &by).await?
     else {
         return Err(AppError::NotFound("notification".to_owned()));
     };
@@ -213,7 +202,6 @@ pub async fn apply(
     if action == ManualAction::Retry {
         state.wake.notify(&notification.priority);
     }
-    let reason = reason.trim();
     state.activity.info(
         event_type,
         Some(user_id),
@@ -238,7 +226,7 @@ pub async fn queue_status(
     let since = request
         .since
         .as_ref()
-        .map(|time| to_datetime(time, "since"))
+        .map(|time| bson_from_timestamp("since", time))
         .transpose()?;
     let now = DateTime::now();
     let groups = state.notifications.count_by_type_and_status(since).await?;
@@ -276,7 +264,7 @@ pub async fn queue_status(
         .map(|reason| FailureReasonCount {
             reason: reason.reason,
             count: reason.count,
-            last_seen_at: reason.last_seen_at.map(timestamp),
+            last_seen_at: reason.last_seen_at.map(bson_timestamp),
         })
         .collect();
     let figures = QueueFigures::measure(state, now).await?;
@@ -286,7 +274,7 @@ pub async fn queue_status(
         failure_reasons,
         queue_depth: figures.queue_depth,
         oldest_pending_age_seconds: figures.oldest_pending_age_seconds,
-        measured_at: Some(timestamp(now)),
+        measured_at: Some(bson_timestamp(now)),
         sent_last_hour: figures.sent_last_hour,
         failed_last_hour: figures.failed_last_hour,
     })
@@ -303,21 +291,15 @@ struct QueueFigures {
 impl QueueFigures {
     async fn measure(state: &State, now: DateTime) -> Result<Self, AppError> {
         let store = &state.notifications;
-        let hour_ago = before(now, HOUR);
-        let oldest = store
-            .first_time(doc! { "status": "PENDING" }, "created_at", true)
-            .await?;
+        let hour_ago = bson_before(now, HOUR);
+        let oldest = store.oldest_pending_at().await?;
         Ok(Self {
-            queue_depth: store.count(doc! { "status": "PENDING" }).await?,
+            queue_depth: store.pending_count(None).await?,
             oldest_pending_age_seconds: oldest.map_or(0, |oldest| {
                 (now.timestamp_millis() - oldest.timestamp_millis()).max(0) / 1000
             }),
-            sent_last_hour: store
-                .count(doc! { "status": "SENT", "sent_at": { "$gte": hour_ago } })
-                .await?,
-            failed_last_hour: store
-                .count(doc! { "status": "FAILED", "failed_at": { "$gte": hour_ago } })
-                .await?,
+            sent_last_hour: store.sent_since(hour_ago).await?,
+            failed_last_hour: store.failed_since(hour_ago).await?,
         })
     }
 }
@@ -327,16 +309,14 @@ pub async fn health(state: &State) -> Result<NotificationServiceHealth, AppError
     let figures = QueueFigures::measure(state, now).await?;
     let store = &state.notifications;
     let window_minutes = RATE_WINDOW.as_secs_f64() / 60.0;
-    let sent_recently = store
-        .count(doc! { "status": "SENT", "sent_at": { "$gte": before(now, RATE_WINDOW) } })
-        .await?;
+    let sent_recently = store.sent_since(bson_before(now, RATE_WINDOW)).await?;
     let failed_recently = state
         .delivery
-        .failed_attempts_since(before(now, RATE_WINDOW))
+        .failed_attempts_since(bson_before(now, RATE_WINDOW))
         .await?;
     let failed_hour = state
         .delivery
-        .failed_attempts_since(before(now, HOUR))
+        .failed_attempts_since(bson_before(now, HOUR))
         .await?;
     // Every attempt either failed or sent its notification.
     let attempts_hour = failed_hour + figures.sent_last_hour;
@@ -353,9 +333,7 @@ pub async fn health(state: &State) -> Result<NotificationServiceHealth, AppError
     let rate = |count: i64| count as f64 / window_minutes;
     Ok(NotificationServiceHealth {
         queue_depth: figures.queue_depth,
-        high_priority_queue_depth: store
-            .count(doc! { "status": "PENDING", "priority": "HIGH" })
-            .await?,
+        high_priority_queue_depth: store.pending_count(Some("HIGH")).await?,
         oldest_pending_age_seconds: figures.oldest_pending_age_seconds,
         send_rate_per_minute: rate(sent_recently),
         failure_rate_per_minute: rate(failed_recently),
@@ -368,12 +346,9 @@ pub async fn health(state: &State) -> Result<NotificationServiceHealth, AppError
         sent_last_hour: figures.sent_last_hour,
         failed_last_hour: figures.failed_last_hour,
         email_server_reachable: reachable,
-        email_server_checked_at: checked_at.map(timestamp),
-        last_sent_at: store
-            .first_time(doc! { "status": "SENT" }, "sent_at", false)
-            .await?
-            .map(timestamp),
-        measured_at: Some(timestamp(now)),
+        email_server_checked_at: checked_at.map(bson_timestamp),
+        last_sent_at: store.last_sent_at().await?.map(bson_timestamp),
+        measured_at: Some(bson_timestamp(now)),
         workers_alive: slots("NORMAL"),
         priority_workers_alive: slots("HIGH"),
     })
@@ -416,8 +391,8 @@ pub async fn run_housekeeping(state: State, interval: Duration) {
             }
         }
         state.smtp_health.record(reachable);
-        if let Err(error) = state.delivery.prune_attempts().await {
-            tracing::warn!(error = %error, "old delivery attempts not pruned");
+        if let Err(error) = state.delivery.prune().await {
+            tracing::warn!(error = %error, "old delivery records not pruned");
         }
         tokio::time::sleep(interval).await;
     }

@@ -8,7 +8,7 @@ use astro_proto::astrobookings::{
     common::v1::Role,
     notify::v1::{NotificationEventType, NotificationPriority},
 };
-use astro_shared::AppError;
+use astro_shared::{AppError, changes::trace_id_of};
 use mongodb::bson::DateTime;
 
 use crate::{
@@ -125,17 +125,6 @@ fn document(links: &templates::Links, outgoing: Outgoing) -> NotificationDocumen
         origin: outgoing.origin,
         updated_by: None,
     }
-}
-
-/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
-pub fn trace_id_of(traceparent: &str) -> Option<&str> {
-    let trace_id = traceparent.split('-').nth(1)?;
-    (trace_id.len() == 32
-        && trace_id
-            .bytes()
-            .all(|digit| matches!(digit, b'0'..=b'9' | b'a'..=b'f'))
-        && trace_id.bytes().any(|digit| digit != b'0'))
-    .then_some(trace_id)
 }
 
 #[cfg(test)]

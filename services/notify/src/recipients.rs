@@ -137,10 +137,8 @@ impl Directory {
     }
 
     async fn launch_travelers(&self, launch_id: &str) -> Result<Vec<Recipient>, AppError> {
-        let mut recipients = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = match self
+        all_pages(|page_token| async move {
+            match self
                 .booking
                 .clone()
                 .list_launch_travelers(ListLaunchTravelersRequest {
@@ -150,27 +148,25 @@ impl Directory {
                 })
                 .await
             {
-                Ok(response) => response.into_inner(),
-                Err(status) if gone(&status) => return Ok(recipients),
-                Err(status) => return Err(AppError::upstream("BookingAPI", status)),
-            };
-            recipients.extend(
-                page.travelers
-                    .into_iter()
-                    .filter_map(|traveler| traveler.contact)
-                    .map(|contact| recipient(contact, Role::Traveler)),
-            );
-            if page.next_page_token.is_empty() {
-                return Ok(recipients);
+                Ok(response) => {
+                    let page = response.into_inner();
+                    let travelers = page
+                        .travelers
+                        .into_iter()
+                        .filter_map(|traveler| traveler.contact)
+                        .map(|contact| recipient(contact, Role::Traveler))
+                        .collect();
+                    Ok((travelers, page.next_page_token))
+                }
+                Err(status) if gone(&status) => Ok((Vec::new(), String::new())),
+                Err(status) => Err(AppError::upstream("BookingAPI", status)),
             }
-            page_token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     async fn vip_travelers(&self) -> Result<Vec<Recipient>, AppError> {
-        let mut recipients = Vec::new();
-        let mut page_token = String::new();
-        loop {
+        all_pages(|page_token| async move {
             let page = self
                 .booking
                 .clone()
@@ -181,22 +177,18 @@ impl Directory {
                 .await
                 .map_err(|status| AppError::upstream("BookingAPI", status))?
                 .into_inner();
-            recipients.extend(
-                page.travelers
-                    .into_iter()
-                    .map(|contact| recipient(contact, Role::Traveler)),
-            );
-            if page.next_page_token.is_empty() {
-                return Ok(recipients);
-            }
-            page_token = page.next_page_token;
-        }
+            let travelers = page
+                .travelers
+                .into_iter()
+                .map(|contact| recipient(contact, Role::Traveler))
+                .collect();
+            Ok((travelers, page.next_page_token))
+        })
+        .await
     }
 
     async fn users_with_role(&self, role: Role) -> Result<Vec<Recipient>, AppError> {
-        let mut recipients = Vec::new();
-        let mut page_token = String::new();
-        loop {
+        all_pages(|page_token| async move {
             let page = self
                 .system
                 .clone()
@@ -208,16 +200,33 @@ impl Directory {
                 .await
                 .map_err(|status| AppError::upstream("SystemAPI", status))?
                 .into_inner();
-            recipients.extend(
-                page.contacts
-                    .into_iter()
-                    .map(|contact| recipient(contact, role)),
-            );
-            if page.next_page_token.is_empty() {
-                return Ok(recipients);
-            }
-            page_token = page.next_page_token;
+            let users = page
+                .contacts
+                .into_iter()
+                .map(|contact| recipient(contact, role))
+                .collect();
+            Ok((users, page.next_page_token))
+        })
+        .await
+    }
+}
+
+/// Every page of a listing: `page(token)` answers one page and the next token (empty on the
+/// last page).
+async fn all_pages<F, Fut>(mut page: F) -> Result<Vec<Recipient>, AppError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<Recipient>, String), AppError>>,
+{
+    let mut recipients = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let (found, next_page_token) = page(page_token).await?;
+        recipients.extend(found);
+        if next_page_token.is_empty() {
+            return Ok(recipients);
         }
+        page_token = next_page_token;
     }
 }
 

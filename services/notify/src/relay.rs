@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use astro_proto::astrobookings::{agency::v1::Launch, notify::v1::NotificationEventType};
 use astro_shared::{
     AppError,
-    changes::{Change, ChangeHandler},
+    changes::{Change, ChangeHandler, trace_id_of},
     telemetry,
 };
 use mongodb::bson::DateTime;
@@ -215,7 +215,7 @@ fn event_of(
             trace_id: change
                 .origin_traceparent
                 .as_deref()
-                .and_then(crate::queue::trace_id_of)
+                .and_then(trace_id_of)
                 .unwrap_or_default()
                 .to_owned(),
             time: Some(DateTime::from_millis(change.recorded_at.timestamp_millis())),

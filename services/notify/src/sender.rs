@@ -10,7 +10,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use astro_shared::telemetry;
+use astro_shared::{convert::bson_after, telemetry};
 use lettre::{
     AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor,
     message::{Mailbox, MultiPart},
@@ -20,14 +20,10 @@ use lettre::{
     },
 };
 use mongodb::bson::DateTime;
-use rand::Rng as _;
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument as _;
 
-use crate::{
-    State,
-    store::notifications::{NotificationDocument, after},
-};
+use crate::{State, store::notifications::NotificationDocument};
 
 /// How SMTP connections are secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,30 +203,6 @@ fn classify(error: &lettre::transport::smtp::Error) -> SendFailure {
     }
 }
 
-/// Retry schedule: `base` doubling per attempt up to `max`, each wait drawn between half and
-/// all of it, so messages that failed together do not come back together.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    /// The longest wait after the `attempts`-th attempt failed.
-    pub fn ceiling(&self, attempts: i32) -> Duration {
-        let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(0);
-        self.base
-            .saturating_mul(2_u32.saturating_pow(doublings))
-            .min(self.max)
-    }
-
-    pub fn delay(&self, attempts: i32) -> Duration {
-        let ceiling = self.ceiling(attempts);
-        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
-    }
-}
-
 /// Wakes a queue's loop when something is queued in this process, so a new notification
 /// does not wait for the next poll.
 #[derive(Default)]
@@ -399,13 +371,16 @@ async fn record(
                     &attributes,
                 );
             } else {
-                let delay = state.settings.backoff.delay(notification.attempts);
+                let delay = state
+                    .settings
+                    .backoff
+                    .jittered(u32::try_from(notification.attempts).unwrap_or(0));
                 state
                     .notifications
                     .complete_retry(
                         id,
                         token,
-                        after(DateTime::now(), delay),
+                        bson_after(DateTime::now(), delay),
                         &failure.error,
                         &failure.reason,
                     )
@@ -426,27 +401,6 @@ async fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_maximum_with_jitter_below_the_ceiling() {
-        let backoff = Backoff {
-            base: Duration::from_secs(30),
-            max: Duration::from_secs(3600),
-        };
-        assert_eq!(backoff.ceiling(1), Duration::from_secs(30));
-        assert_eq!(backoff.ceiling(2), Duration::from_secs(60));
-        assert_eq!(backoff.ceiling(4), Duration::from_secs(240));
-        assert_eq!(backoff.ceiling(8), Duration::from_secs(3600));
-        assert_eq!(backoff.ceiling(1_000), Duration::from_secs(3600));
-        for attempts in 1..=6 {
-            let delay = backoff.delay(attempts);
-            let ceiling = backoff.ceiling(attempts);
-            assert!(
-                delay <= ceiling && delay >= ceiling / 2,
-                "{delay:?} vs {ceiling:?}"
-            );
-        }
-    }
 
     #[test]
     fn tls_modes_parse_and_unknown_ones_are_refused() {

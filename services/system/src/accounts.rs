@@ -16,6 +16,7 @@ use astro_shared::{
         ACCESS_TOKEN_USE, AccessClaims, Caller, Denylist, TOKEN_AUDIENCE, TOKEN_ISSUER, role_claim,
         unix_now,
     },
+    convert::{bson_after, bson_before},
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use mongodb::bson::DateTime;
@@ -271,7 +272,7 @@ impl Accounts {
             delivered: false,
             delivered_at: None,
             attempts: 0,
-            next_attempt_at: after(DateTime::now(), hold),
+            next_attempt_at: bson_after(DateTime::now(), hold),
             last_error: None,
             cancelled_at: None,
         };
@@ -358,7 +359,7 @@ impl Accounts {
         let rule = DeleteIf {
             user_id: &user_id,
             registration_flow_only: true,
-            created_after: before(now, domain::COMPENSATION_WINDOW),
+            created_after: bson_before(now, domain::COMPENSATION_WINDOW),
             never_logged_in: true,
         };
         let reason = reason.trim();
@@ -776,10 +777,7 @@ impl Accounts {
             .map_err(AppError::internal)?;
 
         let refresh_token = random_token();
-        let refresh_expires_at = DateTime::from_millis(
-            DateTime::now().timestamp_millis()
-                + i64::try_from(self.lifetimes.refresh.as_millis()).unwrap_or(i64::MAX),
-        );
+        let refresh_expires_at = bson_after(DateTime::now(), self.lifetimes.refresh);
         self.refresh_tokens
             .insert(&RefreshTokenDocument {
                 token_hash: sha256_hex(&refresh_token),
@@ -800,21 +798,11 @@ impl Accounts {
                 nanos: 0,
             }),
             refresh_token,
-            refresh_token_expires_at: Some(crate::store::users::timestamp(refresh_expires_at)),
+            refresh_token_expires_at: Some(astro_shared::convert::bson_timestamp(
+                refresh_expires_at,
+            )),
         })
     }
-}
-
-/// `time` plus `duration`, saturating.
-fn after(time: DateTime, duration: Duration) -> DateTime {
-    let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-    DateTime::from_millis(time.timestamp_millis().saturating_add(millis))
-}
-
-/// `time` minus `duration`, saturating.
-fn before(time: DateTime, duration: Duration) -> DateTime {
-    let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-    DateTime::from_millis(time.timestamp_millis().saturating_sub(millis))
 }
 
 fn invalid_credentials() -> AppError {

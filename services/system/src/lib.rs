@@ -22,7 +22,7 @@ use astro_shared::{
     auth::{AccessPolicy, AuthLayer, Denylist, TokenVerifier},
     config::{Env, Secret, ServerConfig, redis_key_prefix},
     db,
-    grpc_client::{TracedChannel, lazy_channel},
+    grpc_client::TracedChannel,
     server::{BoundGrpcServer, GrpcServer},
 };
 
@@ -142,10 +142,7 @@ pub async fn build(
         activity.clone(),
     )
     .await?;
-    let notify = TracedChannel::new(
-        lazy_channel(&config.notify_url, Duration::from_secs(2))?,
-        Duration::from_secs(5),
-    );
+    let notify = TracedChannel::lazy(&config.notify_url, Duration::from_secs(5))?;
 
     let auth = AuthLayer::new(
         Arc::new(TokenVerifier::local(&jwks, Some(denylist))),

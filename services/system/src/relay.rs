@@ -12,14 +12,18 @@ use astro_proto::astrobookings::{
         notify_internal_service_client::NotifyInternalServiceClient,
     },
 };
-use astro_shared::{grpc_client::TracedChannel, telemetry::adopt_traceparent};
+use astro_shared::{
+    backoff::Backoff, changes::trace_id_of, grpc_client::TracedChannel,
+    telemetry::adopt_traceparent,
+};
 use tracing::Instrument as _;
 
 use crate::store::{OutboxEntry, OutboxStore};
 
 const LEASE: Duration = Duration::from_secs(30);
 const IDLE_POLL: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// 1 s, 2 s, 4 s, ... up to a minute.
+const BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 
 /// Runs forever (until the process stops).
 pub async fn run(outbox: OutboxStore, notify: TracedChannel) {
@@ -74,15 +78,17 @@ async fn deliver(
         origin: Some(Origin {
             service: "system-api".to_owned(),
             user_id: entry.recipient_user_id.clone(),
-            trace_id: trace_id_of(&entry.traceparent),
-            time: Some(crate::store::users::timestamp(entry.created_at)),
+            trace_id: trace_id_of(&entry.traceparent)
+                .unwrap_or_default()
+                .to_owned(),
+            time: Some(astro_shared::convert::bson_timestamp(entry.created_at)),
         }),
     };
     let outcome = match client.enqueue_notification(request).await {
         Ok(_) => outbox.mark_delivered(&entry.event_id).await,
         Err(status) => {
             let attempts = u32::try_from(entry.attempts.max(1)).unwrap_or(u32::MAX);
-            let delay = backoff(attempts);
+            let delay = BACKOFF.ceiling(attempts);
             tracing::info!(
                 event_id = %entry.event_id,
                 attempts,
@@ -119,35 +125,25 @@ fn delivery_span(entry: &OutboxEntry) -> tracing::Span {
     span
 }
 
-/// 1 s, 2 s, 4 s, ... up to a minute.
-fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(1_u64 << attempts.saturating_sub(1).min(6)).min(MAX_BACKOFF)
-}
-
-/// The trace id inside a `traceparent` (`00-<trace id>-<span id>-<flags>`).
-fn trace_id_of(traceparent: &str) -> String {
-    traceparent.split('-').nth(1).unwrap_or_default().to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn backoff_doubles_up_to_a_minute() {
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(2), Duration::from_secs(2));
-        assert_eq!(backoff(6), Duration::from_secs(32));
-        assert_eq!(backoff(7), Duration::from_secs(60));
-        assert_eq!(backoff(50), Duration::from_secs(60));
+        assert_eq!(BACKOFF.ceiling(1), Duration::from_secs(1));
+        assert_eq!(BACKOFF.ceiling(2), Duration::from_secs(2));
+        assert_eq!(BACKOFF.ceiling(6), Duration::from_secs(32));
+        assert_eq!(BACKOFF.ceiling(7), Duration::from_secs(60));
+        assert_eq!(BACKOFF.ceiling(50), Duration::from_secs(60));
     }
 
     #[test]
     fn trace_id_is_read_from_traceparent() {
         assert_eq!(
             trace_id_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            "4bf92f3577b34da6a3ce929d0e0e4736"
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
         );
-        assert_eq!(trace_id_of(""), "");
+        assert_eq!(trace_id_of(""), None);
     }
 }

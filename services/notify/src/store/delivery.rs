@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use astro_shared::AppError;
+use astro_shared::{AppError, convert::bson_before};
 use mongodb::{
     Collection, IndexModel,
     bson::{DateTime, doc},
@@ -11,13 +11,12 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::notifications::before;
-
 const ATTEMPTS: &str = "notification_attempts";
 const WORKERS: &str = "notification_workers";
 
-/// How long attempts are kept: the longest window a rate is computed over, with margin.
-const ATTEMPTS_KEPT: Duration = Duration::from_secs(2 * 60 * 60);
+/// How long attempts and silent workers are kept: the longest window a rate is computed
+/// over, with margin.
+const KEPT: Duration = Duration::from_secs(2 * 60 * 60);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttemptDocument {
@@ -81,14 +80,6 @@ impl DeliveryStore {
         Ok(i64::try_from(failed).unwrap_or(i64::MAX))
     }
 
-    /// Forgets attempts older than any rate needs.
-    pub async fn prune_attempts(&self) -> Result<(), AppError> {
-        self.attempts
-            .delete_many(doc! { "at": { "$lt": before(DateTime::now(), ATTEMPTS_KEPT) } })
-            .await?;
-        Ok(())
-    }
-
     pub async fn heartbeat(&self, instance: &str, queue: &str, slots: i32) -> Result<(), AppError> {
         self.workers
             .update_one(
@@ -103,21 +94,29 @@ impl DeliveryStore {
         Ok(())
     }
 
-    /// Sending slots per queue whose worker reported within `fresh`; stale entries are
-    /// removed on the way (a replica that died reports no more).
+    /// The workers that reported within `fresh`.
     pub async fn workers_alive(&self, fresh: Duration) -> Result<Vec<WorkerDocument>, AppError> {
         use futures::TryStreamExt as _;
-        let cutoff = before(DateTime::now(), fresh);
-        // Long dead replicas are forgotten; recently dead ones simply count as not alive.
-        self.workers
-            .delete_many(doc! { "heartbeat_at": { "$lt": before(cutoff, ATTEMPTS_KEPT) } })
-            .await?;
+        let cutoff = bson_before(DateTime::now(), fresh);
         Ok(self
             .workers
             .find(doc! { "heartbeat_at": { "$gte": cutoff } })
             .await?
             .try_collect()
             .await?)
+    }
+
+    /// Forgets attempts older than any rate needs, and replicas that stopped reporting long
+    /// ago (recently stopped ones simply count as not alive).
+    pub async fn prune(&self) -> Result<(), AppError> {
+        let cutoff = bson_before(DateTime::now(), KEPT);
+        self.attempts
+            .delete_many(doc! { "at": { "$lt": cutoff } })
+            .await?;
+        self.workers
+            .delete_many(doc! { "heartbeat_at": { "$lt": cutoff } })
+            .await?;
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use astro_shared::AppError;
+use astro_shared::{AppError, convert::bson_after};
 use mongodb::{
     Collection, IndexModel,
     bson::{DateTime, doc},
@@ -14,7 +14,7 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::notifications::{OriginDocument, SubjectDocument, after};
+use super::notifications::{OriginDocument, SubjectDocument};
 
 const COLLECTION: &str = "notification_events";
 
@@ -76,7 +76,7 @@ impl EventStore {
             status: "PENDING".to_owned(),
             recipients: 0,
             attempts: 1,
-            next_attempt_at: after(now, lease),
+            next_attempt_at: bson_after(now, lease),
             last_error: None,
             created_at: now,
             resolved_at: None,
@@ -95,7 +95,7 @@ impl EventStore {
             .events
             .find_one_and_update(
                 doc! { "status": "PENDING", "next_attempt_at": { "$lte": now } },
-                doc! { "$set": { "next_attempt_at": after(now, lease) }, "$inc": { "attempts": 1 } },
+                doc! { "$set": { "next_attempt_at": bson_after(now, lease) }, "$inc": { "attempts": 1 } },
             )
             .sort(doc! { "next_attempt_at": 1 })
             .return_document(ReturnDocument::After)

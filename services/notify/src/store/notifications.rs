@@ -6,8 +6,7 @@
 //! holds the claim (`lease_token`) and the notification is PENDING, so IT cancelling or
 //! marking one sent while it is being sent is never overwritten.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use astro_proto::astrobookings::{
     common::v1::{AuditInfo, Contact, Origin, Role},
@@ -16,7 +15,10 @@ use astro_proto::astrobookings::{
         NotificationSubject,
     },
 };
-use astro_shared::AppError;
+use astro_shared::{
+    AppError,
+    convert::{bson_after, bson_timestamp},
+};
 use futures::TryStreamExt as _;
 use mongodb::{
     Collection, IndexModel,
@@ -139,7 +141,7 @@ impl OriginDocument {
             service: self.service.clone(),
             user_id: self.user_id.clone(),
             trace_id: self.trace_id.clone(),
-            time: self.time.map(timestamp),
+            time: self.time.map(bson_timestamp),
         }
     }
 }
@@ -147,30 +149,6 @@ impl OriginDocument {
 /// `NOTIFICATION_STATUS_PENDING` -> `PENDING`.
 pub fn short_name<'a>(name: &'a str, prefix: &str) -> &'a str {
     name.strip_prefix(prefix).unwrap_or(name)
-}
-
-pub fn timestamp(time: DateTime) -> prost_types::Timestamp {
-    let millis = time.timestamp_millis();
-    prost_types::Timestamp {
-        seconds: millis.div_euclid(1000),
-        nanos: i32::try_from(millis.rem_euclid(1000) * 1_000_000).unwrap_or(0),
-    }
-}
-
-/// `now + duration`, in the database's millisecond clock.
-pub fn after(time: DateTime, duration: Duration) -> DateTime {
-    DateTime::from_millis(
-        time.timestamp_millis()
-            .saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)),
-    )
-}
-
-/// `now - duration`.
-pub fn before(time: DateTime, duration: Duration) -> DateTime {
-    DateTime::from_millis(
-        time.timestamp_millis()
-            .saturating_sub(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)),
-    )
 }
 
 pub fn status_name(status: NotificationStatus) -> &'static str {
@@ -236,11 +214,11 @@ impl NotificationDocument {
             next_attempt_at: (self.status == "PENDING")
                 .then_some(self.next_attempt_at)
                 .flatten()
-                .map(timestamp),
+                .map(bson_timestamp),
             last_error: self.last_error.clone().unwrap_or_default(),
-            created_at: Some(timestamp(self.created_at)),
-            updated_at: Some(timestamp(self.updated_at)),
-            sent_at: self.sent_at.map(timestamp),
+            created_at: Some(bson_timestamp(self.created_at)),
+            updated_at: Some(bson_timestamp(self.updated_at)),
+            sent_at: self.sent_at.map(bson_timestamp),
             trace_id: self.trace_id.clone(),
             audit: Some(AuditInfo {
                 created: Some(created),
@@ -426,7 +404,7 @@ impl NotificationStore {
                 },
                 doc! {
                     "$set": {
-                        "next_attempt_at": after(now, lease),
+                        "next_attempt_at": bson_after(now, lease),
                         "lease_token": token,
                         "updated_at": now,
                     },
@@ -649,13 +627,46 @@ impl NotificationStore {
             .collect())
     }
 
-    pub async fn count(&self, filter: Document) -> Result<i64, AppError> {
+    /// PENDING notifications, of one queue (`HIGH`, `NORMAL`) or of both.
+    pub async fn pending_count(&self, priority: Option<&str>) -> Result<i64, AppError> {
+        let mut filter = doc! { "status": "PENDING" };
+        if let Some(priority) = priority {
+            filter.insert("priority", priority);
+        }
+        self.count(filter).await
+    }
+
+    /// When the oldest PENDING notification was queued.
+    pub async fn oldest_pending_at(&self) -> Result<Option<DateTime>, AppError> {
+        self.first_time(doc! { "status": "PENDING" }, "created_at", true)
+            .await
+    }
+
+    /// Notifications SENT (or marked sent) since `since`.
+    pub async fn sent_since(&self, since: DateTime) -> Result<i64, AppError> {
+        self.count(doc! { "status": "SENT", "sent_at": { "$gte": since } })
+            .await
+    }
+
+    /// Notifications that became FAILED since `since`.
+    pub async fn failed_since(&self, since: DateTime) -> Result<i64, AppError> {
+        self.count(doc! { "status": "FAILED", "failed_at": { "$gte": since } })
+            .await
+    }
+
+    /// When the last e-mail was sent.
+    pub async fn last_sent_at(&self) -> Result<Option<DateTime>, AppError> {
+        self.first_time(doc! { "status": "SENT" }, "sent_at", false)
+            .await
+    }
+
+    async fn count(&self, filter: Document) -> Result<i64, AppError> {
         let count = self.notifications.count_documents(filter).await?;
         Ok(i64::try_from(count).unwrap_or(i64::MAX))
     }
 
     /// The `field` time of the first notification matching `filter` in that order.
-    pub async fn first_time(
+    async fn first_time(
         &self,
         filter: Document,
         field: &str,

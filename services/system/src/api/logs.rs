@@ -17,6 +17,7 @@ use astro_shared::{
         LogSink, MAX_ATTRIBUTE_KEY_CHARS, MAX_ATTRIBUTE_VALUE_CHARS, MAX_ATTRIBUTES,
         MAX_EVENT_TYPE_CHARS, MAX_INGEST_BATCH, MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
     },
+    convert::bson_from_timestamp,
     paging::page_size,
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -208,11 +209,11 @@ fn parse_filter(input: &FilterInput<'_>) -> Result<(LogFilter, Order), AppError>
     };
     let start = input
         .start_time
-        .map(|time| date("start_time", time))
+        .map(|time| bson_from_timestamp("start_time", time))
         .transpose()?;
     let end = input
         .end_time
-        .map(|time| date("end_time", time))
+        .map(|time| bson_from_timestamp("end_time", time))
         .transpose()?;
     if let (Some(start_time), Some(end_time)) = (input.start_time, input.end_time)
         && (end_time.seconds, end_time.nanos) < (start_time.seconds, start_time.nanos)
@@ -261,21 +262,6 @@ fn is_trace_id(text: &str) -> bool {
             .all(|digit| matches!(digit, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// A protobuf timestamp as a BSON date (milliseconds, as stored).
-fn date(field: &str, time: &prost_types::Timestamp) -> Result<DateTime, AppError> {
-    // Years 1 to 9999, as google.protobuf.Timestamp allows.
-    const MIN_SECONDS: i64 = -62_135_596_800;
-    const MAX_SECONDS: i64 = 253_402_300_799;
-    if !(MIN_SECONDS..=MAX_SECONDS).contains(&time.seconds)
-        || !(0..1_000_000_000).contains(&time.nanos)
-    {
-        return Err(AppError::invalid(field, "is not a valid timestamp"));
-    }
-    Ok(DateTime::from_millis(
-        time.seconds * 1000 + i64::from(time.nanos / 1_000_000),
-    ))
-}
-
 /// Checks a batch of entries from a producer; any bad entry refuses the whole batch (the
 /// contract: nothing is stored), naming the entry and field.
 fn parse_entries(entries: &[LogEntry]) -> Result<Vec<LogDocument>, AppError> {
@@ -295,7 +281,7 @@ fn parse_entry(index: usize, entry: &LogEntry) -> Result<LogDocument, AppError> 
         .time
         .as_ref()
         .ok_or_else(|| AppError::invalid(field("time"), "is required"))
-        .and_then(|time| date(&field("time"), time))?;
+        .and_then(|time| bson_from_timestamp(&field("time"), time))?;
     let service = entry.service.trim();
     if service.is_empty() || service.chars().count() > MAX_NAME_CHARS {
         return Err(AppError::invalid(

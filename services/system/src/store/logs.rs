@@ -41,7 +41,7 @@ impl LogDocument {
     pub fn to_proto(&self) -> LogEntry {
         LogEntry {
             id: self.id.clone(),
-            time: Some(super::users::timestamp(self.time)),
+            time: Some(astro_shared::convert::bson_timestamp(self.time)),
             service: self.service.clone(),
             level: self.level,
             event_type: self.event_type.clone(),

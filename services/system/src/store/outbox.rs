@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use astro_shared::AppError;
+use astro_shared::{AppError, convert::bson_after};
 use mongodb::{
     Collection,
     bson::{DateTime, doc},
@@ -56,7 +56,7 @@ impl OutboxStore {
     /// Entries are added with the change they announce, by [`super::accounts::AccountWrites`].
     pub async fn claim_due(&self, lease: Duration) -> Result<Option<OutboxEntry>, AppError> {
         let now = DateTime::now();
-        let lease_end = DateTime::from_millis(now.timestamp_millis() + millis(lease));
+        let lease_end = bson_after(now, lease);
         Ok(self
             .entries
             .find_one_and_update(
@@ -89,7 +89,7 @@ impl OutboxStore {
         delay: Duration,
         error: &str,
     ) -> Result<(), AppError> {
-        let next = DateTime::from_millis(DateTime::now().timestamp_millis() + millis(delay));
+        let next = bson_after(DateTime::now(), delay);
         self.entries
             .update_one(
                 doc! { "_id": event_id },
@@ -102,8 +102,4 @@ impl OutboxStore {
     pub async fn by_id(&self, event_id: &str) -> Result<Option<OutboxEntry>, AppError> {
         Ok(self.entries.find_one(doc! { "_id": event_id }).await?)
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

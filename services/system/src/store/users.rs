@@ -4,7 +4,7 @@ use astro_proto::astrobookings::{
     common::v1::{Contact, Role},
     system::v1::User,
 };
-use astro_shared::{AppError, auth::role_claim};
+use astro_shared::{AppError, auth::role_claim, convert::bson_timestamp};
 use futures::TryStreamExt as _;
 use mongodb::{
     Collection,
@@ -55,9 +55,9 @@ impl UserDocument {
             role: self.role().into(),
             email_confirmed: self.email_confirmed,
             disabled: self.disabled,
-            created_at: Some(timestamp(self.created_at)),
-            last_login_at: self.last_login_at.map(timestamp),
-            disabled_at: self.disabled_at.map(timestamp),
+            created_at: Some(bson_timestamp(self.created_at)),
+            last_login_at: self.last_login_at.map(bson_timestamp),
+            disabled_at: self.disabled_at.map(bson_timestamp),
         }
     }
 
@@ -69,15 +69,6 @@ impl UserDocument {
             email: self.email.clone(),
             phone: String::new(),
         }
-    }
-}
-
-/// A BSON date as a protobuf timestamp.
-pub fn timestamp(time: DateTime) -> prost_types::Timestamp {
-    let millis = time.timestamp_millis();
-    prost_types::Timestamp {
-        seconds: millis.div_euclid(1000),
-        nanos: i32::try_from(millis.rem_euclid(1000) * 1_000_000).unwrap_or(0),
     }
 }
 
