@@ -87,6 +87,33 @@ impl TestServers {
         Ok(url)
     }
 
+    /// Removes a test's OperationsDB and SystemDB databases. A full run creates one of each per
+    /// mesh; kept, they grew the test PostgreSQL data by ~7 MB a mesh, about 1 GB a run.
+    pub async fn drop_databases(
+        &self,
+        postgres_url: &str,
+        system_db_name: &str,
+    ) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
+        let name = postgres_url
+            .rsplit_once('/')
+            .map(|(_, name)| name)
+            .context("a PostgreSQL URL names its database")?;
+        let mut admin = sqlx::PgConnection::connect(&self.pg_admin_url).await?;
+        // FORCE: a killed service's connections may not have been closed by the server yet.
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .with_context(|| format!("drop PostgreSQL database {name}"))?;
+        let client = mongodb::Client::with_uri_str(&self.mongo_url).await?;
+        client
+            .database(system_db_name)
+            .drop()
+            .await
+            .with_context(|| format!("drop SystemDB database {system_db_name}"))?;
+        Ok(())
+    }
+
     /// The host:port of the PostgreSQL server.
     pub fn pg_address(&self) -> String {
         host_port(&self.pg_admin_url)

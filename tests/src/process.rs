@@ -163,6 +163,9 @@ impl Drop for MeshProcess {
     }
 }
 
+/// Set to keep each mesh's databases after its test, to look into them.
+const KEEP_DATA_VARIABLE: &str = "ASTRO_TEST_KEEP_DATA";
+
 /// Options of a whole mesh started for one test.
 #[derive(Debug, Clone, Default)]
 pub struct MeshOptions {
@@ -188,6 +191,32 @@ pub struct Mesh {
     pub keys: crate::keys::TestKeys,
     pub admin_email: String,
     pub admin_password: String,
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        // The processes hold connections to the databases: stop them first.
+        self.processes.clear();
+        if std::env::var_os(KEEP_DATA_VARIABLE).is_some() {
+            return;
+        }
+        let servers = self.servers.clone();
+        let postgres_url = self.database_url.clone();
+        let system_db_name = self.system_db_name.clone();
+        // Drop may run on the test's runtime, which must not be blocked; a thread of its own may.
+        let dropped = std::thread::spawn(move || -> anyhow::Result<()> {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(servers.drop_databases(&postgres_url, &system_db_name))
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("warning: the mesh's databases stay: {error:#}"),
+            Err(_) => eprintln!("warning: the mesh's databases stay: dropping them panicked"),
+        }
+    }
 }
 
 impl Mesh {
