@@ -123,6 +123,10 @@ impl tower::Service<Request<Body>> for GrpcRouter {
             astro_shared::grpc_client::ensure_deadline(request.headers_mut(), rpc.timeout);
             match channel.oneshot(request).await {
                 Ok(response) => Ok(response),
+                Err(error) if astro_shared::grpc_client::deadline_passed(&error) => {
+                    tracing::warn!(upstream = %upstream_name, "upstream did not answer within the deadline");
+                    Ok(deadline_exceeded(&upstream_name).into_http())
+                }
                 Err(error) => {
                     tracing::warn!(
                         upstream = %upstream_name,
@@ -177,6 +181,14 @@ impl http_body::Body for UnknownLength {
     fn is_end_stream(&self) -> bool {
         self.0.is_end_stream()
     }
+}
+
+/// The status for a call whose deadline passed while `upstream` was still working on it: the
+/// upstream is reachable, so this is not UNAVAILABLE, and a retry may well do the work twice.
+pub fn deadline_exceeded(upstream: &str) -> Status {
+    Status::deadline_exceeded(format!(
+        "{upstream} service did not answer within the deadline"
+    ))
 }
 
 /// A trailers-only gRPC answer saying that `upstream` cannot be reached.

@@ -1,13 +1,14 @@
 //! The whole mesh as real processes: health of every service directly and through the
 //! gateway (gRPC and grpc-web), readiness, routing, and what the gateway refuses to expose.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use astro_e2e::{
     Service, channel, eventually,
     grpc_web::{self, Encoding},
-    health_status, mesh,
+    health_status, mesh, mesh_with, rest,
 };
+use astro_proto::astrobookings::booking::v1::ListLaunchesRequest;
 use astro_proto::astrobookings::finance::v1::{
     IssueLaunchInvoiceRequest, finance_internal_service_client::FinanceInternalServiceClient,
 };
@@ -187,6 +188,65 @@ async fn a_dead_upstream_is_unavailable_through_the_gateway_not_an_internal_erro
         unavailable,
         "agency down must answer UNAVAILABLE through the gateway"
     );
+}
+
+#[tokio::test]
+async fn an_upstream_that_does_not_answer_in_time_is_deadline_exceeded_not_unavailable() {
+    // BookingAPI's public catalogue gets 1 s at the gateway; a grpc-web client may ask for less.
+    let mesh = mesh_with(HashMap::from([(
+        "ASTRO_GATEWAY_ROUTE_TIMEOUTS_MS".to_owned(),
+        "ListLaunches=1000".to_owned(),
+    )]))
+    .await;
+    let gateway = mesh.gateway_url();
+    let rpc = "/astrobookings.booking.v1.BookingService/ListLaunches";
+    let request = ListLaunchesRequest::default().encode_to_vec();
+    let catalogue = format!("{gateway}/v1/launches");
+    let answered = grpc_web::call(&gateway, rpc, &request, Encoding::Binary, &[])
+        .await
+        .expect("grpc-web call");
+    assert_eq!(answered.grpc_status, Some(0), "{answered:?}");
+
+    // Frozen, BookingAPI keeps its connection to the gateway open but answers nothing.
+    let booking = &mesh.processes[&Service::Booking];
+    booking.freeze().expect("SIGSTOP BookingAPI");
+    let grpc = grpc_web::call(
+        &gateway,
+        rpc,
+        &request,
+        Encoding::Binary,
+        &[("grpc-timeout", "300m")],
+    )
+    .await;
+    let rest = rest::send("GET", &catalogue, &[], None).await;
+    booking.resume().expect("SIGCONT BookingAPI");
+
+    let grpc = grpc.expect("grpc-web call");
+    assert_eq!(
+        grpc.grpc_status,
+        Some(tonic::Code::DeadlineExceeded as i32),
+        "{grpc:?}"
+    );
+    assert_eq!(
+        grpc.grpc_message.as_deref(),
+        Some("booking service did not answer within the deadline")
+    );
+    let rest = rest.expect("REST call");
+    assert_eq!(rest.status, 504, "{rest:?}");
+    assert_eq!(rest.json["code"], tonic::Code::DeadlineExceeded as i32);
+    assert!(
+        rest.headers.get("retry-after").is_none(),
+        "a slow upstream is no invitation to retry at once: {rest:?}"
+    );
+
+    // Running again, it answers again.
+    let recovered = eventually(Duration::from_secs(10), || async {
+        rest::send("GET", &catalogue, &[], None)
+            .await
+            .is_ok_and(|answer| answer.status == 200)
+    })
+    .await;
+    assert!(recovered, "BookingAPI answers once it runs again");
 }
 
 #[tokio::test]

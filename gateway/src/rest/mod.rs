@@ -213,6 +213,10 @@ pub fn forwarded_metadata(headers: &HeaderMap, client: IpAddr) -> MetadataMap {
 /// An upstream's failure as the client sees it. Transport failures (the upstream cannot be
 /// reached) become a plain UNAVAILABLE without internal details.
 fn upstream_error(status: Status, upstream: &str) -> ApiError {
+    if astro_shared::grpc_client::deadline_passed(&status) {
+        tracing::warn!(upstream, "upstream did not answer within the deadline");
+        return ApiError::from(crate::proxy::deadline_exceeded(upstream));
+    }
     if std::error::Error::source(&status).is_some() {
         tracing::warn!(upstream, error = %status, "upstream unreachable");
         return upstream_unavailable(upstream);
