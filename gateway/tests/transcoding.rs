@@ -281,7 +281,7 @@ async fn start(max_body_bytes: usize) -> TestGateway {
 }
 
 /// This file tests transcoding against its own contract, not token cryptography (the mesh
-/// tests in tests/tests/system_auth.rs forge and verify real tokens): here any non-empty
+/// tests in tests/tests/e2e/system_auth.rs forge and verify real tokens): here any non-empty
 /// bearer token identifies a caller, so the protected test RPC can be reached.
 struct AnyTokenIsACaller;
 
@@ -508,7 +508,7 @@ async fn metadata_travels_and_the_request_id_is_echoed() {
     assert_eq!(metadata["authorization"], "Bearer abc");
     assert_eq!(metadata["x-request-id"], "req-42");
     assert_eq!(metadata["x-forwarded-for"], "127.0.0.1");
-    // (trace context needs the process's telemetry: tests/tests/gateway_rest.rs checks it.)
+    // (trace context needs the process's telemetry: tests/tests/e2e/gateway_rest.rs checks it.)
     // Without one, the gateway makes a request id up and still sends it on.
     let answer = gateway.get("/v1/things/m").await;
     let generated = answer.headers["x-request-id"]

@@ -1,0 +1,22 @@
+//! End-to-end tests against real processes of the mesh and the real local servers that
+//! `./dev test` starts. One test binary with a module per area, not one binary per file: each
+//! binary links the whole mesh's dependencies (~55 MB), and sixteen of them took ~0.9 GB of
+//! disk and fifteen extra link steps per build. nextest still runs every test in a process of
+//! its own. Run one area with `cargo test -p astro-e2e --test e2e notify::`.
+
+mod activity_logs;
+mod agency;
+mod booking;
+mod catalogue;
+mod finance_payments;
+mod gateway_grpc_web;
+mod gateway_rate_limit;
+mod gateway_rest;
+mod gateway_schemathesis;
+mod lifecycle;
+mod mail_catcher;
+mod mesh;
+mod notify;
+mod system_auth;
+mod system_internal;
+mod trace_context;
