@@ -55,14 +55,7 @@ impl TracedChannel {
 /// tonic's channel reports that as its own error (`TimeoutExpired`), not as a status of the
 /// callee, so it looks like a broken connection unless asked for by type.
 pub fn deadline_passed(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        if error.is::<tonic::TimeoutExpired>() {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
+    crate::telemetry::causes(error).any(|cause| cause.is::<tonic::TimeoutExpired>())
 }
 
 /// How long connecting to a neighbour may take before the call fails as UNAVAILABLE.

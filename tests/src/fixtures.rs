@@ -11,7 +11,8 @@ use astro_proto::astrobookings::{
         agency_service_client::AgencyServiceClient,
     },
     booking::v1::{
-        Passenger, RegisterTravelerRequest, booking_service_client::BookingServiceClient,
+        CreateBookingRequest, Passenger, RegisterTravelerRequest,
+        booking_service_client::BookingServiceClient,
     },
     common::v1::{Address, Money, RocketRange, Role},
 };
@@ -285,6 +286,17 @@ pub fn passengers(count: usize) -> Vec<Passenger> {
             phone: String::new(),
         })
         .collect()
+}
+
+/// A booking of `passengers` on `launch_id`, paid with localstripe's test card that succeeds,
+/// under a fresh idempotency key.
+pub fn booking_request(launch_id: &str, passengers: Vec<Passenger>) -> CreateBookingRequest {
+    CreateBookingRequest {
+        launch_id: launch_id.to_owned(),
+        passengers,
+        payment_method_id: "pm_card_visa".to_owned(),
+        idempotency_key: uuid::Uuid::new_v4().to_string(),
+    }
 }
 
 /// The payment gateway's (localstripe's) own record of a PaymentIntent: amount, amount

@@ -194,7 +194,7 @@ impl Directory {
                 .clone()
                 .list_users_by_role(ListUsersByRoleRequest {
                     role: role.into(),
-                    page_size: 500,
+                    page_size: PAGE_SIZE,
                     page_token,
                 })
                 .await

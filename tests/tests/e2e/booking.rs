@@ -53,10 +53,8 @@ async fn book(
     booking_client(gateway)
         .create_booking(with_token(
             CreateBookingRequest {
-                launch_id: launch_id.to_owned(),
-                passengers,
-                payment_method_id: "pm_card_visa".to_owned(),
                 idempotency_key: key,
+                ..fixtures::booking_request(launch_id, passengers)
             },
             &traveler.token,
         ))
@@ -604,12 +602,7 @@ async fn a_booking_is_one_trace_from_the_gateway_to_the_stripe_call() {
 
     let caller = CallerTrace::new();
     let mut request = with_token(
-        CreateBookingRequest {
-            launch_id: launch,
-            passengers: passengers(1),
-            payment_method_id: "pm_card_visa".into(),
-            idempotency_key: new_key(),
-        },
+        fixtures::booking_request(&launch, passengers(1)),
         &traveler.token,
     );
     request

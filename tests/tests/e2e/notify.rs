@@ -22,7 +22,7 @@ use astro_e2e::{
 };
 use astro_proto::astrobookings::{
     agency::v1::DelayLaunchRequest,
-    booking::v1::{CancelBookingRequest, CreateBookingRequest, CreateBookingResponse},
+    booking::v1::{CancelBookingRequest, CreateBookingResponse},
     common::v1::{Contact, RocketRange, Role, SortOrder},
     notify::v1::{
         CancelNotificationRequest, EnqueueNotificationRequest, GetQueueStatusRequest,
@@ -106,12 +106,7 @@ async fn book_at(
     launch_id: &str,
     seats: usize,
 ) -> CreateBookingResponse {
-    let request = CreateBookingRequest {
-        launch_id: launch_id.to_owned(),
-        passengers: passengers(seats),
-        payment_method_id: "pm_card_visa".to_owned(),
-        idempotency_key: uuid::Uuid::new_v4().to_string(),
-    };
+    let request = fixtures::booking_request(launch_id, passengers(seats));
     // As a careful client does: under the full suite's load on 2 cores a booking can outlast the
     // gateway's deadline, and the contract makes a retry with the same key safe (the first
     // answer, or ABORTED while that one is still being worked on). A second booking would show
@@ -1037,12 +1032,7 @@ async fn one_trace_runs_from_the_booking_request_to_the_email_send() {
     let traveler = fixtures::traveler(gateway_address, "traced").await;
     let trace = CallerTrace::new();
     let mut request = with_token(
-        CreateBookingRequest {
-            launch_id: launch,
-            passengers: passengers(1),
-            payment_method_id: "pm_card_visa".to_owned(),
-            idempotency_key: uuid::Uuid::new_v4().to_string(),
-        },
+        fixtures::booking_request(&launch, passengers(1)),
         &traveler.token,
     );
     request.metadata_mut().insert(
