@@ -71,9 +71,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// `ASTRO_GATEWAY_RATE_LIMIT_{AUTH,CATALOGUE,WEBHOOK,DEFAULT}`: `N/period` or `off`.
     pub rate_limits: RateLimits,
-    /// `ASTRO_GATEWAY_TRUST_FORWARDED_FOR`: take the client address from `X-Forwarded-For`
-    /// (only behind a proxy that sets it). Default false.
-    pub trust_forwarded_for: bool,
+    /// `ASTRO_GATEWAY_TRUSTED_PROXY_HOPS`: how many trusted proxies (load balancers) stand in
+    /// front of the gateway; the client address is the `X-Forwarded-For` entry that many from
+    /// the right. Default 0: the TCP peer is the client and the header is ignored.
+    pub trusted_proxy_hops: usize,
 }
 
 impl Config {
@@ -101,7 +102,7 @@ impl Config {
             max_header_bytes: env.or("MAX_HEADER_BYTES", 16 * 1024)?,
             redis_url: Some(redis_url).filter(|url| !url.is_empty()),
             rate_limits: RateLimits::from_env(&env)?,
-            trust_forwarded_for: env.or("TRUST_FORWARDED_FOR", false)?,
+            trusted_proxy_hops: env.or("TRUSTED_PROXY_HOPS", 0)?,
         })
     }
 }
@@ -161,7 +162,7 @@ struct GatewayState {
     rest: Rest,
     openapi: Arc<String>,
     docs: Arc<String>,
-    trust_forwarded_for: bool,
+    trusted_proxy_hops: usize,
 }
 
 /// The gateway's HTTP application with the production parts (exposed for in-process tests).
@@ -220,7 +221,7 @@ pub fn app_with(config: &Config, parts: AppParts) -> anyhow::Result<Router> {
             upstreams.clone(),
             contracts.clone(),
             edge.clone(),
-            config.trust_forwarded_for,
+            config.trusted_proxy_hops,
         ),
         rest: Rest {
             contracts: contracts.clone(),
@@ -231,7 +232,7 @@ pub fn app_with(config: &Config, parts: AppParts) -> anyhow::Result<Router> {
         upstreams,
         docs: Arc::new(openapi::docs_page(&document)),
         openapi: Arc::new(document.to_string()),
-        trust_forwarded_for: config.trust_forwarded_for,
+        trusted_proxy_hops: config.trusted_proxy_hops,
     };
     let max_header_bytes = config.max_header_bytes;
     let pool = contracts.pool.clone();
@@ -369,7 +370,7 @@ async fn grpc_or_rest(State(state): State<GatewayState>, request: Request) -> Re
         let client = proxy::client_address(
             request.extensions(),
             request.headers(),
-            state.trust_forwarded_for,
+            state.trusted_proxy_hops,
         );
         return state.rest.handle(request, client).await;
     }

@@ -27,7 +27,7 @@ pub struct GrpcRouter {
     health: HealthServer<GatewayHealth>,
     contracts: Arc<Contracts>,
     edge: Edge,
-    trust_forwarded_for: bool,
+    trusted_proxy_hops: usize,
 }
 
 impl GrpcRouter {
@@ -35,7 +35,7 @@ impl GrpcRouter {
         upstreams: Upstreams,
         contracts: Arc<Contracts>,
         edge: Edge,
-        trust_forwarded_for: bool,
+        trusted_proxy_hops: usize,
     ) -> Self {
         let health = HealthServer::new(GatewayHealth::new(upstreams.clone()));
         Self {
@@ -43,23 +43,24 @@ impl GrpcRouter {
             health,
             contracts,
             edge,
-            trust_forwarded_for,
+            trusted_proxy_hops,
         }
     }
 }
 
-/// The address of the client: the TCP peer, or the first `X-Forwarded-For` entry when the
-/// gateway runs behind a trusted proxy (`ASTRO_GATEWAY_TRUST_FORWARDED_FOR`).
+/// The address of the client: the TCP peer, or, behind `trusted_proxy_hops` trusted proxies
+/// (`ASTRO_GATEWAY_TRUSTED_PROXY_HOPS`), the `X-Forwarded-For` entry that many from the right.
 pub fn client_address(
     extensions: &http::Extensions,
     headers: &http::HeaderMap,
-    trust_forwarded_for: bool,
+    trusted_proxy_hops: usize,
 ) -> IpAddr {
-    let forwarded = trust_forwarded_for
-        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
-        .flatten()
-        .and_then(|value| value.split(',').next())
-        .and_then(|first| first.trim().parse().ok());
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            astro_shared::client_address::from_forwarded_for(value, trusted_proxy_hops)
+        });
     forwarded
         .or_else(|| {
             extensions
@@ -109,7 +110,7 @@ impl tower::Service<Request<Body>> for GrpcRouter {
         let client = client_address(
             request.extensions(),
             request.headers(),
-            self.trust_forwarded_for,
+            self.trusted_proxy_hops,
         );
         Box::pin(async move {
             let mut request = request;

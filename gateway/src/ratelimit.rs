@@ -173,6 +173,8 @@ impl RateLimiter {
         let Some(Some(limit)) = self.limits.groups.get(group) else {
             return Ok(());
         };
+        // IPv6 clients per /64: one subscriber holds a whole /64.
+        let client = astro_shared::client_address::bucket(client);
         let mut keys = vec![format!("{}ratelimit:{group}:ip:{client}", self.key_prefix)];
         if let Some(user_id) = user_id {
             keys.push(format!(

@@ -265,7 +265,7 @@ async fn start(max_body_bytes: usize) -> TestGateway {
         rate_limits: RateLimits {
             groups: HashMap::new(),
         },
-        trust_forwarded_for: false,
+        trusted_proxy_hops: 0,
     };
     let app = astro_gateway::app_with(
         &config,

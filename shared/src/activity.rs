@@ -19,6 +19,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use astro_proto::astrobookings::common::v1::MeshService;
 use astro_proto::astrobookings::system::v1::{
     IngestLogsRequest, LogEntry, LogLevel,
     system_internal_service_client::SystemInternalServiceClient,
@@ -27,7 +28,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tonic::Code;
 
-use crate::{AppError, grpc_client::TracedChannel};
+use crate::{AppError, grpc_client::TracedChannel, service_auth::ServiceIdentity};
 
 /// Longest event type (characters), as in the `LogEntry` contract.
 pub const MAX_EVENT_TYPE_CHARS: usize = 100;
@@ -148,9 +149,13 @@ impl ActivityLog {
 
     /// [`Self::start`] with a lazy channel to SystemAPI at `system_url` (a service's
     /// `ASTRO_<SVC>_SYSTEM_URL`): the one line a service needs.
-    pub fn connect(system_url: &str, service: &'static str) -> anyhow::Result<Self> {
+    pub fn connect(
+        system_url: &str,
+        service: &'static str,
+        identity: &Arc<ServiceIdentity>,
+    ) -> anyhow::Result<Self> {
         Ok(Self::start(
-            TracedChannel::lazy(system_url, Duration::from_secs(5))?,
+            identity.channel(system_url, Duration::from_secs(5), MeshService::System)?,
             service,
         ))
     }

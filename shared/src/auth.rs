@@ -2,9 +2,10 @@
 //!
 //! Access tokens are EdDSA JWTs signed by SystemAPI; everyone verifies them locally against
 //! SystemAPI's JWKS (cached, refetched when a token names an unknown key id). Who may call which
-//! RPC is declared once, in the contracts (`astrobookings.common.v1.access` on every public RPC),
-//! and read here from the descriptor set. Logout and disabled accounts take effect everywhere
-//! at once through a denylist in CacheDB.
+//! RPC is declared once, in the contracts (`astrobookings.common.v1.access` on every public RPC,
+//! `internal_access` on every internal one), and read here from the descriptor set. Internal
+//! RPCs take service tokens only (see [`crate::service_auth`]), never a user's. Logout and
+//! disabled accounts take effect everywhere at once through a denylist in CacheDB.
 
 use std::{
     collections::HashMap,
@@ -16,7 +17,7 @@ use std::{
 };
 
 use astro_proto::astrobookings::{
-    common::v1::Role,
+    common::v1::{MeshService, Role},
     system::v1::{GetJwksRequest, Jwk, system_service_client::SystemServiceClient},
 };
 use fred::prelude::KeysInterface as _;
@@ -26,7 +27,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 use tonic::{Status, body::Body};
 
-use crate::{AppError, grpc_client::TracedChannel};
+use crate::{
+    AppError,
+    grpc_client::TracedChannel,
+    service_auth::{CallingService, SERVICE_TOKEN_HEADER, ServiceKeys, service_name},
+};
 
 /// Who signs and who may accept access tokens.
 pub const TOKEN_ISSUER: &str = "astrobookings";
@@ -59,6 +64,14 @@ pub struct AccessClaims {
     pub jti: String,
     /// Always [`ACCESS_TOKEN_USE`]: a token of another use is refused.
     pub token_use: String,
+    /// The session (refresh family) the token was issued to, so a family revoked for reuse
+    /// takes its access tokens with it. Empty in tokens that predate it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
+    /// `iat` in milliseconds, so "every token issued before the password change" is exact
+    /// even within the second of the change. 0 in tokens that predate it (`iat` is used).
+    #[serde(default)]
+    pub iat_ms: u64,
 }
 
 /// The authenticated caller of a request, put into the request's extensions by [`AuthLayer`].
@@ -70,6 +83,10 @@ pub struct Caller {
     pub token_id: String,
     /// The access token's `exp` (seconds since the epoch).
     pub expires_at: u64,
+    /// When the token was issued (milliseconds since the epoch).
+    pub issued_at_ms: u64,
+    /// The session (refresh family) of the token; empty if unknown.
+    pub session_id: String,
 }
 
 /// The role name used in tokens (`TRAVELER`), from the contract's enum.
@@ -88,6 +105,15 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Milliseconds since the epoch.
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// Revoked access tokens and disabled accounts, in CacheDB, with the prefix shared by one
@@ -112,6 +138,41 @@ impl Denylist {
 
     fn disabled_user_key(&self, user_id: &str) -> String {
         format!("{}auth:disabled-user:{user_id}", self.prefix)
+    }
+
+    fn user_revoked_before_key(&self, user_id: &str) -> String {
+        format!("{}auth:user-revoked-before:{user_id}", self.prefix)
+    }
+
+    fn revoked_session_key(&self, session_id: &str) -> String {
+        format!("{}auth:revoked-session:{session_id}", self.prefix)
+    }
+
+    /// Refuses every access token of `user_id` issued before `at_ms` (a password change).
+    /// Tokens issued later, e.g. by the login that follows, stay valid.
+    pub async fn revoke_user_tokens_before(
+        &self,
+        user_id: &str,
+        at_ms: u64,
+        access_token_ttl: Duration,
+    ) -> Result<(), AppError> {
+        let ttl = access_token_ttl.as_secs() + LEEWAY.as_secs() + 1;
+        self.set_value_with_ttl(self.user_revoked_before_key(user_id), at_ms, ttl)
+            .await
+    }
+
+    /// Refuses every access token of the session (refresh family) `session_id`.
+    pub async fn revoke_session(
+        &self,
+        session_id: &str,
+        access_token_ttl: Duration,
+    ) -> Result<(), AppError> {
+        if session_id.is_empty() {
+            return Ok(());
+        }
+        let ttl = access_token_ttl.as_secs() + LEEWAY.as_secs() + 1;
+        self.set_with_ttl(self.revoked_session_key(session_id), ttl)
+            .await
     }
 
     /// Refuses the access token `token_id` until it expires at `expires_at` (plus leeway).
@@ -142,19 +203,50 @@ impl Denylist {
     /// Whether the token or its user is denied; a CacheDB outage is an `Unavailable` error, which
     /// [`TokenVerifier`] tolerates (see `verify`).
     pub async fn is_denied(&self, caller: &Caller) -> Result<bool, AppError> {
+        // One round trip for every reason a token can be refused.
+        let session_key = if caller.session_id.is_empty() {
+            // A key nobody sets, so the reply keeps its shape.
+            format!("{}auth:revoked-session:-", self.prefix)
+        } else {
+            self.revoked_session_key(&caller.session_id)
+        };
         let keys = vec![
             self.revoked_token_key(&caller.token_id),
             self.disabled_user_key(&caller.user_id),
+            session_key,
+            self.user_revoked_before_key(&caller.user_id),
         ];
-        let found: i64 = self.redis.exists(keys).await?;
-        Ok(found > 0)
+        let values: Vec<Option<String>> = self.redis.mget(keys).await?;
+        let flagged = values.iter().take(3).any(Option::is_some);
+        let revoked_before = values
+            .get(3)
+            .cloned()
+            .flatten()
+            .and_then(|value| value.parse::<u64>().ok());
+        Ok(flagged || revoked_before.is_some_and(|before| caller.issued_at_ms < before))
     }
 
     async fn set_with_ttl(&self, key: String, ttl_seconds: u64) -> Result<(), AppError> {
+        self.set_value_with_ttl(key, 1, ttl_seconds).await
+    }
+
+    async fn set_value_with_ttl(
+        &self,
+        key: String,
+        value: u64,
+        ttl_seconds: u64,
+    ) -> Result<(), AppError> {
         let ttl = i64::try_from(ttl_seconds).unwrap_or(i64::MAX);
+        let value = i64::try_from(value).unwrap_or(i64::MAX);
         let _: () = self
             .redis
-            .set(key, 1, Some(fred::types::Expiration::EX(ttl)), None, false)
+            .set(
+                key,
+                value,
+                Some(fred::types::Expiration::EX(ttl)),
+                None,
+                false,
+            )
             .await?;
         Ok(())
     }
@@ -225,8 +317,17 @@ impl TokenVerifier {
         }
     }
 
-    /// The caller a bearer token stands for, or UNAUTHENTICATED saying why.
+    /// The caller a bearer token stands for, or UNAUTHENTICATED saying why. If the denylist
+    /// cannot be read, see [`Self::verify_with`]: reads of customers stay open.
     pub async fn verify(&self, token: &str) -> Result<Caller, AppError> {
+        self.verify_with(token, true).await
+    }
+
+    /// As [`Self::verify`]. `read_only` says whether the RPC only reads: when CacheDB (the
+    /// denylist) is down, a revocation may be missed, so only customers' (TRAVELER, AGENCY)
+    /// reads are let through; employees (FINANCE, IT, ADMIN) and every write fail closed with
+    /// UNAVAILABLE rather than act on a token that may have been revoked.
+    pub async fn verify_with(&self, token: &str, read_only: bool) -> Result<Caller, AppError> {
         let unauthenticated =
             |reason: &str| AppError::Unauthenticated(format!("invalid access token: {reason}"));
         if token.len() > MAX_TOKEN_BYTES {
@@ -266,20 +367,38 @@ impl TokenVerifier {
             role,
             token_id: claims.jti,
             expires_at: claims.exp,
+            issued_at_ms: if claims.iat_ms > 0 {
+                claims.iat_ms
+            } else {
+                claims.iat.saturating_mul(1000)
+            },
+            session_id: claims.sid,
         };
         if let Some(denylist) = &self.denylist {
             match denylist.is_denied(&caller).await {
                 Ok(false) => {}
                 Ok(true) => return Err(AppError::Unauthenticated("access token revoked".into())),
-                // CacheDB down: the signature, expiry and audience are proven, only a logout or
-                // a disabling within the token's last minutes (15 at most) could be missed.
-                // Bookings and payments keep working through a CacheDB outage; the gap is
-                // logged for every request it applies to.
-                Err(AppError::Unavailable { cause, .. }) => tracing::warn!(
-                    user_id = %caller.user_id,
-                    error = %format!("{cause:#}"),
-                    "token denylist unavailable (CacheDB); accepting the verified token"
-                ),
+                // CacheDB down: the signature, expiry and audience are proven, only a logout,
+                // password change or disabling within the token's last minutes (15 at most)
+                // could be missed. A customer's read goes on (the catalogue and their bookings
+                // stay visible through a CacheDB outage), logged; anything else fails closed.
+                Err(AppError::Unavailable { cause, .. })
+                    if read_only && !is_employee(caller.role) =>
+                {
+                    tracing::warn!(
+                        user_id = %caller.user_id,
+                        error = %format!("{cause:#}"),
+                        "token denylist unavailable (CacheDB); accepting the verified token for a read"
+                    );
+                }
+                Err(error @ AppError::Unavailable { .. }) => {
+                    tracing::warn!(
+                        user_id = %caller.user_id,
+                        role = role_claim(caller.role),
+                        "token denylist unavailable (CacheDB); refusing an employee or a write"
+                    );
+                    return Err(error);
+                }
                 Err(error) => return Err(error),
             }
         }
@@ -356,79 +475,139 @@ fn decoding_keys(jwks: &[Jwk]) -> HashMap<String, DecodingKey> {
         .collect()
 }
 
+/// Whether a role is one of the platform's employees, whose tokens carry the most power.
+pub fn is_employee(role: Role) -> bool {
+    matches!(role, Role::Finance | Role::It | Role::Admin)
+}
+
+/// Whether an RPC only reads, by the naming rule every contract follows (AIP-131..136):
+/// `Get…`, `List…`, `BatchGet…`, `Search…`, `Export…`, `Watch…`.
+pub fn is_read_rpc(method_name: &str) -> bool {
+    ["Get", "List", "BatchGet", "Search", "Export", "Watch"]
+        .iter()
+        .any(|prefix| method_name.starts_with(prefix))
+}
+
 /// Who may call one RPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessRule {
     Public,
     /// Any authenticated user when empty, else one of these roles.
     Roles(Vec<Role>),
+    /// An internal RPC: one of these services, with a service token (never empty).
+    Services(Vec<MeshService>),
 }
 
 /// The access rules of the RPCs of some services, by gRPC path (`/pkg.Service/Method`).
 #[derive(Debug, Clone, Default)]
 pub struct AccessPolicy {
     rules: HashMap<String, AccessRule>,
+    services: Vec<String>,
+}
+
+/// Whether a contract service is internal: reachable by services only, never listed by
+/// reflection nor routed by the gateway.
+pub fn is_internal_service(full_name: &str) -> bool {
+    full_name.ends_with("InternalService")
 }
 
 impl AccessPolicy {
-    /// Reads the `astrobookings.common.v1.access` option of every method of `services`.
-    /// A method of those services without the option is an error: every public RPC must say
-    /// who may call it, and internal services must not be listed here.
+    /// Reads the access rule of every method of `services`: `astrobookings.common.v1.access`
+    /// for a public service, `internal_access` with at least one caller for an
+    /// `*InternalService`. A method without its option is an error, so a service whose contract
+    /// forgets one refuses to start (deny by default).
     pub fn from_contracts(services: &[&str]) -> anyhow::Result<Self> {
-        use prost_reflect::{DescriptorPool, Value};
+        use prost_reflect::DescriptorPool;
         let pool = DescriptorPool::decode(astro_proto::FILE_DESCRIPTOR_SET)?;
-        let access = pool
-            .get_extension_by_name("astrobookings.common.v1.access")
-            .ok_or_else(|| anyhow::anyhow!("the access option is missing from the contracts"))?;
+        let option = |name: &str| {
+            pool.get_extension_by_name(name)
+                .ok_or_else(|| anyhow::anyhow!("the {name} option is missing from the contracts"))
+        };
+        let access = option("astrobookings.common.v1.access")?;
+        let internal_access = option("astrobookings.common.v1.internal_access")?;
         let mut rules = HashMap::new();
         for service_name in services {
             let service = pool
                 .get_service_by_name(service_name)
                 .ok_or_else(|| anyhow::anyhow!("no service {service_name} in the contracts"))?;
+            let internal = is_internal_service(service.full_name());
             for method in service.methods() {
                 let options = method.options();
-                anyhow::ensure!(
-                    options.has_extension(&access),
-                    "{} has no access option",
-                    method.full_name()
-                );
-                let Value::Message(rule) = options.get_extension(&access).into_owned() else {
-                    anyhow::bail!("{}: the access option is not a message", method.full_name());
-                };
-                let public = rule
-                    .get_field_by_name("public")
-                    .and_then(|value| value.as_bool())
-                    .unwrap_or(false);
-                let roles: Vec<Role> = rule
-                    .get_field_by_name("roles")
-                    .and_then(|value| value.as_list().map(<[Value]>::to_vec))
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(Value::as_enum_number)
-                    .filter_map(|number| Role::try_from(number).ok())
-                    .collect();
-                let rule = if public {
-                    AccessRule::Public
+                let rule = if internal {
+                    anyhow::ensure!(
+                        options.has_extension(&internal_access),
+                        "{} has no internal_access option",
+                        method.full_name()
+                    );
+                    let callers = repeated_enum::<MeshService>(
+                        &options.get_extension(&internal_access),
+                        "callers",
+                    );
+                    anyhow::ensure!(
+                        !callers.is_empty(),
+                        "{}: internal_access names no caller",
+                        method.full_name()
+                    );
+                    AccessRule::Services(callers)
                 } else {
-                    AccessRule::Roles(roles)
+                    anyhow::ensure!(
+                        options.has_extension(&access),
+                        "{} has no access option",
+                        method.full_name()
+                    );
+                    let rule = options.get_extension(&access);
+                    let public = rule
+                        .as_message()
+                        .and_then(|rule| rule.get_field_by_name("public"))
+                        .and_then(|value| value.as_bool())
+                        .unwrap_or(false);
+                    if public {
+                        AccessRule::Public
+                    } else {
+                        AccessRule::Roles(repeated_enum::<Role>(&rule, "roles"))
+                    }
                 };
                 rules.insert(format!("/{}/{}", service.full_name(), method.name()), rule);
             }
         }
-        Ok(Self { rules })
+        Ok(Self {
+            rules,
+            services: services.iter().map(|name| (*name).to_owned()).collect(),
+        })
     }
 
-    /// The rule of the RPC at `path`; `None` for paths outside the policy (health, reflection,
-    /// internal services).
+    /// The rule of the RPC at `path`; `None` for paths outside the policy (health, reflection).
     pub fn rule(&self, path: &str) -> Option<&AccessRule> {
         self.rules.get(path)
     }
+
+    /// Whether the policy holds the rules of the service `full_name`.
+    pub fn covers(&self, full_name: &str) -> bool {
+        self.services.iter().any(|name| name == full_name)
+    }
 }
 
-/// Checks a caller (or its absence) against a rule.
+/// The known values of the repeated enum field `field` of an option message.
+fn repeated_enum<E: TryFrom<i32>>(option: &prost_reflect::Value, field: &str) -> Vec<E> {
+    use prost_reflect::Value;
+    option
+        .as_message()
+        .and_then(|message| message.get_field_by_name(field))
+        .and_then(|value| value.as_list().map(<[Value]>::to_vec))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_enum_number)
+        .filter_map(|number| E::try_from(number).ok())
+        .collect()
+}
+
+/// Checks a caller (or its absence) against a user rule.
 pub fn authorize(rule: &AccessRule, caller: Option<&Caller>) -> Result<(), AppError> {
     match (rule, caller) {
         (AccessRule::Public, _) => Ok(()),
+        (AccessRule::Services(_), _) => Err(AppError::Unauthenticated(format!(
+            "a service token is required ({SERVICE_TOKEN_HEADER})"
+        ))),
         (AccessRule::Roles(_), None) => Err(AppError::Unauthenticated(
             "an access token is required (authorization: Bearer <token>)".into(),
         )),
@@ -452,15 +631,17 @@ pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Decides whether a request may go on, and who makes it.
+/// Decides whether a request to the RPC at `path` may go on, and who makes it.
 pub async fn authenticate(
     verifier: &TokenVerifier,
     rule: &AccessRule,
+    path: &str,
     headers: &http::HeaderMap,
 ) -> Result<Option<Caller>, AppError> {
+    let read_only = path.rsplit('/').next().is_some_and(is_read_rpc);
     let caller = match bearer_token(headers) {
         None => None,
-        Some(token) => match verifier.verify(token).await {
+        Some(token) => match verifier.verify_with(token, read_only).await {
             Ok(caller) => Some(caller),
             // A public RPC ignores a bad token rather than failing the call.
             Err(AppError::Unauthenticated(_)) if *rule == AccessRule::Public => None,
@@ -471,19 +652,56 @@ pub async fn authenticate(
     Ok(caller)
 }
 
+/// Decides whether a service may call an internal RPC allowed to `callers`.
+pub fn authenticate_service(
+    keys: &ServiceKeys,
+    callers: &[MeshService],
+    headers: &http::HeaderMap,
+) -> Result<MeshService, AppError> {
+    let token = headers
+        .get(SERVICE_TOKEN_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| {
+            AppError::Unauthenticated(format!(
+                "a service token is required ({SERVICE_TOKEN_HEADER})"
+            ))
+        })?;
+    let service = keys.verify(token)?;
+    if callers.contains(&service) {
+        Ok(service)
+    } else {
+        Err(AppError::PermissionDenied(format!(
+            "service {} may not call this",
+            service_name(service)
+        )))
+    }
+}
+
 /// The tower layer every service puts in front of its gRPC services.
 #[derive(Clone)]
 pub struct AuthLayer {
     verifier: Arc<TokenVerifier>,
+    service_keys: Arc<ServiceKeys>,
     policy: Arc<AccessPolicy>,
 }
 
 impl AuthLayer {
-    pub fn new(verifier: Arc<TokenVerifier>, policy: AccessPolicy) -> Self {
+    pub fn new(
+        verifier: Arc<TokenVerifier>,
+        service_keys: Arc<ServiceKeys>,
+        policy: AccessPolicy,
+    ) -> Self {
         Self {
             verifier,
+            service_keys,
             policy: Arc::new(policy),
         }
+    }
+
+    /// Whether every RPC of the service `full_name` has its rule here; the server refuses to
+    /// serve one that has not.
+    pub fn covers(&self, full_name: &str) -> bool {
+        self.policy.covers(full_name)
     }
 }
 
@@ -525,9 +743,23 @@ where
         let Some(rule) = self.layer.policy.rule(request.uri().path()).cloned() else {
             return Box::pin(inner.call(request));
         };
+        if let AccessRule::Services(callers) = &rule {
+            return match authenticate_service(&self.layer.service_keys, callers, request.headers())
+            {
+                Ok(service) => {
+                    request.extensions_mut().insert(CallingService(service));
+                    Box::pin(inner.call(request))
+                }
+                Err(error) => {
+                    tracing::warn!(path = request.uri().path(), %error, "internal call refused");
+                    let refused = Status::from(error).into_http();
+                    Box::pin(async move { Ok(refused) })
+                }
+            };
+        }
         let verifier = Arc::clone(&self.layer.verifier);
         Box::pin(async move {
-            match authenticate(&verifier, &rule, request.headers()).await {
+            match authenticate(&verifier, &rule, request.uri().path(), request.headers()).await {
                 Ok(caller) => {
                     if let Some(caller) = caller {
                         request.extensions_mut().insert(caller);
@@ -540,13 +772,14 @@ where
     }
 }
 
-/// The auth layer of a service other than SystemAPI: tokens verified against the JWKS that
-/// SystemAPI at `system_url` publishes, the denylist in `cache`, and the access rules of
-/// `public_service` from the contracts.
+/// The auth layer of a service other than SystemAPI: user tokens verified against the JWKS
+/// that SystemAPI at `system_url` publishes with the denylist in `cache`, service tokens against
+/// `service_keys`, and the access rules of `services` (public and internal) from the contracts.
 pub fn remote_auth_layer(
     system_url: &str,
     cache: fred::prelude::Client,
-    public_service: &str,
+    service_keys: ServiceKeys,
+    services: &[&str],
 ) -> anyhow::Result<AuthLayer> {
     let verifier = TokenVerifier::remote(
         TracedChannel::lazy(system_url, Duration::from_secs(5))?,
@@ -554,7 +787,8 @@ pub fn remote_auth_layer(
     );
     Ok(AuthLayer::new(
         Arc::new(verifier),
-        AccessPolicy::from_contracts(&[public_service])?,
+        Arc::new(service_keys),
+        AccessPolicy::from_contracts(services)?,
     ))
 }
 
@@ -603,14 +837,42 @@ mod tests {
     }
 
     #[test]
-    fn internal_services_cannot_enter_the_policy() {
-        let error =
-            AccessPolicy::from_contracts(&["astrobookings.finance.v1.FinanceInternalService"])
-                .expect_err("internal RPCs have no access option");
-        assert!(
-            error.to_string().contains("has no access option"),
-            "{error}"
+    fn every_internal_rpc_names_its_callers_and_the_policy_reads_them() {
+        let policy = AccessPolicy::from_contracts(&[
+            "astrobookings.system.v1.SystemInternalService",
+            "astrobookings.agency.v1.AgencyInternalService",
+            "astrobookings.booking.v1.BookingInternalService",
+            "astrobookings.finance.v1.FinanceInternalService",
+            "astrobookings.notify.v1.NotifyInternalService",
+        ])
+        .expect("every internal RPC has an internal_access option");
+        assert_eq!(
+            policy.rule("/astrobookings.finance.v1.FinanceInternalService/RefundBooking"),
+            Some(&AccessRule::Services(vec![MeshService::Booking]))
         );
+        assert_eq!(
+            policy.rule("/astrobookings.booking.v1.BookingInternalService/ConfirmBookingPayment"),
+            Some(&AccessRule::Services(vec![MeshService::Finance]))
+        );
+        assert!(policy.covers("astrobookings.notify.v1.NotifyInternalService"));
+        assert!(!policy.covers("astrobookings.notify.v1.NotifyService"));
+    }
+
+    #[test]
+    fn a_user_token_never_opens_an_internal_rpc() {
+        let admin = Caller {
+            user_id: "u".into(),
+            role: Role::Admin,
+            token_id: "t".into(),
+            expires_at: 0,
+            issued_at_ms: 0,
+            session_id: String::new(),
+        };
+        let internal = AccessRule::Services(vec![MeshService::Booking]);
+        assert!(matches!(
+            authorize(&internal, Some(&admin)),
+            Err(AppError::Unauthenticated(_))
+        ));
     }
 
     #[test]
@@ -620,6 +882,8 @@ mod tests {
             role: Role::Traveler,
             token_id: "t".into(),
             expires_at: 0,
+            issued_at_ms: 0,
+            session_id: String::new(),
         };
         let admin_only = AccessRule::Roles(vec![Role::Admin]);
         assert!(matches!(
@@ -632,6 +896,27 @@ mod tests {
         ));
         assert!(authorize(&AccessRule::Roles(vec![]), Some(&traveler)).is_ok());
         assert!(authorize(&AccessRule::Public, None).is_ok());
+    }
+
+    #[test]
+    fn reads_are_told_from_writes_by_name() {
+        for read in [
+            "GetCurrentUser",
+            "ListLaunches",
+            "BatchGetUsers",
+            "ExportLogs",
+        ] {
+            assert!(is_read_rpc(read), "{read}");
+        }
+        for write in [
+            "CreateBooking",
+            "Logout",
+            "ChangePassword",
+            "SetUserDisabled",
+        ] {
+            assert!(!is_read_rpc(write), "{write}");
+        }
+        assert!(is_employee(Role::It) && !is_employee(Role::Agency));
     }
 
     #[test]

@@ -87,6 +87,22 @@ impl Env {
         Ok(Duration::from_millis(millis))
     }
 
+    /// A secret given inline as `<NAME>` or, better (it then never sits in an environment
+    /// listing), as a file named by `<NAME>_FILE`, as Kubernetes mounts secrets. The file's
+    /// trailing newline is not part of the secret. `None` when neither is set.
+    pub fn secret(&self, name: &str) -> Result<Option<Secret>, ConfigError> {
+        let file_name = format!("{name}_FILE");
+        if let Some(path) = self.raw(&file_name) {
+            let value = std::fs::read_to_string(&path).map_err(|error| ConfigError::Invalid {
+                variable: self.variable(&file_name),
+                value: path.clone(),
+                reason: format!("cannot read the file: {error}"),
+            })?;
+            return Ok(Some(Secret::new(value.trim_end_matches(['\r', '\n']))));
+        }
+        Ok(self.raw(name).map(Secret::new))
+    }
+
     fn parse<T>(&self, name: &str, value: String) -> Result<T, ConfigError>
     where
         T: FromStr,
@@ -213,5 +229,35 @@ mod tests {
         let missing = env.required::<u16>("NOT_SET").unwrap_err().to_string();
         assert_eq!(missing, "ASTRO_X_NOT_SET is required but not set");
         assert_eq!(env.or("NOT_SET", 7_u16).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_secret_file_wins_over_the_inline_value_and_loses_its_newline() {
+        let path = std::env::temp_dir().join(format!("astro-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, "from-file\n").unwrap();
+        let env = Env::from_values(
+            "ASTRO_X",
+            HashMap::from([
+                ("ASTRO_X_PASSWORD".to_owned(), "inline".to_owned()),
+                (
+                    "ASTRO_X_PASSWORD_FILE".to_owned(),
+                    path.display().to_string(),
+                ),
+                ("ASTRO_X_TOKEN".to_owned(), "inline-token".to_owned()),
+                ("ASTRO_X_KEY_FILE".to_owned(), "/no/such/file".to_owned()),
+            ]),
+        );
+        assert_eq!(
+            env.secret("PASSWORD").unwrap().unwrap().expose(),
+            "from-file"
+        );
+        assert_eq!(
+            env.secret("TOKEN").unwrap().unwrap().expose(),
+            "inline-token"
+        );
+        assert!(env.secret("NOT_SET").unwrap().is_none());
+        let error = env.secret("KEY").unwrap_err().to_string();
+        assert!(error.starts_with("ASTRO_X_KEY_FILE="), "{error}");
+        let _ = std::fs::remove_file(path);
     }
 }

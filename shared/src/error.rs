@@ -189,6 +189,20 @@ impl From<sqlx::Error> for AppError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => Self::unavailable("OperationsDB", error),
+            sqlx::Error::Database(database) => match database.code().as_deref() {
+                // Serialization failure, deadlock: retrying the whole operation may succeed.
+                Some("40001" | "40P01") => {
+                    Self::Aborted("a concurrent change conflicted; retry".into())
+                }
+                // Shutting down, starting up, crash recovery, connection exceptions: the
+                // server comes back, the request may be retried.
+                Some(code)
+                    if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") =>
+                {
+                    Self::unavailable("OperationsDB", sqlx::Error::Database(database))
+                }
+                _ => Self::internal(sqlx::Error::Database(database)),
+            },
             other => Self::internal(other),
         }
     }

@@ -3,15 +3,20 @@
 //! trace continues across the hop.
 
 use std::{
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
+
+use astro_proto::astrobookings::common::v1::MeshService;
 
 use http::{HeaderValue, Request};
 use tonic::{
     body::Body,
     transport::{Channel, Endpoint},
 };
+
+use crate::service_auth::{SERVICE_TOKEN_HEADER, ServiceIdentity};
 
 /// Opens a channel that connects on first use (and reconnects), so a process starts even
 /// while its neighbours are still down.
@@ -25,11 +30,13 @@ pub fn lazy_channel(url: &str, connect_timeout: Duration) -> anyhow::Result<Chan
     Ok(endpoint.connect_lazy())
 }
 
-/// A channel that injects trace context and a default deadline into every request.
+/// A channel that injects trace context and a default deadline into every request, and the
+/// caller's service token when it is [`Self::signed_by`] an identity.
 #[derive(Debug, Clone)]
 pub struct TracedChannel {
     inner: Channel,
     default_deadline: Duration,
+    credentials: Option<(Arc<ServiceIdentity>, MeshService)>,
 }
 
 impl TracedChannel {
@@ -38,7 +45,16 @@ impl TracedChannel {
         Self {
             inner,
             default_deadline,
+            credentials: None,
         }
+    }
+
+    /// Every request carries a service token of `identity` for `callee`: how a service calls
+    /// another's internal RPCs.
+    #[must_use]
+    pub fn signed_by(mut self, identity: &Arc<ServiceIdentity>, callee: MeshService) -> Self {
+        self.credentials = Some((Arc::clone(identity), callee));
+        self
     }
 
     /// A [`lazy_channel`] to `url` (2 s connect timeout), traced, with `default_deadline`:
@@ -73,6 +89,20 @@ impl tower::Service<Request<Body>> for TracedChannel {
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         crate::telemetry::inject_context(&tracing::Span::current(), request.headers_mut());
         ensure_deadline(request.headers_mut(), self.default_deadline);
+        if let Some((identity, callee)) = &self.credentials {
+            // Signing cannot fail with a loaded key; if it ever did, the callee refuses the call
+            // as UNAUTHENTICATED, which says more than a transport error would.
+            match identity
+                .token_for(*callee)
+                .map(|token| HeaderValue::from_str(&token))
+            {
+                Ok(Ok(token)) => {
+                    request.headers_mut().insert(SERVICE_TOKEN_HEADER, token);
+                }
+                Ok(Err(error)) => tracing::error!(%error, "service token is not a header value"),
+                Err(error) => tracing::error!(%error, "cannot sign a service token"),
+            }
+        }
         tower::Service::call(&mut self.inner, request)
     }
 }

@@ -6,6 +6,7 @@ pub mod activity;
 pub mod auth;
 pub mod backoff;
 pub mod changes;
+pub mod client_address;
 pub mod config;
 pub mod convert;
 pub mod db;
@@ -14,6 +15,7 @@ pub mod grpc_client;
 pub mod launch_history;
 pub mod paging;
 pub mod server;
+pub mod service_auth;
 pub mod telemetry;
 pub mod validate;
 

@@ -116,6 +116,12 @@ impl BoundGrpcServer {
             auth,
         } = server;
         let local_addr = listener.local_addr()?;
+        // Deny by default: a service whose RPCs have no rule in the auth policy is not served.
+        if let Some(uncovered) = service_names.iter().find(|name| !auth.covers(name)) {
+            anyhow::bail!(
+                "{uncovered} has no access rules in the auth layer: refusing to serve it"
+            );
+        }
 
         set_status(&health, &service_names, ServingStatus::NotServing).await;
         let readiness = tokio::spawn({
@@ -130,7 +136,11 @@ impl BoundGrpcServer {
 
         let mut reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(astro_proto::FILE_DESCRIPTOR_SET);
-        for name in &service_names {
+        // Internal services are for the mesh only: reflection does not advertise them.
+        for name in service_names
+            .iter()
+            .filter(|name| !crate::auth::is_internal_service(name))
+        {
             reflection = reflection.with_service_name(*name);
         }
         routes.add_service(reflection.build_v1()?);

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod collector;
+pub mod delay_proxy;
 pub mod fixtures;
 pub mod forwarder;
 pub mod grpc_web;

@@ -10,6 +10,8 @@ use std::{
 };
 
 use anyhow::Context as _;
+use astro_proto::astrobookings::common::v1::MeshService;
+use astro_shared::grpc_client::TracedChannel;
 
 use crate::{TestServers, free_address};
 
@@ -60,6 +62,18 @@ impl Service {
     fn env_prefix(self) -> String {
         format!("ASTRO_{}", self.name().to_uppercase())
     }
+
+    /// The process's identity in service tokens.
+    pub fn mesh_service(self) -> MeshService {
+        match self {
+            Self::System => MeshService::System,
+            Self::Agency => MeshService::Agency,
+            Self::Booking => MeshService::Booking,
+            Self::Finance => MeshService::Finance,
+            Self::Notify => MeshService::Notify,
+            Self::Gateway => MeshService::Gateway,
+        }
+    }
 }
 
 /// A running process of ours; killed when dropped, so a failing test leaves nothing behind.
@@ -101,6 +115,20 @@ impl MeshProcess {
             uuid::Uuid::new_v4().simple()
         ));
         let log = File::create(&log_path)?;
+        // A process started on its own (not by a Mesh) still needs an identity to start.
+        let mut identity = HashMap::new();
+        if service != Service::Gateway {
+            let keys = crate::keys::ServiceKeySet::shared()?;
+            for (name, value) in [
+                (
+                    "SERVICE_KEY_FILE",
+                    keys.key_file(service.mesh_service()).display().to_string(),
+                ),
+                ("SERVICE_PUBLIC_KEYS_DIR", keys.dir.display().to_string()),
+            ] {
+                identity.insert(format!("{}_{name}", service.env_prefix()), value);
+            }
+        }
         let mut command = Command::new(&binary);
         command
             .env_clear()
@@ -114,6 +142,7 @@ impl MeshProcess {
                 format!("{}_LISTEN_ADDR", service.env_prefix()),
                 address.to_string(),
             )
+            .envs(identity)
             .envs(env)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -204,6 +233,8 @@ pub struct Mesh {
     pub system_db_name: String,
     pub redis_key_prefix: String,
     pub keys: crate::keys::TestKeys,
+    /// Every service's identity key.
+    pub service_keys: crate::keys::ServiceKeySet,
     pub admin_email: String,
     pub admin_password: String,
 }
@@ -241,6 +272,7 @@ impl Mesh {
         let system_db_name = format!("test_{unique}");
         let redis_key_prefix = format!("test:{unique}:");
         let keys = crate::keys::TestKeys::generate()?;
+        let service_keys = crate::keys::ServiceKeySet::generate()?;
         let admin_email = format!("admin-{unique}@astrobookings.test");
         let admin_password = format!("admin-password-{unique}");
         let mut common = options.extra_env.clone();
@@ -271,6 +303,14 @@ impl Mesh {
                 env.insert(format!("{prefix}_{name}"), value.to_owned());
             };
             set("LISTEN_ADDR", &addresses[&service].to_string());
+            if service != Service::Gateway {
+                let key_file = service_keys.key_file(service.mesh_service());
+                set("SERVICE_KEY_FILE", &key_file.display().to_string());
+                set(
+                    "SERVICE_PUBLIC_KEYS_DIR",
+                    &service_keys.dir.display().to_string(),
+                );
+            }
             if service != Service::System && service != Service::Gateway {
                 set("SYSTEM_URL", &url(Service::System));
                 set("REDIS_URL", &servers.redis_url);
@@ -354,6 +394,7 @@ impl Mesh {
             system_db_name,
             redis_key_prefix,
             keys,
+            service_keys,
             admin_email,
             admin_password,
         };
@@ -364,6 +405,19 @@ impl Mesh {
 
     pub fn address(&self, service: Service) -> SocketAddr {
         self.processes[&service].address
+    }
+
+    /// A channel to `callee`'s internal RPCs as the service `caller` calls them: with
+    /// `caller`'s service token (the gateway's is signed but unknown to the mesh).
+    pub fn internal_channel(&self, callee: Service, caller: Service) -> TracedChannel {
+        TracedChannel::new(
+            crate::channel(self.address(callee)),
+            Duration::from_secs(30),
+        )
+        .signed_by(
+            self.service_keys.identity(caller.mesh_service()),
+            callee.mesh_service(),
+        )
     }
 
     /// Kills `service` with SIGKILL, as a crash would, and waits for it to be gone.

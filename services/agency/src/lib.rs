@@ -7,9 +7,12 @@ pub mod store;
 
 use std::future::Future;
 
-use astro_proto::astrobookings::agency::v1::{
-    agency_internal_service_server::AgencyInternalServiceServer,
-    agency_service_server::{self, AgencyServiceServer},
+use astro_proto::astrobookings::{
+    agency::v1::{
+        agency_internal_service_server::{self, AgencyInternalServiceServer},
+        agency_service_server::{self, AgencyServiceServer},
+    },
+    common::v1::MeshService,
 };
 use astro_shared::{
     activity::ActivityLog,
@@ -17,6 +20,7 @@ use astro_shared::{
     config::{Env, ServerConfig},
     db,
     server::{BoundGrpcServer, GrpcServer},
+    service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
 /// Everything AgencyAPI reads from `ASTRO_AGENCY_*`.
@@ -32,6 +36,9 @@ pub struct Config {
     pub database_url: String,
     /// `ASTRO_AGENCY_DATABASE_MAX_CONNECTIONS` (default 10).
     pub database_max_connections: u32,
+    /// `ASTRO_AGENCY_SERVICE_KEY_FILE` and `ASTRO_AGENCY_SERVICE_PUBLIC_KEYS_DIR`: this
+    /// service's identity for internal calls and its callers' public keys.
+    pub service_auth: ServiceAuthConfig,
 }
 
 impl Config {
@@ -43,6 +50,7 @@ impl Config {
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50052).into())?,
             database_url: env.required("DATABASE_URL")?,
             database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 10)?,
+            service_auth: ServiceAuthConfig::from_env(&env)?,
         })
     }
 }
@@ -67,7 +75,9 @@ pub async fn build(
     let (operations_db, operations_db_ready) =
         db::postgres(&config.database_url, config.database_max_connections)?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
-    let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME)?;
+    let ServiceCredentials { identity, keys } =
+        ServiceCredentials::load(MeshService::Agency, &config.service_auth)?;
+    let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
     let api = api::AgencyApi::new(State {
         store: store::Store::new(operations_db.clone()),
         operations_db,
@@ -77,7 +87,11 @@ pub async fn build(
     let auth = auth::remote_auth_layer(
         &config.system_url,
         cache,
-        agency_service_server::SERVICE_NAME,
+        keys,
+        &[
+            agency_service_server::SERVICE_NAME,
+            agency_internal_service_server::SERVICE_NAME,
+        ],
     )?;
     let server = GrpcServer::new(config.server, auth)
         .add_service(

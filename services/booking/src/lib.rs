@@ -16,9 +16,10 @@ use std::{future::Future, time::Duration};
 
 use astro_proto::astrobookings::{
     booking::v1::{
-        booking_internal_service_server::BookingInternalServiceServer,
+        booking_internal_service_server::{self, BookingInternalServiceServer},
         booking_service_server::{self, BookingServiceServer},
     },
+    common::v1::MeshService,
     finance::v1::finance_internal_service_client::FinanceInternalServiceClient,
     system::v1::system_internal_service_client::SystemInternalServiceClient,
 };
@@ -29,6 +30,7 @@ use astro_shared::{
     db,
     grpc_client::TracedChannel,
     server::{BoundGrpcServer, GrpcServer},
+    service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
 /// This service's name in activity logs and origins (`common.v1.Origin.service`).
@@ -58,6 +60,9 @@ pub struct Config {
     pub feed_interval: Duration,
     /// `ASTRO_BOOKING_PAYMENT_TIMEOUT_MS`: deadline of one call to FinanceAPI (default 20 s).
     pub payment_timeout: Duration,
+    /// `ASTRO_BOOKING_SERVICE_KEY_FILE` and `ASTRO_BOOKING_SERVICE_PUBLIC_KEYS_DIR`: this
+    /// service's identity for internal calls and its callers' public keys.
+    pub service_auth: ServiceAuthConfig,
 }
 
 impl Config {
@@ -74,6 +79,7 @@ impl Config {
             sweep_interval: env.millis_or("SWEEP_INTERVAL_MS", Duration::from_secs(10))?,
             feed_interval: env.millis_or("FEED_INTERVAL_MS", Duration::from_millis(200))?,
             payment_timeout: env.millis_or("PAYMENT_TIMEOUT_MS", Duration::from_secs(20))?,
+            service_auth: ServiceAuthConfig::from_env(&env)?,
         })
     }
 }
@@ -99,25 +105,33 @@ pub async fn build(
     let (operations_db, operations_db_ready) =
         db::postgres(&config.database_url, config.database_max_connections)?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
+    let ServiceCredentials { identity, keys } =
+        ServiceCredentials::load(MeshService::Booking, &config.service_auth)?;
     let auth = auth::remote_auth_layer(
         &config.system_url,
         cache.clone(),
-        booking_service_server::SERVICE_NAME,
+        keys,
+        &[
+            booking_service_server::SERVICE_NAME,
+            booking_internal_service_server::SERVICE_NAME,
+        ],
     )?;
-    let finance = FinanceInternalServiceClient::new(TracedChannel::lazy(
+    let finance = FinanceInternalServiceClient::new(identity.channel(
         &config.finance_url,
         config.payment_timeout,
+        MeshService::Finance,
     )?);
-    let system = SystemInternalServiceClient::new(TracedChannel::lazy(
+    let system = SystemInternalServiceClient::new(identity.channel(
         &config.system_url,
         Duration::from_secs(10),
+        MeshService::System,
     )?);
     let state = State {
         store: store::Store::new(operations_db.clone()),
         catalogue: catalogue::Catalogue::new(operations_db.clone(), cache),
         finance,
         system,
-        activity: ActivityLog::connect(&config.system_url, SERVICE_NAME)?,
+        activity: ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?,
         payment_hold: config.payment_hold,
     };
     let api = api::BookingApi::new(state.clone());

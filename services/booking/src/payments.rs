@@ -81,10 +81,15 @@ pub async fn charge(
                 charge.failure_message
             },
         },
-        PaymentStatus::RequiresAction | PaymentStatus::Pending => Charge::AwaitingCustomer {
+        PaymentStatus::RequiresAction => Charge::AwaitingCustomer {
             payment_id: charge.id,
             client_secret: charge.client_secret,
         },
+        // Submitted, outcome not known yet: the booking and its key are kept, and a retry with
+        // the same key asks FinanceAPI again for the same charge.
+        PaymentStatus::Pending => Charge::Unknown(AppError::Aborted(
+            "the payment's outcome is not known yet; retry with the same idempotency key".into(),
+        )),
         PaymentStatus::Unspecified => Charge::Unknown(AppError::internal(anyhow::anyhow!(
             "FinanceAPI answered a charge without a status"
         ))),

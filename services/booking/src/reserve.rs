@@ -29,18 +29,19 @@ const KEY_LEASE: Duration = Duration::from_secs(60);
 /// How long a retry waits for the first request with its key to finish.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(25);
 
-/// A failed attempt, and whether the key must stay claimed: a booking whose charge has an
-/// unknown outcome keeps it, so a retry after the lease resumes that booking.
+/// A failed attempt, and whether its key may be forgotten: only when the booking it held was
+/// discarded because nothing was charged. Otherwise the key keeps its booking (if seats were
+/// held), so a retry resumes that booking and its charge instead of charging a new one.
 struct Failure {
     error: AppError,
-    keep_claim: bool,
+    forget_key: bool,
 }
 
 impl From<AppError> for Failure {
     fn from(error: AppError) -> Self {
         Self {
             error,
-            keep_claim: false,
+            forget_key: false,
         }
     }
 }
@@ -88,13 +89,15 @@ pub async fn create_booking(
                 .await?;
             Ok(response)
         }
-        Err(Failure { error, keep_claim }) => {
+        Err(Failure { error, forget_key }) => {
             if let Some(answer) = final_answer(&error) {
                 state
                     .store
                     .finish_request(traveler_id, &key, &answer)
                     .await?;
-            } else if !keep_claim {
+            } else if forget_key {
+                state.store.forget_request(traveler_id, &key).await?;
+            } else {
                 state.store.release_request(traveler_id, &key).await?;
             }
             Err(error)
@@ -203,7 +206,7 @@ async fn attempt(
             Ok(respond(state, &booking, client_secret).await?)
         }
         Charge::NotCharged(error) => {
-            // Nothing was charged: no booking is kept and a retry may try again.
+            // Nothing was submitted: no booking is kept and a retry may try again afresh.
             state
                 .store
                 .release_hold(
@@ -214,12 +217,12 @@ async fn attempt(
                     origin,
                 )
                 .await?;
-            Err(error.into())
+            Err(Failure {
+                error,
+                forget_key: true,
+            })
         }
-        Charge::Unknown(error) => Err(Failure {
-            error,
-            keep_claim: true,
-        }),
+        Charge::Unknown(error) => Err(error.into()),
     }
 }
 

@@ -9,9 +9,12 @@ pub mod store;
 
 use std::{future::Future, time::Duration};
 
-use astro_proto::astrobookings::finance::v1::{
-    finance_internal_service_server::FinanceInternalServiceServer,
-    finance_service_server::{self, FinanceServiceServer},
+use astro_proto::astrobookings::{
+    common::v1::MeshService,
+    finance::v1::{
+        finance_internal_service_server::{self, FinanceInternalServiceServer},
+        finance_service_server::{self, FinanceServiceServer},
+    },
 };
 use astro_shared::{
     activity::ActivityLog,
@@ -19,6 +22,7 @@ use astro_shared::{
     config::{Env, Secret, ServerConfig},
     db,
     server::{BoundGrpcServer, GrpcServer},
+    service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
 /// Everything FinanceAPI reads from `ASTRO_FINANCE_*`.
@@ -48,6 +52,9 @@ pub struct Config {
     /// `ASTRO_FINANCE_GATEWAY_WAIT_MS`: how long a retry waits for a concurrent attempt's
     /// outcome before answering with what is known, e.g. PENDING (default 5000).
     pub gateway_wait: Duration,
+    /// `ASTRO_FINANCE_SERVICE_KEY_FILE` and `ASTRO_FINANCE_SERVICE_PUBLIC_KEYS_DIR`: this
+    /// service's identity for internal calls and its callers' public keys.
+    pub service_auth: ServiceAuthConfig,
 }
 
 impl Config {
@@ -64,6 +71,7 @@ impl Config {
             stripe_timeout: env.millis_or("STRIPE_TIMEOUT_MS", Duration::from_secs(10))?,
             gateway_lease: env.millis_or("GATEWAY_LEASE_MS", Duration::from_secs(30))?,
             gateway_wait: env.millis_or("GATEWAY_WAIT_MS", Duration::from_secs(5))?,
+            service_auth: ServiceAuthConfig::from_env(&env)?,
         }
         .validated()
     }
@@ -103,7 +111,9 @@ pub async fn build(
     let (operations_db, operations_db_ready) =
         db::postgres(&config.database_url, config.database_max_connections)?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
-    let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME)?;
+    let ServiceCredentials { identity, keys } =
+        ServiceCredentials::load(MeshService::Finance, &config.service_auth)?;
+    let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
     let store = store::Store::new(operations_db.clone());
     let gateway = payment_gateway::PaymentGateway::new(
         &config.stripe_url,
@@ -129,7 +139,11 @@ pub async fn build(
     let auth = auth::remote_auth_layer(
         &config.system_url,
         cache,
-        finance_service_server::SERVICE_NAME,
+        keys,
+        &[
+            finance_service_server::SERVICE_NAME,
+            finance_internal_service_server::SERVICE_NAME,
+        ],
     )?;
     let server = GrpcServer::new(config.server, auth)
         .add_service(

@@ -150,7 +150,21 @@ impl Payments {
         origin: &Origin,
     ) -> Result<PaymentRow, AppError> {
         let intent = match row.gateway_payment_id.as_deref() {
-            Some(intent_id) => self.gateway.retrieve_intent(intent_id).await?,
+            // The intent was submitted and may have been confirmed: a gateway outage now says
+            // nothing about the money, so the charge is answered as it stands (PENDING), never
+            // as UNAVAILABLE ("nothing charged").
+            Some(intent_id) => match self.gateway.retrieve_intent(intent_id).await {
+                Ok(intent) => intent,
+                Err(GatewayError::Unavailable(cause)) => {
+                    tracing::warn!(
+                        intent = intent_id,
+                        error = %format!("{cause:#}"),
+                        "gateway unavailable; the charge stays as recorded"
+                    );
+                    return self.store.payment(row.id).await;
+                }
+                Err(error) => return Err(error.into()),
+            },
             None => {
                 if !self.renew_payment(row.id, token).await? {
                     return self.store.payment(row.id).await;
@@ -229,6 +243,29 @@ impl Payments {
                     state: IntentState::Declined { message },
                     ..read
                 })
+            }
+            // A timeout, 5xx or 429 after the confirmation was sent: it may have charged the
+            // card. Never answer "nothing charged" (the caller would free its booking and a
+            // retry would charge again): read the intent back, and if even that fails the
+            // charge stays PENDING for a retry with the same booking id, or the webhook, to
+            // settle. A confirmation that never arrived leaves the intent awaiting one, and the
+            // next attempt confirms it (once: the confirmation is idempotent too).
+            Err(GatewayError::Unavailable(cause)) => {
+                tracing::warn!(
+                    intent = %intent.id,
+                    error = %format!("{cause:#}"),
+                    "payment confirmation outcome unknown; reading the intent back"
+                );
+                match self.gateway.retrieve_intent(&intent.id).await {
+                    Ok(read) => Ok(read),
+                    Err(error) => {
+                        tracing::warn!(intent = %intent.id, %error, "charge left PENDING");
+                        Ok(Intent {
+                            state: IntentState::Processing,
+                            ..intent
+                        })
+                    }
+                }
             }
             Err(error) => Err(error.into()),
         }

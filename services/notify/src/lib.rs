@@ -23,8 +23,9 @@ use std::{future::Future, sync::Arc, time::Duration};
 use astro_proto::astrobookings::{
     agency::v1::agency_internal_service_client::AgencyInternalServiceClient,
     booking::v1::booking_internal_service_client::BookingInternalServiceClient,
+    common::v1::MeshService,
     notify::v1::{
-        notify_internal_service_server::NotifyInternalServiceServer,
+        notify_internal_service_server::{self, NotifyInternalServiceServer},
         notify_service_server::{self, NotifyServiceServer},
     },
     system::v1::system_internal_service_client::SystemInternalServiceClient,
@@ -35,8 +36,8 @@ use astro_shared::{
     changes::{ChangeFeed, run_feed_concurrently},
     config::{Env, Secret, ServerConfig},
     db,
-    grpc_client::TracedChannel,
     server::{BoundGrpcServer, GrpcServer},
+    service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
 use astro_shared::backoff::Backoff;
@@ -71,6 +72,9 @@ pub struct Config {
     /// `https://astrobookings.example`).
     pub public_base_url: String,
     pub settings: Settings,
+    /// `ASTRO_NOTIFY_SERVICE_KEY_FILE` and `ASTRO_NOTIFY_SERVICE_PUBLIC_KEYS_DIR`: this
+    /// service's identity for internal calls and its callers' public keys.
+    pub service_auth: ServiceAuthConfig,
 }
 
 /// How the background work runs.
@@ -133,6 +137,7 @@ impl Config {
                 timeout: smtp_timeout,
                 host: smtp_host,
             },
+            service_auth: ServiceAuthConfig::from_env(&env)?,
             public_base_url: env.or(
                 "PUBLIC_BASE_URL",
                 "https://astrobookings.example".to_owned(),
@@ -187,29 +192,44 @@ pub async fn build(
     let (system_db, system_db_ready) = db::mongo(&config.mongo_url, &config.mongo_database).await?;
     let (operations_db, operations_db_ready) = db::postgres(&config.database_url, 4)?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
-    let channel = |url: &str| TracedChannel::lazy(url, Duration::from_secs(10));
+    let ServiceCredentials { identity, keys } =
+        ServiceCredentials::load(MeshService::Notify, &config.service_auth)?;
+    let channel = |url: &str, callee| identity.channel(url, Duration::from_secs(10), callee);
     let state = State {
         notifications: store::NotificationStore::new(&system_db),
         events: store::EventStore::new(&system_db),
         delivery: store::DeliveryStore::new(&system_db),
         directory: recipients::Directory {
-            system: SystemInternalServiceClient::new(channel(&config.system_url)?),
-            agency: AgencyInternalServiceClient::new(channel(&config.agency_url)?),
-            booking: BookingInternalServiceClient::new(channel(&config.booking_url)?),
+            system: SystemInternalServiceClient::new(channel(
+                &config.system_url,
+                MeshService::System,
+            )?),
+            agency: AgencyInternalServiceClient::new(channel(
+                &config.agency_url,
+                MeshService::Agency,
+            )?),
+            booking: BookingInternalServiceClient::new(channel(
+                &config.booking_url,
+                MeshService::Booking,
+            )?),
         },
         mailer: sender::Mailer::new(&config.smtp)?,
         links: templates::Links::new(&config.public_base_url),
         wake: Arc::new(sender::Wake::default()),
         smtp_health: Arc::new(ops::SmtpHealth::default()),
         settings: config.settings.clone(),
-        activity: ActivityLog::connect(&config.system_url, SERVICE_NAME)?,
+        activity: ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?,
     };
     let api = api::NotifyApi::new(state.clone());
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
         &config.system_url,
         cache,
-        notify_service_server::SERVICE_NAME,
+        keys,
+        &[
+            notify_service_server::SERVICE_NAME,
+            notify_internal_service_server::SERVICE_NAME,
+        ],
     )?;
     let server = GrpcServer::new(config.server, auth)
         .add_service(

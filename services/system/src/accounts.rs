@@ -14,7 +14,7 @@ use astro_shared::{
     activity::ActivityLog,
     auth::{
         ACCESS_TOKEN_USE, AccessClaims, Caller, Denylist, TOKEN_AUDIENCE, TOKEN_ISSUER, role_claim,
-        unix_now,
+        unix_now, unix_now_ms,
     },
     convert::{bson_after, bson_before},
 };
@@ -497,16 +497,26 @@ impl Accounts {
         client: &ClientInfo,
     ) -> Result<Session, AppError> {
         let email = email.trim().to_lowercase();
-        if let Err(error) = self.limiter.check(&email, &client.address).await {
-            if matches!(error, AppError::ResourceExhausted { .. }) {
-                self.activity.warn(
-                    "auth.login_rate_limited",
-                    None,
-                    "login refused: too many recent failures",
-                    &[("client", &client.address)],
-                );
+        let slowdown = match self.limiter.check(&email, &client.address).await {
+            Ok(slowdown) => slowdown,
+            Err(error) => {
+                if matches!(error, AppError::ResourceExhausted { .. }) {
+                    self.activity.warn(
+                        "auth.login_rate_limited",
+                        None,
+                        "login refused: too many recent failures",
+                        &[("client", &client.address)],
+                    );
+                }
+                return Err(error);
             }
-            return Err(error);
+        };
+        if !slowdown.is_zero() {
+            tracing::info!(
+                slowdown_ms = u64::try_from(slowdown.as_millis()).unwrap_or(u64::MAX),
+                "login slowed: many recent failures for this e-mail"
+            );
+            tokio::time::sleep(slowdown).await;
         }
         let user = self.users.by_email(&email).await?;
         let stored_hash = user.as_ref().map_or_else(
@@ -535,7 +545,7 @@ impl Accounts {
                 return Err(invalid_credentials());
             }
         };
-        self.limiter.clear(&email).await?;
+        self.limiter.clear(&email, &client.address).await?;
         if !self.users.record_login(&user.id).await? {
             // DeleteAccount removed the account after the password check.
             return Err(invalid_credentials());
@@ -569,6 +579,10 @@ impl Accounts {
                 );
                 self.refresh_tokens
                     .revoke_family(&replayed.family_id)
+                    .await?;
+                // The thief may hold an access token of the family too.
+                self.denylist
+                    .revoke_session(&replayed.family_id, self.lifetimes.access)
                     .await?;
                 self.activity.warn(
                     "auth.refresh_reused",
@@ -606,6 +620,9 @@ impl Accounts {
             && user_id == caller.user_id
         {
             self.refresh_tokens.revoke_family(&family_id).await?;
+            self.denylist
+                .revoke_session(&family_id, self.lifetimes.access)
+                .await?;
         }
         self.denylist
             .revoke_token(&caller.token_id, caller.expires_at)
@@ -631,7 +648,9 @@ impl Accounts {
             .ok_or_else(|| AppError::NotFound("account".into()))
     }
 
-    /// Changes the caller's password after checking the current one.
+    /// Changes the caller's password after checking the current one, and ends every session
+    /// of the account: all refresh families, and every access token issued before now, at
+    /// every service. The caller signs in again with the new password.
     pub async fn change_password(
         &self,
         caller: &Caller,
@@ -653,6 +672,13 @@ impl Accounts {
                 "the password changed meanwhile; try again".into(),
             ));
         }
+        // Access tokens first: a refresh racing this finds its family revoked below (the
+        // rotation re-checks its family after issuing), and issues nothing that survives.
+        self.denylist
+            .revoke_user_tokens_before(&user.id, unix_now_ms(), self.lifetimes.access)
+            .await?;
+        self.refresh_tokens.revoke_user_families(&user.id).await?;
+        tracing::info!(user_id = %user.id, "password changed: every session revoked");
         self.activity.info(
             "auth.password_changed",
             Some(&caller.user_id),
@@ -770,6 +796,8 @@ impl Accounts {
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
             token_use: ACCESS_TOKEN_USE.to_owned(),
+            sid: family_id.to_owned(),
+            iat_ms: unix_now_ms(),
         };
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
         header.kid = Some(self.signing_key.key_id.clone());

@@ -12,18 +12,21 @@ pub mod store;
 
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
-use astro_proto::astrobookings::system::v1::{
-    Jwk,
-    system_internal_service_server::SystemInternalServiceServer,
-    system_service_server::{self, SystemServiceServer},
+use astro_proto::astrobookings::{
+    common::v1::MeshService,
+    system::v1::{
+        Jwk,
+        system_internal_service_server::{self, SystemInternalServiceServer},
+        system_service_server::{self, SystemServiceServer},
+    },
 };
 use astro_shared::{
     activity::{ActivityLog, ActivityLogOptions},
     auth::{AccessPolicy, AuthLayer, Denylist, TokenVerifier},
     config::{Env, Secret, ServerConfig, redis_key_prefix},
     db,
-    grpc_client::TracedChannel,
     server::{BoundGrpcServer, GrpcServer},
+    service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
 use crate::{
@@ -51,14 +54,20 @@ pub struct Config {
     /// `ASTRO_SYSTEM_ACCESS_TOKEN_TTL_SECONDS` (default 900) and
     /// `ASTRO_SYSTEM_REFRESH_TOKEN_TTL_SECONDS` (default 7 days).
     pub token_lifetimes: TokenLifetimes,
-    /// `ASTRO_SYSTEM_ADMIN_EMAIL` and `ASTRO_SYSTEM_ADMIN_PASSWORD`: the first ADMIN, created
-    /// at start-up if no account has that e-mail.
+    /// `ASTRO_SYSTEM_ADMIN_EMAIL` and `ASTRO_SYSTEM_ADMIN_PASSWORD_FILE` (or, inline,
+    /// `ASTRO_SYSTEM_ADMIN_PASSWORD`): the first ADMIN, created at start-up if no account has
+    /// that e-mail.
     pub admin: Option<(String, Secret)>,
-    /// `ASTRO_SYSTEM_LOGIN_MAX_FAILURES_PER_EMAIL` (5), `..._PER_CLIENT` (50),
+    /// `ASTRO_SYSTEM_LOGIN_MAX_FAILURES_PER_EMAIL` (5, per e-mail from one client),
+    /// `..._PER_CLIENT` (50), `ASTRO_SYSTEM_LOGIN_SLOW_AFTER_FAILURES_PER_EMAIL` (20, from any
+    /// client: then each attempt waits up to 3 s longer, never refused),
     /// `ASTRO_SYSTEM_LOGIN_FAILURE_WINDOW_MS` (15 minutes).
     pub login_limits: LoginLimits,
     /// `ASTRO_SYSTEM_NOTIFY_URL`: NotifyAPI, where the outbox is relayed.
     pub notify_url: String,
+    /// `ASTRO_SYSTEM_SERVICE_KEY_FILE` and `ASTRO_SYSTEM_SERVICE_PUBLIC_KEYS_DIR`: this
+    /// service's identity for internal calls and its callers' public keys.
+    pub service_auth: ServiceAuthConfig,
     /// `ASTRO_SYSTEM_LOG_RETENTION_DAYS` (default 90): activity log entries older than this
     /// are deleted by SystemDB (TTL index).
     pub log_retention: Duration,
@@ -71,7 +80,13 @@ impl Config {
         let admin = if admin_email.is_empty() {
             None
         } else {
-            Some((admin_email, env.required::<Secret>("ADMIN_PASSWORD")?))
+            let password = env.secret("ADMIN_PASSWORD")?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "ASTRO_SYSTEM_ADMIN_EMAIL is set: ASTRO_SYSTEM_ADMIN_PASSWORD_FILE (or \
+                     ASTRO_SYSTEM_ADMIN_PASSWORD) is required"
+                )
+            })?;
+            Some((admin_email, password))
         };
         Ok(Self {
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50051).into())?,
@@ -87,9 +102,11 @@ impl Config {
             login_limits: LoginLimits {
                 per_email: env.or("LOGIN_MAX_FAILURES_PER_EMAIL", 5)?,
                 per_client: env.or("LOGIN_MAX_FAILURES_PER_CLIENT", 50)?,
+                slow_after_per_email: env.or("LOGIN_SLOW_AFTER_FAILURES_PER_EMAIL", 20)?,
                 window: env.millis_or("LOGIN_FAILURE_WINDOW_MS", Duration::from_secs(15 * 60))?,
             },
             notify_url: env.or("NOTIFY_URL", "http://127.0.0.1:50055".to_owned())?,
+            service_auth: ServiceAuthConfig::from_env(&env)?,
             log_retention: log_retention(env.or("LOG_RETENTION_DAYS", 90)?)?,
         })
     }
@@ -122,6 +139,7 @@ pub async fn build(
     config: Config,
 ) -> anyhow::Result<(BoundGrpcServer, impl Future<Output = ()> + Send + 'static)> {
     let signing_key = SigningKey::from_file(&config.jwt_private_key_file)?;
+    let credentials = ServiceCredentials::load(MeshService::System, &config.service_auth)?;
     let jwks = vec![signing_key.public_jwk.clone()];
     let (system_db, system_db_ready) = db::mongo(&config.mongo_url, &config.mongo_database).await?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
@@ -142,11 +160,19 @@ pub async fn build(
         activity.clone(),
     )
     .await?;
-    let notify = TracedChannel::lazy(&config.notify_url, Duration::from_secs(5))?;
+    let notify = credentials.identity.channel(
+        &config.notify_url,
+        Duration::from_secs(5),
+        MeshService::Notify,
+    )?;
 
     let auth = AuthLayer::new(
         Arc::new(TokenVerifier::local(&jwks, Some(denylist))),
-        AccessPolicy::from_contracts(&[system_service_server::SERVICE_NAME])?,
+        Arc::new(credentials.keys),
+        AccessPolicy::from_contracts(&[
+            system_service_server::SERVICE_NAME,
+            system_internal_service_server::SERVICE_NAME,
+        ])?,
     );
     let api = api::SystemApi::new(State {
         accounts: accounts.clone(),

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use astro_e2e::{Mesh, MeshOptions, Service, TestServers, channel, mail::MailCatcher};
+use astro_e2e::{Mesh, MeshOptions, Service, TestServers, mail::MailCatcher};
 use astro_proto::astrobookings::{
     common::v1::Contact,
     notify::v1::{
@@ -60,7 +60,8 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let client = NotifyInternalServiceClient::new(channel(mesh.address(Service::Notify)));
+    let client =
+        NotifyInternalServiceClient::new(mesh.internal_channel(Service::Notify, Service::System));
     let run = uuid::Uuid::new_v4().simple().to_string();
 
     let started = Instant::now();

@@ -2,6 +2,7 @@
 //! entries from both under one trace id, which IT sees and a traveler cannot; filters, paging,
 //! CSV and NDJSON exports, idempotent ingestion, retention, and refused input.
 
+use astro_shared::grpc_client::TracedChannel;
 use std::{collections::HashMap, time::Duration};
 
 use astro_e2e::{
@@ -9,7 +10,7 @@ use astro_e2e::{
     accounts::{
         PASSWORD, access_token, login, register_and_login, system_client, unique_email, with_token,
     },
-    channel, eventually, fixtures, mesh, mesh_with,
+    eventually, fixtures, mesh, mesh_with,
 };
 use astro_proto::astrobookings::{
     common::v1::{Role, SortOrder},
@@ -24,8 +25,9 @@ use mongodb::bson::{Document, doc};
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;
 
-fn internal_client(mesh: &Mesh) -> SystemInternalServiceClient<Channel> {
-    SystemInternalServiceClient::new(channel(mesh.address(Service::System)))
+/// IngestLogs as AgencyAPI calls it.
+fn internal_client(mesh: &Mesh) -> SystemInternalServiceClient<TracedChannel> {
+    SystemInternalServiceClient::new(mesh.internal_channel(Service::System, Service::Agency))
 }
 
 async fn list(

@@ -3,6 +3,7 @@
 //! second; the internal refresh and sync RPCs; REST through the gateway; and, with CacheDB
 //! down, answers from OperationsDB that stay correct until CacheDB is back and catches up.
 
+use astro_shared::grpc_client::TracedChannel;
 use std::{
     collections::HashMap,
     net::SocketAddr,
@@ -46,8 +47,10 @@ fn catalogue(mesh: &Mesh) -> BookingServiceClient<Channel> {
 }
 
 /// BookingAPI's internal service, as other services of the mesh call it.
-fn internal(mesh: &Mesh) -> BookingInternalServiceClient<Channel> {
-    BookingInternalServiceClient::new(channel(mesh.address(Service::Booking)))
+/// BookingAPI's internal RPCs as `caller` calls them (AgencyAPI refreshes entries, SystemAPI's
+/// job runner syncs the catalogue).
+fn internal(mesh: &Mesh, caller: Service) -> BookingInternalServiceClient<TracedChannel> {
+    BookingInternalServiceClient::new(mesh.internal_channel(Service::Booking, caller))
 }
 
 async fn database(mesh: &Mesh) -> sqlx::PgPool {
@@ -706,7 +709,7 @@ async fn the_internal_refresh_and_sync_rewrite_the_catalogue_from_operations_db(
         .await
         .expect("seats taken behind the catalogue's back");
     let unknown = uuid::Uuid::new_v4().to_string();
-    let refreshed = internal(&mesh)
+    let refreshed = internal(&mesh, Service::Agency)
         .refresh_catalogue_entries(RefreshCatalogueEntriesRequest {
             launch_ids: vec![launches[0].id.clone(), launches[1].id.clone(), unknown],
         })
@@ -718,19 +721,19 @@ async fn the_internal_refresh_and_sync_rewrite_the_catalogue_from_operations_db(
         ids(&list(&mesh, ListLaunchesRequest::default()).await),
         id_list(&[&launches[1], &launches[2]])
     );
-    let no_ids = internal(&mesh)
+    let no_ids = internal(&mesh, Service::Agency)
         .refresh_catalogue_entries(RefreshCatalogueEntriesRequest { launch_ids: vec![] })
         .await
         .expect_err("no ids");
     assert_eq!(field_of(&no_ids), "launch_ids");
-    let too_many = internal(&mesh)
+    let too_many = internal(&mesh, Service::Agency)
         .refresh_catalogue_entries(RefreshCatalogueEntriesRequest {
             launch_ids: vec![launches[1].id.clone(); 501],
         })
         .await
         .expect_err("too many ids");
     assert_eq!(too_many.code(), Code::InvalidArgument);
-    let bad_id = internal(&mesh)
+    let bad_id = internal(&mesh, Service::Agency)
         .refresh_catalogue_entries(RefreshCatalogueEntriesRequest {
             launch_ids: vec![launches[1].id.clone(), "nope".into()],
         })
@@ -760,7 +763,7 @@ async fn the_internal_refresh_and_sync_rewrite_the_catalogue_from_operations_db(
     let mut processed = 0;
     let mut batches = 0;
     loop {
-        let batch = internal(&mesh)
+        let batch = internal(&mesh, Service::System)
             .sync_catalogue(SyncCatalogueRequest {
                 job_id: job.clone(),
                 page_token: page_token.clone(),
@@ -777,7 +780,7 @@ async fn the_internal_refresh_and_sync_rewrite_the_catalogue_from_operations_db(
             break;
         }
         if batches == 1 {
-            let other_job = internal(&mesh)
+            let other_job = internal(&mesh, Service::System)
                 .sync_catalogue(SyncCatalogueRequest {
                     job_id: "another job".into(),
                     page_token: batch.next_page_token.clone(),

@@ -6,10 +6,11 @@
 //! localstripe ignores idempotency keys, so what the gateway holds is counted directly: payment
 //! intents per booking and refunds per payment intent.
 
+use astro_shared::grpc_client::TracedChannel;
 use std::{collections::HashMap, time::Duration};
 
 use astro_e2e::{
-    Mesh, Service, TestServers, channel,
+    Mesh, Service, TestServers,
     collector::{CallerTrace, ReceivedSpan, traced_mesh},
     eventually,
     forwarder::Forwarder,
@@ -24,7 +25,7 @@ use astro_proto::astrobookings::{
     },
 };
 use serde_json::{Value, json};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
@@ -34,8 +35,9 @@ const DECLINED: &str = "pm_card_chargeCustomerFail";
 const CLIENT_KIND: i32 = 3;
 const SERVER_KIND: i32 = 2;
 
-fn finance(mesh: &Mesh) -> FinanceInternalServiceClient<Channel> {
-    FinanceInternalServiceClient::new(channel(mesh.address(Service::Finance)))
+/// FinanceAPI's internal RPCs as BookingAPI calls them.
+fn finance(mesh: &Mesh) -> FinanceInternalServiceClient<TracedChannel> {
+    FinanceInternalServiceClient::new(mesh.internal_channel(Service::Finance, Service::Booking))
 }
 
 /// A charge request for a fresh booking (every id unique to the test).

@@ -134,7 +134,8 @@ async fn the_gateway_forwards_rpcs_and_never_exposes_internal_services() {
     // Internal services are served by the process itself (not built yet: UNIMPLEMENTED
     // from the service's default stub)...
     let internal_rpc = "/astrobookings.finance.v1.FinanceInternalService/IssueLaunchInvoice";
-    let mut direct = FinanceInternalServiceClient::new(channel(mesh.address(Service::Finance)));
+    let mut direct =
+        FinanceInternalServiceClient::new(mesh.internal_channel(Service::Finance, Service::Agency));
     let status = direct
         .issue_launch_invoice(IssueLaunchInvoiceRequest::default())
         .await

@@ -5,6 +5,7 @@
 //! and nobody else may; and the trace of a booking request reaches the span that sends its
 //! e-mail.
 
+use astro_shared::grpc_client::TracedChannel;
 use std::{
     collections::{BTreeSet, HashMap},
     net::SocketAddr,
@@ -74,8 +75,9 @@ fn notify(mesh: &Mesh) -> NotifyServiceClient<Channel> {
     NotifyServiceClient::new(channel(gateway(mesh)))
 }
 
-fn notify_internal(mesh: &Mesh) -> NotifyInternalServiceClient<Channel> {
-    NotifyInternalServiceClient::new(channel(mesh.address(Service::Notify)))
+/// NotifyAPI's intake as SystemAPI calls it.
+fn notify_internal(mesh: &Mesh) -> NotifyInternalServiceClient<TracedChannel> {
+    NotifyInternalServiceClient::new(mesh.internal_channel(Service::Notify, Service::System))
 }
 
 /// "USD 12,500.00", written independently of the service's formatter.

@@ -695,7 +695,8 @@ async fn registration_queues_exactly_one_confirmation_email_in_notify_even_if_re
     );
 
     // A redelivery (a relay that crashed before marking the entry) queues nothing new.
-    let mut notify = NotifyInternalServiceClient::new(channel(mesh.address(Service::Notify)));
+    let mut notify =
+        NotifyInternalServiceClient::new(mesh.internal_channel(Service::Notify, Service::System));
     let again = notify
         .enqueue_notification(EnqueueNotificationRequest {
             event_id: event_id.clone(),

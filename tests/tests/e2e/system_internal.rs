@@ -4,12 +4,13 @@
 //! finish, which also cancels the confirmation e-mail), and the look-ups GetUser,
 //! BatchGetUsers and ListUsersByRole.
 
+use astro_shared::grpc_client::TracedChannel;
 use std::time::Duration;
 
 use astro_e2e::{
     Mesh, Service, TestServers,
     accounts::{PASSWORD, access_token, login, system_client, unique_email, with_token},
-    channel, eventually, mesh,
+    eventually, mesh,
 };
 use astro_proto::astrobookings::{
     common::v1::Role,
@@ -20,12 +21,17 @@ use astro_proto::astrobookings::{
     },
 };
 use mongodb::bson::{DateTime, Document, doc};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
-type Internal = SystemInternalServiceClient<Channel>;
+type Internal = SystemInternalServiceClient<TracedChannel>;
 
+/// SystemAPI's internal RPCs as BookingAPI calls them (registrations, account reads).
 fn internal(mesh: &Mesh) -> Internal {
-    SystemInternalServiceClient::new(channel(mesh.address(Service::System)))
+    internal_as(mesh, Service::Booking)
+}
+
+fn internal_as(mesh: &Mesh, caller: Service) -> Internal {
+    SystemInternalServiceClient::new(mesh.internal_channel(Service::System, caller))
 }
 
 async fn system_db(mesh: &Mesh) -> mongodb::Database {
@@ -448,14 +454,16 @@ async fn delete_account_refuses_used_old_or_self_registered_accounts() {
 #[tokio::test]
 async fn users_are_read_one_by_one_in_batches_and_listed_by_role() {
     let mesh = mesh().await;
-    let mut client = internal(&mesh);
+    // NotifyAPI is the one caller allowed every read (it finds recipients by role).
+    let mut client = internal_as(&mesh, Service::Notify);
+    let mut registrar = internal(&mesh);
 
     // Four agencies with e-mails in a known order, one of them disabled.
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let mut agencies = Vec::new();
     for letter in ["d", "b", "a", "c"] {
         let email = format!("{letter}-agency-{tag}@astrobookings.test");
-        let user = create(&mut client, &new_key(), &email, Role::Agency)
+        let user = create(&mut registrar, &new_key(), &email, Role::Agency)
             .await
             .expect("create")
             .user
@@ -463,7 +471,7 @@ async fn users_are_read_one_by_one_in_batches_and_listed_by_role() {
         agencies.push(user);
     }
     let traveler = create(
-        &mut client,
+        &mut registrar,
         &new_key(),
         &unique_email("traveler"),
         Role::Traveler,

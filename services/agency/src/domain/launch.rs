@@ -7,6 +7,11 @@ use chrono::{DateTime, Utc};
 
 use super::{bounded_text, required_text};
 
+/// The highest seat price, in minor units (10 billion in a two-decimal currency). Far above any
+/// ticket, and low enough that a booking's total (price × seats, refunds, fees) can never
+/// overflow 64 bits: a launch holds at most a few thousand seats.
+pub const MAX_SEAT_PRICE_MINOR: i64 = 1_000_000_000_000;
+
 /// Longest reason of a delay, abort or outcome.
 pub const MAX_REASON_CHARS: usize = 500;
 /// Currency of a price that names none.
@@ -236,6 +241,12 @@ impl NewLaunch {
             return Err(AppError::invalid(
                 "price_per_seat.amount_minor",
                 "must be positive",
+            ));
+        }
+        if price_minor > MAX_SEAT_PRICE_MINOR {
+            return Err(AppError::invalid(
+                "price_per_seat.amount_minor",
+                format!("must be at most {MAX_SEAT_PRICE_MINOR} minor units"),
             ));
         }
         let currency = parse_currency("price_per_seat.currency", currency)?;

@@ -186,9 +186,11 @@ impl Store {
                 limit: new.seat_limit,
             }));
         }
-        let total_minor = price_minor
-            .checked_mul(i64::from(seats))
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("booking total overflows")))?;
+        // Prices are capped when launches are scheduled; a launch stored before the cap could
+        // still overflow, and that is the request's amount, not our bug.
+        let total_minor = price_minor.checked_mul(i64::from(seats)).ok_or_else(|| {
+            AppError::invalid("passengers", "the booking's total is too large to charge")
+        })?;
         let booking = sqlx::query_as::<_, BookingRow>(&format!(
             "INSERT INTO bookings (id, traveler_id, launch_id, agency_id, status, seats, \
                  price_minor, currency, total_minor, hold_expires_at, \
@@ -249,16 +251,22 @@ impl Store {
         .execute(&mut *transaction)
         .await?;
         // The idempotency record learns its booking in the same transaction, so a retry that
-        // takes over after a crash finds the booking instead of holding seats twice.
-        sqlx::query(
+        // takes over after a crash finds the booking instead of holding seats twice. Only one
+        // booking per key: an attempt that lost its lease while holding rolls back.
+        let claimed = sqlx::query(
             "UPDATE booking_requests SET booking_id = $3 \
-             WHERE traveler_id = $1 AND idempotency_key = $2",
+             WHERE traveler_id = $1 AND idempotency_key = $2 AND booking_id IS NULL",
         )
         .bind(idempotency.0)
         .bind(idempotency.1)
         .bind(new.id)
         .execute(&mut *transaction)
         .await?;
+        if claimed.rows_affected() != 1 {
+            return Err(AppError::Aborted(
+                "another attempt with this idempotency key holds the seats; retry".into(),
+            ));
+        }
         record_change(
             &mut transaction,
             origin,

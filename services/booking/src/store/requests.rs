@@ -167,8 +167,34 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a key whose request failed transiently and kept nothing, so a retry runs anew.
+    /// Lets go of a key whose request failed transiently. A key that held no seats is
+    /// forgotten, so a retry runs anew; a key with a booking keeps it (its charge may exist)
+    /// and only its lease ends, so a retry resumes that booking at once.
     pub async fn release_request(&self, traveler_id: Uuid, key: &str) -> Result<(), AppError> {
+        let mut transaction = self.pool().begin().await?;
+        sqlx::query(
+            "DELETE FROM booking_requests WHERE traveler_id = $1 AND idempotency_key = $2 \
+               AND state = 'IN_PROGRESS' AND booking_id IS NULL",
+        )
+        .bind(traveler_id)
+        .bind(key)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query(
+            "UPDATE booking_requests SET locked_until = now() \
+             WHERE traveler_id = $1 AND idempotency_key = $2 AND state = 'IN_PROGRESS'",
+        )
+        .bind(traveler_id)
+        .bind(key)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets a key whose booking was discarded because nothing was charged (the booking row
+    /// is gone), so a retry holds and charges afresh.
+    pub async fn forget_request(&self, traveler_id: Uuid, key: &str) -> Result<(), AppError> {
         sqlx::query(
             "DELETE FROM booking_requests WHERE traveler_id = $1 AND idempotency_key = $2 \
                AND state = 'IN_PROGRESS'",

@@ -39,19 +39,21 @@ impl SystemApi {
     }
 }
 
-/// The client address (first hop of `x-forwarded-for`, which the gateway sets, else the peer)
-/// and the trace to record.
+/// The client address and the trace to record. SystemAPI's callers are the gateway, which sets
+/// `x-forwarded-for` to the one address it saw: the rightmost entry (one trusted hop), else the
+/// peer. IPv6 clients count per /64 network, as in the gateway's rate limits.
 fn client_info<T>(request: &Request<T>) -> ClientInfo {
     let forwarded = request
         .metadata()
         .get("x-forwarded-for")
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .map(|address| address.trim().to_owned())
-        .filter(|address| !address.is_empty());
+        .and_then(|value| astro_shared::client_address::from_forwarded_for(value, 1));
     let address = forwarded
-        .or_else(|| request.remote_addr().map(|peer| peer.ip().to_string()))
-        .unwrap_or_else(|| "unknown".to_owned());
+        .or_else(|| request.remote_addr().map(|peer| peer.ip()))
+        .map_or_else(
+            || "unknown".to_owned(),
+            astro_shared::client_address::bucket,
+        );
     ClientInfo {
         address,
         traceparent: current_traceparent(),

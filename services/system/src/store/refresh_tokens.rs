@@ -90,6 +90,17 @@ impl RefreshTokenStore {
         Ok(())
     }
 
+    /// Revokes every token of every family of a user (a password change ends all sessions).
+    pub async fn revoke_user_families(&self, user_id: &str) -> Result<(), AppError> {
+        self.tokens
+            .update_many(
+                doc! { "user_id": user_id, "revoked_at": null },
+                doc! { "$set": { "revoked_at": DateTime::now() } },
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Whether any token of the family was revoked (a rotation racing a reuse detection checks
     /// this after inserting its new token).
     pub async fn family_revoked(&self, family_id: &str) -> Result<bool, AppError> {

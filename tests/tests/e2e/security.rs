@@ -1,0 +1,293 @@
+//! Sessions that end when they must, login budgets that cannot lock the real owner out, prices
+//! that cannot overflow into a 500, and no double charge when the payment gateway answers late.
+
+use std::{collections::HashMap, time::Duration};
+
+use astro_e2e::{
+    Mesh, Service, TestServers,
+    accounts::{
+        PASSWORD, access_token, login, refresh_token, register_and_login, system_client, with_token,
+    },
+    delay_proxy::DelayProxy,
+    fixtures, mesh, mesh_with, rest,
+};
+use astro_proto::astrobookings::{
+    booking::v1::{ListBookingsRequest, booking_service_client::BookingServiceClient},
+    common::v1::Role,
+    system::v1::{ChangePasswordRequest, LoginRequest, RefreshTokensRequest},
+};
+use sqlx::Connection as _;
+use tonic::Code;
+
+fn booking_direct(mesh: &Mesh) -> BookingServiceClient<tonic::transport::Channel> {
+    BookingServiceClient::new(astro_e2e::channel(mesh.address(Service::Booking)))
+}
+
+/// An authenticated read at BookingAPI (not SystemAPI, which signed the token).
+async fn my_bookings_code(mesh: &Mesh, token: &str) -> Code {
+    match booking_direct(mesh)
+        .list_bookings(with_token(ListBookingsRequest::default(), token))
+        .await
+    {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_session_and_every_older_access_token() {
+    let mesh = mesh().await;
+    let mut system = system_client(mesh.address(Service::Gateway));
+    let (user, session) = register_and_login(&mut system, "changer", Role::Traveler).await;
+    let other_device = login(&mut system, &user.email, PASSWORD)
+        .await
+        .expect("a second session");
+    let token = access_token(&session);
+    assert_eq!(my_bookings_code(&mesh, &token).await, Code::Ok);
+
+    system
+        .change_password(with_token(
+            ChangePasswordRequest {
+                current_password: PASSWORD.to_owned(),
+                new_password: "a brand new passphrase".to_owned(),
+            },
+            &token,
+        ))
+        .await
+        .expect("change password");
+
+    for old in [&session, &other_device] {
+        let refreshed = system
+            .refresh_tokens(RefreshTokensRequest {
+                refresh_token: refresh_token(old),
+            })
+            .await
+            .expect_err("an old refresh token is revoked");
+        assert_eq!(refreshed.code(), Code::Unauthenticated);
+        assert_eq!(
+            my_bookings_code(&mesh, &access_token(old)).await,
+            Code::Unauthenticated,
+            "an old access token at another service"
+        );
+    }
+    // Over REST as well: 401.
+    let answer = rest::send(
+        "POST",
+        &format!("{}/v1/auth/refresh", mesh.gateway_url()),
+        &[("content-type", "application/json")],
+        Some(&serde_json::json!({ "refresh_token": refresh_token(&session) }).to_string()),
+    )
+    .await
+    .expect("REST refresh");
+    assert_eq!(answer.status, 401, "{}", answer.json);
+
+    let fresh = login(&mut system, &user.email, "a brand new passphrase")
+        .await
+        .expect("the new password works");
+    assert_eq!(
+        my_bookings_code(&mesh, &access_token(&fresh)).await,
+        Code::Ok,
+        "a token issued after the change is valid"
+    );
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_its_familys_access_tokens_too() {
+    let mesh = mesh().await;
+    let mut system = system_client(mesh.address(Service::Gateway));
+    let (_, session) = register_and_login(&mut system, "reuse", Role::Traveler).await;
+    let rotated = system
+        .refresh_tokens(RefreshTokensRequest {
+            refresh_token: refresh_token(&session),
+        })
+        .await
+        .expect("first rotation")
+        .into_inner();
+    let stolen_access = rotated.tokens.expect("tokens").access_token;
+    assert_eq!(my_bookings_code(&mesh, &stolen_access).await, Code::Ok);
+
+    // The first refresh token is presented again: someone else holds a copy.
+    let reused = system
+        .refresh_tokens(RefreshTokensRequest {
+            refresh_token: refresh_token(&session),
+        })
+        .await
+        .expect_err("reuse is refused");
+    assert_eq!(reused.code(), Code::Unauthenticated);
+    for token in [stolen_access, access_token(&session)] {
+        assert_eq!(
+            my_bookings_code(&mesh, &token).await,
+            Code::Unauthenticated,
+            "every access token of the family is revoked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_passwords_from_one_client_do_not_lock_the_admin_out_elsewhere() {
+    let mesh = mesh().await;
+    let mut system = system_client(mesh.address(Service::System));
+    let from = |address: &str, password: &str| {
+        let mut request = tonic::Request::new(LoginRequest {
+            email: mesh.admin_email.clone(),
+            password: password.to_owned(),
+        });
+        request
+            .metadata_mut()
+            .insert("x-forwarded-for", address.parse().expect("ascii"));
+        request
+    };
+    let attacker = "203.0.113.66";
+    for _ in 0..5 {
+        let wrong = system
+            .login(from(attacker, "guessing the admin password"))
+            .await
+            .expect_err("wrong");
+        assert_eq!(wrong.code(), Code::Unauthenticated);
+    }
+    let locked = system
+        .login(from(attacker, &mesh.admin_password))
+        .await
+        .expect_err("the guessing client is locked out");
+    assert_eq!(locked.code(), Code::ResourceExhausted);
+    // A forged left-hand entry does not move the attacker to another budget.
+    let forged = system
+        .login(from(
+            &format!("198.51.100.1, {attacker}"),
+            &mesh.admin_password,
+        ))
+        .await
+        .expect_err("X-Forwarded-For is read from the right");
+    assert_eq!(forged.code(), Code::ResourceExhausted);
+
+    system
+        .login(from("192.0.2.10", &mesh.admin_password))
+        .await
+        .expect("the real admin signs in from another client");
+}
+
+#[tokio::test]
+async fn an_overflowing_seat_price_is_a_400_never_a_500() {
+    let mesh = mesh().await;
+    let gateway = mesh.address(Service::Gateway);
+    let agency = fixtures::agency(gateway, "overflow").await;
+    let rocket = fixtures::rocket(gateway, &agency, 4).await;
+    let body = serde_json::json!({
+        "rocket_id": rocket,
+        "spaceport": "Cape Canaveral",
+        "destination": "Overflow",
+        "scheduled_at": "2030-01-01T00:00:00Z",
+        "price_per_seat": { "amount_minor": "4611686018427387904", "currency": "USD" },
+        "minimum_occupancy": 1,
+    });
+    let bearer = format!("Bearer {}", agency.token);
+    let answer = rest::send(
+        "POST",
+        &format!("{}/v1/launches", mesh.gateway_url()),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer),
+        ],
+        Some(&body.to_string()),
+    )
+    .await
+    .expect("REST schedule");
+    assert_eq!(answer.status, 400, "{}", answer.json);
+    assert!(
+        answer
+            .json
+            .to_string()
+            .contains("price_per_seat.amount_minor"),
+        "{}",
+        answer.json
+    );
+}
+
+/// Every charge FinanceAPI submitted for `traveler_id`, with the gateway's status of each.
+async fn gateway_charges(mesh: &Mesh, traveler_id: &str) -> Vec<String> {
+    let mut db = sqlx::PgConnection::connect(&mesh.database_url)
+        .await
+        .expect("OperationsDB");
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT gateway_payment_id FROM payments \
+         WHERE traveler_id = $1::uuid AND gateway_payment_id IS NOT NULL",
+    )
+    .bind(traveler_id)
+    .fetch_all(&mut db)
+    .await
+    .expect("payments");
+    let stripe = TestServers::from_env().stripe_url;
+    let mut statuses = Vec::new();
+    for id in ids {
+        let payment = fixtures::gateway_payment(&stripe, &id)
+            .await
+            .expect("read the intent at the gateway");
+        statuses.push(payment.status);
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn a_confirmation_answered_after_the_timeout_is_charged_once_however_often_retried() {
+    let servers = TestServers::from_env();
+    // localstripe does the work at once; its answer to the first two confirmations comes 3 s
+    // later, past FinanceAPI's 1 s timeout.
+    let proxy = DelayProxy::start(&servers.stripe_url, "/confirm", Duration::from_secs(3), 2)
+        .await
+        .expect("delaying proxy");
+    let mesh = mesh_with(HashMap::from([
+        ("ASTRO_FINANCE_STRIPE_URL".to_owned(), proxy.url()),
+        (
+            "ASTRO_FINANCE_STRIPE_TIMEOUT_MS".to_owned(),
+            "1000".to_owned(),
+        ),
+        (
+            "ASTRO_FINANCE_GATEWAY_LEASE_MS".to_owned(),
+            "3000".to_owned(),
+        ),
+    ]))
+    .await;
+    let gateway = mesh.address(Service::Gateway);
+    let agency = fixtures::agency(gateway, "slow-gateway").await;
+    let rocket = fixtures::rocket(gateway, &agency, 4).await;
+    let launch = fixtures::launch(gateway, &agency, &rocket, 30, 250_000).await;
+    let traveler = fixtures::traveler(gateway, "slow-gateway").await;
+    let request = fixtures::booking_request(&launch, fixtures::passengers(1));
+
+    // A careful client: retries with the same key until it gets an answer.
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        let answer = fixtures::booking_client(gateway)
+            .create_booking(with_token(request.clone(), &traveler.token))
+            .await;
+        let retry = matches!(&answer, Err(status) if matches!(
+            status.code(),
+            Code::Unavailable | Code::Aborted | Code::DeadlineExceeded
+        ));
+        answers.push(answer.as_ref().map(|_| ()).map_err(tonic::Status::code));
+        if !retry {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        proxy.matched() >= 1,
+        "the confirmation went through the proxy"
+    );
+    let booking = fixtures::booking_client(gateway)
+        .create_booking(with_token(request.clone(), &traveler.token))
+        .await
+        .unwrap_or_else(|status| panic!("answers {answers:?}, then {status:?}"))
+        .into_inner();
+    assert!(booking.idempotent_replay, "the same booking, replayed");
+    let statuses = gateway_charges(&mesh, &traveler.id).await;
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|status| *status == "succeeded")
+            .count(),
+        1,
+        "exactly one payment succeeded at the gateway: {statuses:?} after {answers:?}"
+    );
+    assert_eq!(statuses.len(), 1, "one intent submitted: {statuses:?}");
+}
