@@ -60,8 +60,15 @@ pub struct Config {
     /// `ASTRO_GATEWAY_CORS_ORIGINS`: comma-separated origins allowed to call from a browser,
     /// or `*` (the default, for development).
     pub cors_origins: String,
-    /// `ASTRO_GATEWAY_DRAIN_TIMEOUT_MS`: after SIGTERM, how long in-flight requests may take.
+    /// `ASTRO_GATEWAY_DRAIN_DELAY_MS`: after SIGTERM, how long `/readyz` says 503 while requests
+    /// are still served, so load balancers stop routing here first (default 1 s, as the
+    /// services').
+    pub drain_delay: Duration,
+    /// `ASTRO_GATEWAY_DRAIN_TIMEOUT_MS`: then, how long in-flight requests may take.
     pub drain_timeout: Duration,
+    /// `ASTRO_GATEWAY_READY_CACHE_MS`: how long one `/readyz` answer is reused, so a storm of
+    /// probes costs the upstreams one health check each per period (default 1 s).
+    pub ready_cache: Duration,
     /// `ASTRO_GATEWAY_MAX_BODY_BYTES`: largest REST request body (default 1 MiB); larger is 413.
     pub max_body_bytes: usize,
     /// `ASTRO_GATEWAY_MAX_HEADER_BYTES`: largest total of request header names and values
@@ -97,7 +104,9 @@ impl Config {
             upstream_timeout: env.millis_or("UPSTREAM_TIMEOUT_MS", Duration::from_secs(10))?,
             route_timeouts,
             cors_origins: env.or("CORS_ORIGINS", "*".to_owned())?,
+            drain_delay: env.millis_or("DRAIN_DELAY_MS", Duration::from_secs(1))?,
             drain_timeout: env.millis_or("DRAIN_TIMEOUT_MS", Duration::from_secs(10))?,
+            ready_cache: env.millis_or("READY_CACHE_MS", Duration::from_secs(1))?,
             max_body_bytes: env.or("MAX_BODY_BYTES", 1024 * 1024)?,
             max_header_bytes: env.or("MAX_HEADER_BYTES", 16 * 1024)?,
             redis_url: Some(redis_url).filter(|url| !url.is_empty()),
@@ -163,6 +172,16 @@ struct GatewayState {
     openapi: Arc<String>,
     docs: Arc<String>,
     trusted_proxy_hops: usize,
+    readiness: Arc<Readiness>,
+}
+
+/// Set once SIGTERM arrives: `/readyz` answers 503 from then on.
+static DRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The last `/readyz` answer, reused for `ttl`.
+struct Readiness {
+    ttl: Duration,
+    last: tokio::sync::Mutex<Option<(tokio::time::Instant, StatusCode, serde_json::Value)>>,
 }
 
 /// The gateway's HTTP application with the production parts (exposed for in-process tests).
@@ -233,6 +252,10 @@ pub fn app_with(config: &Config, parts: AppParts) -> anyhow::Result<Router> {
         docs: Arc::new(openapi::docs_page(&document)),
         openapi: Arc::new(document.to_string()),
         trusted_proxy_hops: config.trusted_proxy_hops,
+        readiness: Arc::new(Readiness {
+            ttl: config.ready_cache,
+            last: tokio::sync::Mutex::new(None),
+        }),
     };
     let max_header_bytes = config.max_header_bytes;
     let pool = contracts.pool.clone();
@@ -264,6 +287,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen_addr))?;
     tracing::info!(address = %listener.local_addr()?, upstreams = ?config.upstreams, "gateway listening");
     let drain_timeout = config.drain_timeout;
+    let drain_delay = config.drain_delay;
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     // Small gRPC frames must not wait for Nagle's algorithm and the peer's delayed ACK (about
     // 40 ms per call otherwise); axum does not set TCP_NODELAY on accepted sockets itself.
@@ -278,6 +302,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(async move {
         stop_signal().await;
+        DRAINING.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(
+            drain_delay_ms = u64::try_from(drain_delay.as_millis()).unwrap_or(u64::MAX),
+            "stop requested: /readyz says 503, draining"
+        );
+        tokio::time::sleep(drain_delay).await;
         let _ = stopped_tx.send(());
     });
     tokio::select! {
@@ -332,8 +362,27 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "alive" }))
 }
 
-/// 200 when every upstream reports SERVING, else 503; the body says which are not.
+/// 200 when every upstream reports SERVING, else 503; the body says which are not (never why:
+/// transport errors are logged, not shown). Answers are reused for `READY_CACHE_MS`.
 async fn readyz(State(state): State<GatewayState>) -> impl IntoResponse {
+    if DRAINING.load(std::sync::atomic::Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "ready": false, "draining": true })),
+        );
+    }
+    let mut last = state.readiness.last.lock().await;
+    if let Some((at, code, body)) = last.as_ref()
+        && at.elapsed() < state.readiness.ttl
+    {
+        return (*code, Json(body.clone()));
+    }
+    let (code, body) = check_readiness(&state).await;
+    *last = Some((tokio::time::Instant::now(), code, body.clone()));
+    (code, Json(body))
+}
+
+async fn check_readiness(state: &GatewayState) -> (StatusCode, serde_json::Value) {
     let checks = health::check_all(&state.upstreams).await;
     let ready = checks
         .iter()
@@ -343,7 +392,10 @@ async fn readyz(State(state): State<GatewayState>) -> impl IntoResponse {
         .map(|(upstream, status)| {
             let status = match status {
                 Ok(status) => status.as_str_name().to_owned(),
-                Err(error) => format!("UNREACHABLE: {}", error.message()),
+                Err(error) => {
+                    tracing::warn!(upstream = %upstream.name, %error, "upstream unreachable");
+                    "UNREACHABLE".to_owned()
+                }
             };
             (upstream.name.clone(), serde_json::Value::String(status))
         })
@@ -355,7 +407,7 @@ async fn readyz(State(state): State<GatewayState>) -> impl IntoResponse {
     };
     (
         code,
-        Json(serde_json::json!({ "ready": ready, "upstreams": upstreams })),
+        serde_json::json!({ "ready": ready, "upstreams": upstreams }),
     )
 }
 

@@ -252,6 +252,36 @@ impl Denylist {
     }
 }
 
+/// The header of an EdDSA JWT of at most [`MAX_TOKEN_BYTES`], or UNAUTHENTICATED saying why
+/// (checked before any key is looked up: a forged algorithm never reaches a verifier).
+pub(crate) fn eddsa_header(
+    token: &str,
+    unauthenticated: impl Fn(&str) -> AppError,
+) -> Result<jsonwebtoken::Header, AppError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(unauthenticated("too large"));
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed"))?;
+    if header.alg != Algorithm::EdDSA {
+        return Err(unauthenticated("algorithm not allowed"));
+    }
+    Ok(header)
+}
+
+/// Why a JWT failed validation, in words a client may read.
+pub(crate) fn rejection_reason(error: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::ExpiredSignature => "expired",
+        ErrorKind::ImmatureSignature => "not valid yet",
+        ErrorKind::InvalidIssuer => "wrong issuer",
+        ErrorKind::InvalidAudience => "wrong audience",
+        ErrorKind::MissingRequiredClaim(_) => "missing claim",
+        ErrorKind::InvalidSignature => "bad signature",
+        _ => "malformed",
+    }
+}
+
 /// Where verification keys come from.
 enum KeySource {
     /// SystemAPI verifies with the keys it signs with.
@@ -330,33 +360,14 @@ impl TokenVerifier {
     pub async fn verify_with(&self, token: &str, read_only: bool) -> Result<Caller, AppError> {
         let unauthenticated =
             |reason: &str| AppError::Unauthenticated(format!("invalid access token: {reason}"));
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(unauthenticated("too large"));
-        }
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed"))?;
-        if header.alg != Algorithm::EdDSA {
-            return Err(unauthenticated("algorithm not allowed"));
-        }
+        let header = eddsa_header(token, unauthenticated)?;
         let key_id = header.kid.ok_or_else(|| unauthenticated("no key id"))?;
         let key = self
             .key(&key_id)
             .await?
             .ok_or_else(|| unauthenticated("unknown key id"))?;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation).map_err(
-            |error| {
-                use jsonwebtoken::errors::ErrorKind;
-                unauthenticated(match error.kind() {
-                    ErrorKind::ExpiredSignature => "expired",
-                    ErrorKind::ImmatureSignature => "not valid yet",
-                    ErrorKind::InvalidIssuer => "wrong issuer",
-                    ErrorKind::InvalidAudience => "wrong audience",
-                    ErrorKind::MissingRequiredClaim(_) => "missing claim",
-                    ErrorKind::InvalidSignature => "bad signature",
-                    _ => "malformed",
-                })
-            },
-        )?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
+            .map_err(|error| unauthenticated(rejection_reason(&error)))?;
         let claims = data.claims;
         if claims.token_use != ACCESS_TOKEN_USE {
             return Err(unauthenticated("not an access token"));

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppError,
-    auth::{MAX_TOKEN_BYTES, unix_now},
+    auth::{eddsa_header, rejection_reason, unix_now},
     config::{ConfigError, Env},
     grpc_client::TracedChannel,
 };
@@ -256,14 +256,7 @@ impl ServiceKeys {
     pub fn verify(&self, token: &str) -> Result<MeshService, AppError> {
         let unauthenticated =
             |reason: &str| AppError::Unauthenticated(format!("invalid service token: {reason}"));
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(unauthenticated("too large"));
-        }
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed"))?;
-        if header.alg != Algorithm::EdDSA {
-            return Err(unauthenticated("algorithm not allowed"));
-        }
+        let header = eddsa_header(token, unauthenticated)?;
         let service = header
             .kid
             .as_deref()
@@ -274,17 +267,7 @@ impl ServiceKeys {
             .get(&service)
             .ok_or_else(|| unauthenticated("unknown service"))?;
         let claims = jsonwebtoken::decode::<ServiceClaims>(token, key, &self.validation)
-            .map_err(|error| {
-                use jsonwebtoken::errors::ErrorKind;
-                unauthenticated(match error.kind() {
-                    ErrorKind::ExpiredSignature => "expired",
-                    ErrorKind::ImmatureSignature => "not valid yet",
-                    ErrorKind::InvalidAudience => "issued for another service",
-                    ErrorKind::MissingRequiredClaim(_) => "missing claim",
-                    ErrorKind::InvalidSignature => "bad signature",
-                    _ => "malformed",
-                })
-            })?
+            .map_err(|error| unauthenticated(rejection_reason(&error)))?
             .claims;
         if claims.token_use != SERVICE_TOKEN_USE {
             return Err(unauthenticated("not a service token"));
@@ -360,7 +343,7 @@ mod tests {
             "a fresh token is reused"
         );
         let error = notify.verify(&token).expect_err("another audience");
-        assert!(error.to_string().contains("another service"), "{error}");
+        assert!(error.to_string().contains("wrong audience"), "{error}");
     }
 
     #[test]

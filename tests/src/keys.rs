@@ -4,7 +4,7 @@
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use astro_proto::astrobookings::common::v1::MeshService;
-use astro_shared::service_auth::{ServiceIdentity, service_name};
+use astro_shared::service_auth::{ServiceIdentity, all_services, service_name};
 use astro_system::keys::SigningKey;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::pkcs8::{
@@ -96,14 +96,7 @@ impl ServiceKeySet {
             .join(uuid::Uuid::new_v4().simple().to_string());
         std::fs::create_dir_all(&dir)?;
         let mut identities = HashMap::new();
-        for service in [
-            MeshService::System,
-            MeshService::Agency,
-            MeshService::Booking,
-            MeshService::Finance,
-            MeshService::Notify,
-            MeshService::Gateway,
-        ] {
+        for service in all_services() {
             let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
             let private = key
                 .to_pkcs8_pem(LineEnding::LF)

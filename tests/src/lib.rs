@@ -14,6 +14,7 @@ pub mod forwarder;
 pub mod grpc_web;
 pub mod keys;
 pub mod mail;
+pub mod private_postgres;
 pub mod process;
 pub mod rest;
 pub mod standin;
