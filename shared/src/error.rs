@@ -60,6 +60,22 @@ pub enum AppError {
 /// `google.rpc.ErrorInfo.domain` of every reason the mesh sends.
 pub const ERROR_DOMAIN: &str = "astrobookings.com";
 
+/// `google.rpc.ErrorInfo.reason` of an UNAVAILABLE answer; `metadata.dependency` names what
+/// could not be reached (e.g. `PaymentGW`, `OperationsDB`).
+pub const UNAVAILABLE_REASON: &str = "DEPENDENCY_UNAVAILABLE";
+
+/// The dependency an UNAVAILABLE status names, if any.
+pub fn unavailable_dependency(status: &Status) -> Option<String> {
+    if status.code() != Code::Unavailable {
+        return None;
+    }
+    let details = status.get_error_details();
+    let info = details.error_info()?;
+    (info.reason == UNAVAILABLE_REASON)
+        .then(|| info.metadata.get("dependency").cloned())
+        .flatten()
+}
+
 /// The result type of domain and store code.
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -161,9 +177,19 @@ impl From<AppError> for Status {
             ),
             AppError::Unavailable { dependency, cause } => {
                 tracing::warn!(dependency, error = %format!("{cause:#}"), "dependency unavailable");
-                Status::new(
+                // The dependency's name (not the cause) is machine-readable, so a caller can
+                // tell "the payment gateway was not reached" from "our database blinked".
+                Status::with_error_details(
                     code,
                     format!("{dependency} is unavailable, try again later"),
+                    ErrorDetails::with_error_info(
+                        UNAVAILABLE_REASON,
+                        ERROR_DOMAIN,
+                        std::collections::HashMap::from([(
+                            "dependency".to_owned(),
+                            dependency.to_owned(),
+                        )]),
+                    ),
                 )
             }
             AppError::Internal(cause) => {
@@ -235,6 +261,65 @@ impl From<fred::error::Error> for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server error with only its SQLSTATE, as PostgreSQL sends them.
+    #[derive(Debug)]
+    struct ServerError(&'static str);
+
+    impl std::fmt::Display for ServerError {
+        fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(formatter, "server error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for ServerError {}
+
+    impl sqlx::error::DatabaseError for ServerError {
+        fn message(&self) -> &str {
+            "server error"
+        }
+
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn postgresql_restarts_and_conflicts_are_retryable_not_internal() {
+        let code_of = |sqlstate: &'static str| {
+            Status::from(AppError::from(sqlx::Error::Database(Box::new(
+                ServerError(sqlstate),
+            ))))
+            .code()
+        };
+        for sqlstate in ["57P01", "57P02", "57P03", "08006", "08001"] {
+            assert_eq!(code_of(sqlstate), Code::Unavailable, "{sqlstate}");
+        }
+        for sqlstate in ["40001", "40P01"] {
+            assert_eq!(code_of(sqlstate), Code::Aborted, "{sqlstate}");
+        }
+        assert_eq!(
+            code_of("23505"),
+            Code::Internal,
+            "a unique violation is a bug here"
+        );
+    }
 
     #[test]
     fn internal_errors_never_leak_their_cause() {

@@ -63,7 +63,12 @@ pub async fn charge(
                     "payment_method_id",
                     status.message().to_owned(),
                 )),
-                Code::Unavailable => {
+                // Only an unreachable payment gateway means nothing was submitted; FinanceAPI's
+                // own database blinking may come after a charge, so the booking is kept.
+                Code::Unavailable
+                    if astro_shared::error::unavailable_dependency(&status).as_deref()
+                        == Some(crate::PAYMENT_GATEWAY) =>
+                {
                     Charge::NotCharged(AppError::upstream("the payment gateway", status))
                 }
                 _ => Charge::Unknown(AppError::upstream("FinanceAPI", status)),

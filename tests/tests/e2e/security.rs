@@ -296,9 +296,14 @@ async fn a_confirmation_answered_after_the_timeout_is_charged_once_however_often
 
 /// Whether a booking answer says "try again with the same key" (the contract's retryable codes).
 fn retryable(code: Code) -> bool {
+    // CANCELLED is what a service's own request timeout answers (tonic's server timeout).
     matches!(
         code,
-        Code::Unavailable | Code::Aborted | Code::DeadlineExceeded | Code::ResourceExhausted
+        Code::Unavailable
+            | Code::Aborted
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Cancelled
     )
 }
 
