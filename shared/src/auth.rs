@@ -156,9 +156,12 @@ impl Denylist {
         at_ms: u64,
         access_token_ttl: Duration,
     ) -> Result<(), AppError> {
-        let ttl = access_token_ttl.as_secs() + LEEWAY.as_secs() + 1;
-        self.set_value_with_ttl(self.user_revoked_before_key(user_id), at_ms, ttl)
-            .await
+        self.set_value_with_ttl(
+            self.user_revoked_before_key(user_id),
+            at_ms,
+            outliving(access_token_ttl),
+        )
+        .await
     }
 
     /// Refuses every access token of the session (refresh family) `session_id`.
@@ -170,9 +173,11 @@ impl Denylist {
         if session_id.is_empty() {
             return Ok(());
         }
-        let ttl = access_token_ttl.as_secs() + LEEWAY.as_secs() + 1;
-        self.set_with_ttl(self.revoked_session_key(session_id), ttl)
-            .await
+        self.set_with_ttl(
+            self.revoked_session_key(session_id),
+            outliving(access_token_ttl),
+        )
+        .await
     }
 
     /// Refuses the access token `token_id` until it expires at `expires_at` (plus leeway).
@@ -189,8 +194,7 @@ impl Denylist {
         user_id: &str,
         access_token_ttl: Duration,
     ) -> Result<(), AppError> {
-        let ttl = access_token_ttl.as_secs() + LEEWAY.as_secs() + 1;
-        self.set_with_ttl(self.disabled_user_key(user_id), ttl)
+        self.set_with_ttl(self.disabled_user_key(user_id), outliving(access_token_ttl))
             .await
     }
 
@@ -203,26 +207,23 @@ impl Denylist {
     /// Whether the token or its user is denied; a CacheDB outage is an `Unavailable` error, which
     /// [`TokenVerifier`] tolerates (see `verify`).
     pub async fn is_denied(&self, caller: &Caller) -> Result<bool, AppError> {
-        // One round trip for every reason a token can be refused.
-        let session_key = if caller.session_id.is_empty() {
-            // A key nobody sets, so the reply keeps its shape.
-            format!("{}auth:revoked-session:-", self.prefix)
-        } else {
-            self.revoked_session_key(&caller.session_id)
-        };
-        let keys = vec![
+        // One round trip for every reason a token can be refused: the "revoked before" time
+        // first, then the marks whose mere presence refuses.
+        let mut keys = vec![
+            self.user_revoked_before_key(&caller.user_id),
             self.revoked_token_key(&caller.token_id),
             self.disabled_user_key(&caller.user_id),
-            session_key,
-            self.user_revoked_before_key(&caller.user_id),
         ];
+        if !caller.session_id.is_empty() {
+            keys.push(self.revoked_session_key(&caller.session_id));
+        }
         let values: Vec<Option<String>> = self.redis.mget(keys).await?;
-        let flagged = values.iter().take(3).any(Option::is_some);
         let revoked_before = values
-            .get(3)
+            .first()
             .cloned()
             .flatten()
             .and_then(|value| value.parse::<u64>().ok());
+        let flagged = values.iter().skip(1).any(Option::is_some);
         Ok(flagged || revoked_before.is_some_and(|before| caller.issued_at_ms < before))
     }
 
@@ -280,6 +281,11 @@ pub(crate) fn rejection_reason(error: &jsonwebtoken::errors::Error) -> &'static 
         ErrorKind::InvalidSignature => "bad signature",
         _ => "malformed",
     }
+}
+
+/// How long a denylist mark about access tokens must live: past the longest access token.
+fn outliving(access_token_ttl: Duration) -> u64 {
+    access_token_ttl.as_secs() + LEEWAY.as_secs() + 1
 }
 
 /// Where verification keys come from.

@@ -33,13 +33,6 @@ pub fn bucket(address: IpAddr) -> String {
     }
 }
 
-/// [`bucket`] of an address given as text; anything unparsable is its own bucket.
-pub fn bucket_of(address: &str) -> String {
-    address
-        .parse::<IpAddr>()
-        .map_or_else(|_| address.to_owned(), bucket)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +61,5 @@ mod tests {
         assert_ne!(a, other);
         assert_eq!(bucket("192.0.2.1".parse().expect("ip")), "192.0.2.1");
         assert_eq!(bucket("::ffff:192.0.2.1".parse().expect("ip")), "192.0.2.1");
-        assert_eq!(bucket_of("unknown"), "unknown");
     }
 }

@@ -64,6 +64,10 @@ pub const ERROR_DOMAIN: &str = "astrobookings.com";
 /// could not be reached (e.g. `PaymentGW`, `OperationsDB`).
 pub const UNAVAILABLE_REASON: &str = "DEPENDENCY_UNAVAILABLE";
 
+/// The dependency name of the payment gateway: FinanceAPI's UNAVAILABLE naming it means that
+/// nothing was submitted to the gateway.
+pub const PAYMENT_GATEWAY: &str = "PaymentGW";
+
 /// The dependency an UNAVAILABLE status names, if any.
 pub fn unavailable_dependency(status: &Status) -> Option<String> {
     if status.code() != Code::Unavailable {

@@ -23,7 +23,7 @@ use hyper_util::{
 /// A running proxy; it stops with the test process.
 pub struct DelayProxy {
     pub address: SocketAddr,
-    delayed: Arc<AtomicUsize>,
+    matched: Arc<AtomicUsize>,
 }
 
 impl DelayProxy {
@@ -38,9 +38,9 @@ impl DelayProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let target = target.trim_end_matches('/').to_owned();
-        let delayed = Arc::new(AtomicUsize::new(0));
+        let matched = Arc::new(AtomicUsize::new(0));
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-        let counter = Arc::clone(&delayed);
+        let counter = Arc::clone(&matched);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let client = client.clone();
@@ -70,7 +70,7 @@ impl DelayProxy {
                 });
             }
         });
-        Ok(Self { address, delayed })
+        Ok(Self { address, matched })
     }
 
     /// The base URL to give the caller instead of the gateway's.
@@ -80,7 +80,7 @@ impl DelayProxy {
 
     /// How many requests matched the path so far (the first `times` were held back).
     pub fn matched(&self) -> usize {
-        self.delayed.load(Ordering::SeqCst)
+        self.matched.load(Ordering::SeqCst)
     }
 }
 
@@ -91,7 +91,7 @@ async fn forward(
     path_suffix: &str,
     delay: Duration,
     times: usize,
-    delayed: &AtomicUsize,
+    matched: &AtomicUsize,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let (parts, body) = request.into_parts();
     let path = parts
@@ -99,7 +99,7 @@ async fn forward(
         .path_and_query()
         .map_or_else(|| "/".to_owned(), ToString::to_string);
     let hold =
-        parts.uri.path().ends_with(path_suffix) && delayed.fetch_add(1, Ordering::SeqCst) < times;
+        parts.uri.path().ends_with(path_suffix) && matched.fetch_add(1, Ordering::SeqCst) < times;
     let body = body
         .collect()
         .await

@@ -36,10 +36,6 @@ use astro_shared::{
 /// This service's name in activity logs and origins (`common.v1.Origin.service`).
 pub const SERVICE_NAME: &str = "booking-api";
 
-/// The dependency FinanceAPI names when the payment gateway could not be reached before
-/// anything was submitted (`ErrorInfo.metadata.dependency` of its UNAVAILABLE).
-pub const PAYMENT_GATEWAY: &str = "PaymentGW";
-
 /// Everything BookingAPI reads from `ASTRO_BOOKING_*`.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -67,7 +67,7 @@ pub async fn charge(
                 // own database blinking may come after a charge, so the booking is kept.
                 Code::Unavailable
                     if astro_shared::error::unavailable_dependency(&status).as_deref()
-                        == Some(crate::PAYMENT_GATEWAY) =>
+                        == Some(astro_shared::error::PAYMENT_GATEWAY) =>
                 {
                     Charge::NotCharged(AppError::upstream("the payment gateway", status))
                 }

@@ -78,7 +78,9 @@ pub enum GatewayError {
 impl From<GatewayError> for AppError {
     fn from(error: GatewayError) -> Self {
         match error {
-            GatewayError::Unavailable(cause) => AppError::unavailable("PaymentGW", cause),
+            GatewayError::Unavailable(cause) => {
+                AppError::unavailable(astro_shared::error::PAYMENT_GATEWAY, cause)
+            }
             other => AppError::internal(other),
         }
     }

@@ -322,7 +322,7 @@ impl Payments {
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(AppError::unavailable(
-                    "PaymentGW",
+                    astro_shared::error::PAYMENT_GATEWAY,
                     anyhow::anyhow!("charge {} is being processed by another attempt", row.id),
                 ));
             }
