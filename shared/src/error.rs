@@ -3,7 +3,7 @@
 //! Client mistakes carry a message meant for the client; everything else becomes a generic
 //! message while the cause is logged with the request's trace, so internal text never leaks.
 
-use std::time::Duration;
+use std::{borrow::Cow, collections::HashMap, time::Duration};
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -26,9 +26,9 @@ pub enum AppError {
     /// as `google.rpc.ErrorInfo` with `metadata`), e.g. `SEATS_UNAVAILABLE`.
     #[error("{message}")]
     Refused {
-        reason: &'static str,
+        reason: Cow<'static, str>,
         message: String,
-        metadata: std::collections::HashMap<String, String>,
+        metadata: HashMap<String, String>,
     },
     /// A concurrent change won; retrying the whole operation may succeed.
     #[error("{0}")]
@@ -46,7 +46,7 @@ pub enum AppError {
     /// A dependency (named for operators, e.g. "OperationsDB") cannot be reached right now.
     #[error("{dependency} is unavailable")]
     Unavailable {
-        dependency: &'static str,
+        dependency: Cow<'static, str>,
         #[source]
         cause: anyhow::Error,
     },
@@ -95,7 +95,7 @@ impl AppError {
     /// A dependency failure.
     pub fn unavailable(dependency: &'static str, cause: impl Into<anyhow::Error>) -> Self {
         Self::Unavailable {
-            dependency,
+            dependency: Cow::Borrowed(dependency),
             cause: cause.into(),
         }
     }
@@ -103,9 +103,9 @@ impl AppError {
     /// A FAILED_PRECONDITION with a machine-readable reason.
     pub fn refused(reason: &'static str, message: impl Into<String>) -> Self {
         Self::Refused {
-            reason,
+            reason: Cow::Borrowed(reason),
             message: message.into(),
-            metadata: std::collections::HashMap::new(),
+            metadata: HashMap::new(),
         }
     }
 
@@ -169,7 +169,7 @@ impl From<AppError> for Status {
             } => Status::with_error_details(
                 code,
                 message,
-                ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+                ErrorDetails::with_error_info(reason.into_owned(), ERROR_DOMAIN, metadata),
             ),
             AppError::ResourceExhausted {
                 message,
@@ -180,7 +180,7 @@ impl From<AppError> for Status {
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
             AppError::Unavailable { dependency, cause } => {
-                tracing::warn!(dependency, error = %format!("{cause:#}"), "dependency unavailable");
+                tracing::warn!(dependency = %dependency, error = %format!("{cause:#}"), "dependency unavailable");
                 // The dependency's name (not the cause) is machine-readable, so a caller can
                 // tell "the payment gateway was not reached" from "our database blinked".
                 Status::with_error_details(
@@ -189,10 +189,7 @@ impl From<AppError> for Status {
                     ErrorDetails::with_error_info(
                         UNAVAILABLE_REASON,
                         ERROR_DOMAIN,
-                        std::collections::HashMap::from([(
-                            "dependency".to_owned(),
-                            dependency.to_owned(),
-                        )]),
+                        HashMap::from([("dependency".to_owned(), dependency.into_owned())]),
                     ),
                 )
             }
@@ -209,6 +206,86 @@ impl From<AppError> for Status {
             | AppError::DeadlineExceeded) => Status::new(code, client_error.to_string()),
         }
     }
+}
+
+/// The exact inverse of `From<AppError> for Status`, for a caller that answers with what its
+/// callee said: BadRequest gives the field back, ErrorInfo the reason (or the unreachable
+/// dependency), RetryInfo the delay. Codes the mesh never sends from an `AppError` (CANCELLED,
+/// UNKNOWN, UNIMPLEMENTED, ...) are unexpected here and become INTERNAL, their text kept for
+/// the log only.
+impl From<Status> for AppError {
+    fn from(status: Status) -> Self {
+        let details = status.get_error_details();
+        let message = status.message().to_owned();
+        match status.code() {
+            Code::InvalidArgument => {
+                let violation = details
+                    .bad_request()
+                    .and_then(|request| request.field_violations.first());
+                match violation {
+                    Some(violation) => Self::invalid(&violation.field, &violation.description),
+                    None => Self::invalid("", message),
+                }
+            }
+            Code::NotFound => Self::NotFound(match message.strip_suffix(" not found") {
+                Some(what) => what.to_owned(),
+                None => message,
+            }),
+            Code::AlreadyExists => Self::AlreadyExists(message),
+            Code::FailedPrecondition => match details.error_info() {
+                Some(info) => Self::Refused {
+                    reason: Cow::Owned(info.reason.clone()),
+                    message,
+                    metadata: info.metadata.clone(),
+                },
+                None => Self::FailedPrecondition(message),
+            },
+            Code::Aborted => Self::Aborted(message),
+            Code::Unauthenticated => Self::Unauthenticated(message),
+            Code::PermissionDenied => Self::PermissionDenied(message),
+            Code::ResourceExhausted => Self::ResourceExhausted {
+                message,
+                retry_after: details
+                    .retry_info()
+                    .and_then(|info| info.retry_delay)
+                    .unwrap_or_default(),
+            },
+            Code::Unavailable => Self::Unavailable {
+                dependency: Cow::Owned(
+                    unavailable_dependency(&status).unwrap_or_else(|| "upstream".to_owned()),
+                ),
+                cause: anyhow::anyhow!("{message}"),
+            },
+            Code::DeadlineExceeded => Self::DeadlineExceeded,
+            _ => Self::internal(anyhow::anyhow!("{status}")),
+        }
+    }
+}
+
+/// `status` as an encoded `google.rpc.Status`, details included, to keep an answer for replay.
+pub fn encode_status(status: &Status) -> Vec<u8> {
+    use prost::Message as _;
+    if !status.details().is_empty() {
+        // tonic-types keeps the whole google.rpc.Status (code, message, details) there.
+        return status.details().to_vec();
+    }
+    tonic_types::Status {
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+        details: Vec::new(),
+    }
+    .encode_to_vec()
+}
+
+/// The status of [`encode_status`]'s bytes.
+pub fn decode_status(bytes: &[u8]) -> Result<Status, prost::DecodeError> {
+    use prost::Message as _;
+    let status = tonic_types::Status::decode(bytes)?;
+    Ok(Status::with_details(
+        Code::from_i32(status.code),
+        status.message.clone(),
+        bytes.to_vec().into(),
+    ))
 }
 
 impl From<sqlx::Error> for AppError {
@@ -302,6 +379,45 @@ mod tests {
         fn kind(&self) -> sqlx::error::ErrorKind {
             sqlx::error::ErrorKind::Other
         }
+    }
+
+    /// Every client-facing error survives a trip through a Status and back, details included.
+    #[test]
+    fn a_status_decodes_to_the_error_it_was_made_from() {
+        let errors = [
+            AppError::invalid("launch.price", "must be positive"),
+            AppError::NotFound("launch 7".into()),
+            AppError::AlreadyExists("the e-mail is taken".into()),
+            AppError::FailedPrecondition("the launch has departed".into()),
+            AppError::refused("SEATS_UNAVAILABLE", "2 seats left").with_metadata("seatsLeft", "2"),
+            AppError::Aborted("retry".into()),
+            AppError::Unauthenticated("invalid access token: expired".into()),
+            AppError::PermissionDenied("agency only".into()),
+            AppError::ResourceExhausted {
+                message: "too many attempts".into(),
+                retry_after: Duration::from_secs(30),
+            },
+            AppError::unavailable(PAYMENT_GATEWAY, anyhow::anyhow!("connection refused")),
+            AppError::DeadlineExceeded,
+        ];
+        for error in errors {
+            let text = error.to_string();
+            let status = Status::from(error);
+            let stored = decode_status(&encode_status(&status)).expect("decodes");
+            for status in [Status::from(AppError::from(status.clone())), stored.clone()] {
+                assert_eq!(status.code(), stored.code(), "{text}");
+                assert_eq!(status.message(), stored.message(), "{text}");
+                assert_eq!(
+                    format!("{:?}", status.get_error_details()),
+                    format!("{:?}", stored.get_error_details()),
+                    "{text}"
+                );
+            }
+            let again = AppError::from(stored);
+            assert_eq!(again.to_string(), text.replace("connection refused", ""));
+        }
+        let unexpected = AppError::from(Status::unimplemented("not built"));
+        assert_eq!(unexpected.code(), Code::Internal);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod paging;
 pub mod server;
 pub mod service_auth;
 pub mod telemetry;
+pub mod text;
 pub mod validate;
 
 pub use error::{AppError, AppResult};

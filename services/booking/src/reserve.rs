@@ -297,7 +297,7 @@ fn final_answer(error: &AppError) -> Option<StoredAnswer> {
     let (reason, metadata) = match error {
         AppError::Refused {
             reason, metadata, ..
-        } => (Some((*reason).to_owned()), serde_json::json!(metadata)),
+        } => (Some(reason.to_string()), serde_json::json!(metadata)),
         AppError::InvalidArgument { field, .. } => (None, serde_json::json!({ "field": field })),
         AppError::NotFound(_) | AppError::FailedPrecondition(_) => (None, serde_json::json!({})),
         _ => return None,
