@@ -1,7 +1,8 @@
-//! The astro-gateway binary: configuration from `ASTRO_GATEWAY_*` variables, then serve.
+//! The astro-gateway binary: configuration from `ASTRO_GATEWAY_*` variables (an unknown one is refused), then serve.
 
 fn main() -> anyhow::Result<()> {
     astro_shared::run_service("gateway", || async {
-        astro_gateway::run(astro_gateway::Config::from_env()?).await
+        let config = astro_shared::config::load("ASTRO_GATEWAY", astro_gateway::Config::from_env)?;
+        astro_gateway::run(config).await
     })
 }

@@ -2,7 +2,18 @@
 //! (`ASTRO_BOOKING_...`), parsed once at start-up into typed structs so that a typo fails at
 //! boot with the variable's name instead of at the first request.
 
-use std::{collections::HashMap, fmt::Display, net::SocketAddr, str::FromStr, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt::Display,
+    net::SocketAddr,
+    str::FromStr,
+    sync::Mutex,
+    time::Duration,
+};
+
+/// Every variable the process's `Config` asked for, in order, with the value it found: the
+/// unknown-variable check and `--print-config` read it after the Config is built.
+static READ: Mutex<BTreeMap<String, (usize, Option<String>)>> = Mutex::new(BTreeMap::new());
 
 /// Reads the variables of one process, all named `<prefix>_<NAME>`.
 #[derive(Debug, Clone)]
@@ -23,6 +34,12 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// Set in the environment with the process's prefix but read by nothing: a typo, or a
+    /// setting this version does not have, which would otherwise be silently ignored.
+    #[error(
+        "{variable} is set but is not a setting of this process (a typo, or a setting of another version?)"
+    )]
+    Unknown { variable: String },
 }
 
 impl Env {
@@ -49,11 +66,17 @@ impl Env {
 
     fn raw(&self, name: &str) -> Option<String> {
         let variable = self.variable(name);
-        match &self.values {
+        let value = match &self.values {
             Some(values) => values.get(&variable).cloned(),
-            None => std::env::var(variable).ok(),
+            None => std::env::var(&variable).ok(),
         }
-        .filter(|value| !value.trim().is_empty())
+        .filter(|value| !value.trim().is_empty());
+        if let Ok(mut read) = READ.lock() {
+            let order = read.len();
+            read.entry(variable)
+                .or_insert_with(|| (order, value.clone()));
+        }
+        value
     }
 
     /// A required value.
@@ -82,9 +105,14 @@ impl Env {
 
     /// A duration given in milliseconds, with a default.
     pub fn millis_or(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
-        let millis =
-            self.or::<u64>(name, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
-        Ok(Duration::from_millis(millis))
+        let default_millis = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+        match self.raw(name) {
+            Some(value) => Ok(Duration::from_millis(self.parse(name, value)?)),
+            None => {
+                record_default(&self.variable(name), &default_millis);
+                Ok(default)
+            }
+        }
     }
 
     /// A secret given inline as `<NAME>` or, better (it then never sits in an environment
@@ -92,6 +120,8 @@ impl Env {
     /// trailing newline is not part of the secret. `None` when neither is set.
     pub fn secret(&self, name: &str) -> Result<Option<Secret>, ConfigError> {
         let file_name = format!("{name}_FILE");
+        // Both spellings are settings, whichever is used.
+        let inline = self.raw(name);
         if let Some(path) = self.raw(&file_name) {
             let value = std::fs::read_to_string(&path).map_err(|error| ConfigError::Invalid {
                 variable: self.variable(&file_name),
@@ -100,7 +130,7 @@ impl Env {
             })?;
             return Ok(Some(Secret::new(value.trim_end_matches(['\r', '\n']))));
         }
-        Ok(self.raw(name).map(Secret::new))
+        Ok(inline.map(Secret::new))
     }
 
     fn parse<T>(&self, name: &str, value: String) -> Result<T, ConfigError>
@@ -117,6 +147,74 @@ impl Env {
                 reason: error.to_string(),
             })
     }
+}
+
+/// Builds a process's configuration with `from_env`, then refuses any `<prefix>_*` variable it
+/// did not read, naming it. With `--print-config` as the first argument, prints instead every
+/// variable it read as an `export` line (unset ones as a comment: their default applies) and
+/// exits: `./dev` writes its environment file from this, so the file holds exactly the
+/// settings the Config defines.
+pub fn load<C, E>(prefix: &str, from_env: impl FnOnce() -> Result<C, E>) -> anyhow::Result<C>
+where
+    E: Into<anyhow::Error>,
+{
+    let config = from_env().map_err(Into::into)?;
+    let read = read_variables();
+    let set = std::env::vars().map(|(name, _)| name);
+    if let Some(variable) = unknown_variables(prefix, &read, set).into_iter().next() {
+        return Err(ConfigError::Unknown { variable }.into());
+    }
+    if std::env::args().nth(1).as_deref() == Some("--print-config") {
+        for (variable, value) in read.iter().filter(|(name, _)| name.starts_with(prefix)) {
+            match value {
+                Some(value) => match value.strip_prefix(DEFAULT_MARK) {
+                    Some(default) => println!("# {variable} (default: {default})"),
+                    None => println!("export {variable}='{}'", value.replace('\'', r"'\''")),
+                },
+                None => println!("# {variable} (not set)"),
+            }
+        }
+        std::process::exit(0);
+    }
+    Ok(config)
+}
+
+/// The default an unset variable got, for `--print-config`.
+fn record_default(variable: &str, default: &dyn Display) {
+    if let Ok(mut read) = READ.lock()
+        && let Some((_, found @ None)) = read.get_mut(variable)
+    {
+        *found = Some(format!("{DEFAULT_MARK}{default}"));
+    }
+}
+
+/// Marks a recorded value as the default (never a real value: it starts with a NUL).
+const DEFAULT_MARK: &str = "\0default:";
+
+/// The variables read so far, in the order they were first read.
+fn read_variables() -> Vec<(String, Option<String>)> {
+    let read = READ.lock().map(|read| read.clone()).unwrap_or_default();
+    let mut ordered: Vec<_> = read.into_iter().collect();
+    ordered.sort_by_key(|(_, (order, _))| *order);
+    ordered
+        .into_iter()
+        .map(|(name, (_, value))| (name, value))
+        .collect()
+}
+
+/// The names in `set` that carry `prefix_` but were never read.
+fn unknown_variables(
+    prefix: &str,
+    read: &[(String, Option<String>)],
+    set: impl Iterator<Item = String>,
+) -> Vec<String> {
+    let own = format!("{prefix}_");
+    let mut unknown: Vec<String> = set
+        .filter(|name| name.starts_with(&own))
+        .filter(|name| !read.iter().any(|(known, _)| known == name))
+        .collect();
+    unknown.sort();
+    unknown
 }
 
 /// How every gRPC server of the mesh listens, limits and stops.
@@ -202,6 +300,47 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_nothing_read_are_the_unknown_ones() {
+        let env = Env::from_values(
+            "ASTRO_Y",
+            HashMap::from([("ASTRO_Y_PORT".to_owned(), "80".to_owned())]),
+        );
+        assert_eq!(env.or("PORT", 1_u16).unwrap(), 80);
+        assert_eq!(env.or("TIMEOUT_MS", 5_u64).unwrap(), 5);
+        assert!(env.secret("PASSWORD").unwrap().is_none());
+        let read = read_variables();
+        let names: Vec<&str> = read.iter().map(|(name, _)| name.as_str()).collect();
+        for expected in [
+            "ASTRO_Y_PORT",
+            "ASTRO_Y_TIMEOUT_MS",
+            "ASTRO_Y_PASSWORD",
+            "ASTRO_Y_PASSWORD_FILE",
+        ] {
+            assert!(names.contains(&expected), "{expected} in {names:?}");
+        }
+        let set = [
+            "ASTRO_Y_PORT",
+            "ASTRO_Y_PASWORD",
+            "ASTRO_YX_OTHER",
+            "ASTRO_Y_PASSWORD_FILE",
+            "PATH",
+        ]
+        .map(str::to_owned);
+        assert_eq!(
+            unknown_variables("ASTRO_Y", &read, set.into_iter()),
+            vec!["ASTRO_Y_PASWORD".to_owned()]
+        );
+        let message = ConfigError::Unknown {
+            variable: "ASTRO_Y_PASWORD".into(),
+        }
+        .to_string();
+        assert!(
+            message.starts_with("ASTRO_Y_PASWORD is set but"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn redact_url_hides_credentials_only() {

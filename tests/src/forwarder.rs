@@ -9,6 +9,7 @@ use std::{
 
 use tokio::{
     net::{TcpListener, TcpStream},
+    sync::watch,
     task::AbortHandle,
 };
 
@@ -68,5 +69,53 @@ impl Forwarder {
 impl Drop for Forwarder {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// A port of the harness's own, bound at once, whose connections go to a target named later:
+/// two processes that each need the other's address start without guessing a free port.
+/// Connections made before the target is known wait for it.
+pub struct Relay {
+    pub address: SocketAddr,
+    target: watch::Sender<Option<SocketAddr>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    pub async fn bind() -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (target, known) = watch::channel(None);
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut known = known.clone();
+                tokio::spawn(async move {
+                    let Ok(target) = known.wait_for(Option::is_some).await.map(|target| *target)
+                    else {
+                        return;
+                    };
+                    let Some(target) = target else { return };
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Ok(Self {
+            address,
+            target,
+            task,
+        })
+    }
+
+    /// From now on connections go to `target`.
+    pub fn point_to(&self, target: SocketAddr) {
+        self.target.send_replace(Some(target));
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use astro_proto::astrobookings::common::v1::MeshService;
 use astro_shared::grpc_client::TracedChannel;
 
-use crate::{TestServers, free_address};
+use crate::TestServers;
 
 /// The processes of the mesh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,18 +85,20 @@ pub struct MeshProcess {
 }
 
 impl MeshProcess {
-    /// Starts `service` listening on a free port, with `env` (full variable names) on top of
-    /// a clean environment. Its output goes to a log file under `target/e2e-logs/`.
-    pub fn spawn(
+    /// Starts `service` with `env` (full variable names) on top of a clean environment, and
+    /// waits until it listens. Without a `<PREFIX>_LISTEN_ADDR` in `env` it binds port 0 and
+    /// its log says where: nothing guesses a free port. Its output goes to a log file under
+    /// `target/e2e-logs/`.
+    pub async fn spawn(
         servers: &TestServers,
         service: Service,
         env: &HashMap<String, String>,
     ) -> anyhow::Result<Self> {
         let listen_variable = format!("{}_LISTEN_ADDR", service.env_prefix());
-        let address = match env.get(&listen_variable) {
-            Some(address) => address.parse()?,
-            None => free_address(),
-        };
+        let listen_addr = env
+            .get(&listen_variable)
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1:0".to_owned());
         let binary = servers.bin_dir.join(format!("astro-{}", service.name()));
         anyhow::ensure!(
             binary.exists(),
@@ -109,9 +111,8 @@ impl MeshProcess {
             .map_or_else(|| PathBuf::from("."), |target| target.join("e2e-logs"));
         std::fs::create_dir_all(&log_dir)?;
         let log_path = log_dir.join(format!(
-            "{}-{}-{}.log",
+            "{}-{}.log",
             service.name(),
-            address.port(),
             uuid::Uuid::new_v4().simple()
         ));
         let log = File::create(&log_path)?;
@@ -138,18 +139,24 @@ impl MeshProcess {
                 "RUST_LOG",
                 std::env::var("ASTRO_TEST_SERVICE_LOG").unwrap_or_else(|_| "info".to_owned()),
             )
-            .env(
-                format!("{}_LISTEN_ADDR", service.env_prefix()),
-                address.to_string(),
-            )
             .envs(identity)
             .envs(env)
+            .env(&listen_variable, &listen_addr)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let child = command
+        let mut child = command
             .spawn()
             .with_context(|| format!("start {}", binary.display()))?;
+        let address = match wait_listening(&mut child, &log_path).await {
+            Ok(address) => address,
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                anyhow::bail!("{} did not listen: {error:#}; log:\n{log}", service.name());
+            }
+        };
         Ok(Self {
             service,
             address,
@@ -207,6 +214,42 @@ impl Drop for MeshProcess {
     }
 }
 
+/// The address a process logs once it listens (`"gRPC server listening"` or `"gateway
+/// listening"`, JSON lines with an `address` field); an error if it exits first.
+async fn wait_listening(
+    child: &mut Child,
+    log_path: &std::path::Path,
+) -> anyhow::Result<SocketAddr> {
+    // Generous: on 2 cores, several meshes may start at once while something compiles.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = std::fs::read_to_string(log_path).unwrap_or_default();
+        if let Some(address) = listening_address(&log) {
+            return Ok(address);
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("it exited with {status}");
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no \"listening\" line within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn listening_address(log: &str) -> Option<SocketAddr> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| {
+            matches!(
+                line["message"].as_str(),
+                Some("gRPC server listening" | "gateway listening")
+            )
+        })
+        .and_then(|line| line["address"].as_str()?.parse().ok())
+}
+
 /// Set to keep each mesh's databases after its test, to look into them.
 const KEEP_DATA_VARIABLE: &str = "ASTRO_TEST_KEEP_DATA";
 
@@ -228,6 +271,8 @@ pub struct Mesh {
     pub processes: HashMap<Service, MeshProcess>,
     /// Each process's environment, to restart it exactly as it was.
     envs: HashMap<Service, HashMap<String, String>>,
+    /// SystemAPI's way to NotifyAPI (see `Mesh::start`).
+    _notify_relay: crate::forwarder::Relay,
     servers: TestServers,
     pub database_url: String,
     pub system_db_name: String,
@@ -285,24 +330,21 @@ impl Mesh {
             // Export quickly so tests need not wait for the default 5 s batch delay.
             common.insert("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned());
         }
-        // Every address is chosen first, so each service can be told where the others are.
-        let services: Vec<Service> = Service::BACKENDS
-            .into_iter()
-            .chain([Service::Gateway])
-            .collect();
-        let addresses: HashMap<Service, SocketAddr> = services
-            .iter()
-            .copied()
-            .zip(crate::free_addresses(services.len()))
-            .collect();
-        let url = |service: Service| format!("http://{}", addresses[&service]);
-        let env_for = |service: Service| -> HashMap<String, String> {
+        // Each process binds port 0 and is started after those it calls, so it is told their
+        // addresses. SystemAPI and NotifyAPI call each other: SystemAPI is given a port of the
+        // harness's own, which relays to NotifyAPI once NotifyAPI listens.
+        let notify_relay = crate::forwarder::Relay::bind().await?;
+        let mut addresses: HashMap<Service, SocketAddr> =
+            HashMap::from([(Service::Notify, notify_relay.address)]);
+        let env_for = |service: Service,
+                       addresses: &HashMap<Service, SocketAddr>|
+         -> HashMap<String, String> {
+            let url = |service: Service| format!("http://{}", addresses[&service]);
             let prefix = service.env_prefix();
             let mut env = common.clone();
             let mut set = |name: &str, value: &str| {
                 env.insert(format!("{prefix}_{name}"), value.to_owned());
             };
-            set("LISTEN_ADDR", &addresses[&service].to_string());
             if service != Service::Gateway {
                 let key_file = service_keys.key_file(service.mesh_service());
                 set("SERVICE_KEY_FILE", &key_file.display().to_string());
@@ -327,8 +369,6 @@ impl Mesh {
                 }
                 Service::Agency => {
                     set("DATABASE_URL", &database_url);
-                    set("BOOKING_URL", &url(Service::Booking));
-                    set("FINANCE_URL", &url(Service::Finance));
                 }
                 Service::Booking => {
                     let database = options.postgres_via.get(&service).map_or_else(
@@ -337,13 +377,11 @@ impl Mesh {
                     );
                     set("DATABASE_URL", &database);
                     set("FINANCE_URL", &url(Service::Finance));
-                    set("AGENCY_URL", &url(Service::Agency));
                 }
                 Service::Finance => {
                     set("DATABASE_URL", &database_url);
                     set("STRIPE_URL", &servers.stripe_url);
                     set("STRIPE_SECRET_KEY", "sk_test_astrobookings");
-                    set("BOOKING_URL", &url(Service::Booking));
                 }
                 Service::Notify => {
                     set("MONGO_URL", &servers.mongo_url);
@@ -381,14 +419,30 @@ impl Mesh {
 
         let mut processes = HashMap::new();
         let mut envs = HashMap::new();
-        for service in Service::BACKENDS.into_iter().chain([Service::Gateway]) {
-            let env = env_for(service);
-            processes.insert(service, MeshProcess::spawn(servers, service, &env)?);
+        for service in [
+            Service::System,
+            Service::Finance,
+            Service::Booking,
+            Service::Agency,
+            Service::Notify,
+            Service::Gateway,
+        ] {
+            let mut env = env_for(service, &addresses);
+            let process = MeshProcess::spawn(servers, service, &env).await?;
+            // A restart keeps the address the others were told.
+            env.insert(
+                format!("{}_LISTEN_ADDR", service.env_prefix()),
+                process.address.to_string(),
+            );
+            addresses.insert(service, process.address);
+            processes.insert(service, process);
             envs.insert(service, env);
         }
+        notify_relay.point_to(addresses[&Service::Notify]);
         let mesh = Self {
             processes,
             envs,
+            _notify_relay: notify_relay,
             servers: servers.clone(),
             database_url,
             system_db_name,
@@ -435,7 +489,7 @@ impl Mesh {
     /// waits until its health reports SERVING.
     pub async fn restart(&mut self, service: Service) -> anyhow::Result<()> {
         let env = self.envs.get(&service).context("no such process")?.clone();
-        let process = MeshProcess::spawn(&self.servers, service, &env)?;
+        let process = MeshProcess::spawn(&self.servers, service, &env).await?;
         let address = process.address;
         // The old one, if still there, is killed when dropped.
         self.processes.insert(service, process);

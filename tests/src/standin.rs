@@ -206,7 +206,7 @@ pub async fn spawn_gateway_with_stand_in(
             keys.pem_path.display().to_string(),
         ),
     ]);
-    let system = crate::MeshProcess::spawn(servers, crate::Service::System, &system_env)?;
+    let system = crate::MeshProcess::spawn(servers, crate::Service::System, &system_env).await?;
     let mut variables = std::collections::HashMap::new();
     for name in ["AGENCY", "FINANCE", "NOTIFY"] {
         variables.insert(
@@ -225,7 +225,7 @@ pub async fn spawn_gateway_with_stand_in(
     for (name, value) in env {
         variables.insert((*name).to_owned(), (*value).to_owned());
     }
-    let gateway = crate::MeshProcess::spawn(servers, crate::Service::Gateway, &variables)?;
+    let gateway = crate::MeshProcess::spawn(servers, crate::Service::Gateway, &variables).await?;
     let url = format!("http://{}/healthz", gateway.address);
     let alive = crate::eventually(std::time::Duration::from_secs(15), || async {
         matches!(crate::grpc_web::http_get(&url).await, Ok((200, _)))

@@ -1,7 +1,8 @@
-//! The astro-agency binary: configuration from `ASTRO_AGENCY_*` variables, then serve.
+//! The astro-agency binary: configuration from `ASTRO_AGENCY_*` variables (an unknown one is refused), then serve.
 
 fn main() -> anyhow::Result<()> {
     astro_shared::run_service("agency", || async {
-        astro_agency::run(astro_agency::Config::from_env()?).await
+        let config = astro_shared::config::load("ASTRO_AGENCY", astro_agency::Config::from_env)?;
+        astro_agency::run(config).await
     })
 }

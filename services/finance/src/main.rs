@@ -1,7 +1,8 @@
-//! The astro-finance binary: configuration from `ASTRO_FINANCE_*` variables, then serve.
+//! The astro-finance binary: configuration from `ASTRO_FINANCE_*` variables (an unknown one is refused), then serve.
 
 fn main() -> anyhow::Result<()> {
     astro_shared::run_service("finance", || async {
-        astro_finance::run(astro_finance::Config::from_env()?).await
+        let config = astro_shared::config::load("ASTRO_FINANCE", astro_finance::Config::from_env)?;
+        astro_finance::run(config).await
     })
 }

@@ -1,7 +1,8 @@
-//! The astro-system binary: configuration from `ASTRO_SYSTEM_*` variables, then serve.
+//! The astro-system binary: configuration from `ASTRO_SYSTEM_*` variables (an unknown one is refused), then serve.
 
 fn main() -> anyhow::Result<()> {
     astro_shared::run_service("system", || async {
-        astro_system::run(astro_system::Config::from_env()?).await
+        let config = astro_shared::config::load("ASTRO_SYSTEM", astro_system::Config::from_env)?;
+        astro_system::run(config).await
     })
 }

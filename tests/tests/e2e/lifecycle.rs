@@ -31,7 +31,9 @@ async fn starts_degraded_then_serves_then_drains(
         DRAIN_TIMEOUT.as_millis().to_string(),
     );
     let servers = TestServers::from_env();
-    let mut process = MeshProcess::spawn(&servers, service, &env).expect("spawn");
+    let mut process = MeshProcess::spawn(&servers, service, &env)
+        .await
+        .expect("spawn");
     let address = process.address;
     let name = service.grpc_service();
 
