@@ -1,21 +1,22 @@
 //! SystemAPI: accounts, tokens, roles, employees and activity logs. Stores in SystemDB
 //! (MongoDB protocol) and uses CacheDB (Redis) for login rate limits and the token denylist.
+//! `api` decodes and calls the use cases of `app`, which use `store` and `clients`; all speak
+//! `domain`. `build` wires them.
 
-pub mod accounts;
 pub mod api;
+pub mod app;
+pub mod clients;
 pub mod domain;
-pub mod keys;
-pub mod login_limits;
-pub mod passwords;
-pub mod relay;
 pub mod store;
 
+// The test harness (crate astro-e2e) signs tokens with the mesh's key and times the hashing
+// under these names.
+pub use app::{keys, passwords};
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use astro_proto::astrobookings::{
     common::v1::MeshService,
     system::v1::{
-        Jwk,
         system_internal_service_server::{self, SystemInternalServiceServer},
         system_service_server::{self, SystemServiceServer},
     },
@@ -30,14 +31,22 @@ use astro_shared::{
 };
 
 use crate::{
-    accounts::{Accounts, TokenLifetimes},
-    keys::SigningKey,
-    login_limits::{LoginLimiter, LoginLimits},
-    store::logs::LogStore,
+    api::internal::StoreSink,
+    app::{
+        admin::Admin,
+        directory::Directory,
+        keys::SigningKey,
+        logs::{LogIngest, Logs},
+        registration::Registration,
+        relay::Relay,
+        sessions::{SessionParts, Sessions},
+    },
+    clients::notify::NotifyClient,
+    domain::{login_limits::LoginLimits, tokens::TokenLifetimes},
+    store::{AccountWrites, LogStore, LoginFailures, OutboxStore, RefreshTokenStore, UserStore},
 };
 
-/// This service's name in activity logs and origins (`common.v1.Origin.service`).
-pub const SERVICE_NAME: &str = "system-api";
+pub use domain::SERVICE_NAME;
 
 /// Everything SystemAPI reads from `ASTRO_SYSTEM_*`.
 #[derive(Debug, Clone)]
@@ -121,18 +130,6 @@ fn log_retention(days: u64) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs(days * 24 * 3600))
 }
 
-/// What the RPCs share.
-#[derive(Clone)]
-pub struct State {
-    pub accounts: Accounts,
-    /// The public keys published as JWKS.
-    pub jwks: Vec<Jwk>,
-    /// Every service's activity log entries.
-    pub logs: LogStore,
-    /// SystemAPI's own activity, written straight to `logs`.
-    pub activity: ActivityLog,
-}
-
 /// Connects (lazily) and binds. The returned future finishes once SystemDB and CacheDB answer,
 /// the indexes exist and the first ADMIN does; then the outbox relay starts.
 pub async fn build(
@@ -140,31 +137,48 @@ pub async fn build(
 ) -> anyhow::Result<(BoundGrpcServer, impl Future<Output = ()> + Send + 'static)> {
     let signing_key = SigningKey::from_file(&config.jwt_private_key_file)?;
     let credentials = ServiceCredentials::load(MeshService::System, &config.service_auth)?;
-    let jwks = vec![signing_key.public_jwk.clone()];
+    let jwks = vec![api::convert::jwk(&signing_key.public_jwk)];
     let (system_db, system_db_ready) = db::mongo(&config.mongo_url, &config.mongo_database).await?;
     let (cache, cache_ready) = db::redis(&config.redis_url)?;
     let prefix = redis_key_prefix();
     let denylist = Denylist::new(cache.clone(), prefix.clone());
-    let logs = LogStore::new(&system_db);
+    let log_store = LogStore::new(&system_db);
+    let ingest = LogIngest::new(log_store.clone());
     let activity = ActivityLog::with_sink(
-        Arc::new(api::logs::StoreSink(logs.clone())),
+        Arc::new(StoreSink(ingest.clone())),
         SERVICE_NAME,
         ActivityLogOptions::default(),
     );
-    let accounts = Accounts::new(
-        system_db.clone(),
-        signing_key,
-        denylist.clone(),
-        LoginLimiter::new(cache, prefix, config.login_limits),
-        config.token_lifetimes,
+    let users = UserStore::new(&system_db);
+    let registration = Registration::new(
+        users.clone(),
+        AccountWrites::new(&system_db),
         activity.clone(),
-    )
+    );
+    let sessions = Sessions::new(SessionParts {
+        users: users.clone(),
+        refresh_tokens: RefreshTokenStore::new(&system_db),
+        failures: LoginFailures::new(cache, prefix),
+        limits: config.login_limits,
+        signing_key,
+        denylist: denylist.clone(),
+        lifetimes: config.token_lifetimes,
+        activity: activity.clone(),
+    })
     .await?;
+    let admin = Admin::new(
+        registration.clone(),
+        users.clone(),
+        denylist.clone(),
+        config.token_lifetimes.access,
+        activity.clone(),
+    );
     let notify = credentials.identity.channel(
         &config.notify_url,
         Duration::from_secs(5),
         MeshService::Notify,
     )?;
+    let relay = Relay::new(OutboxStore::new(&system_db), NotifyClient::new(notify));
 
     let auth = AuthLayer::new(
         Arc::new(TokenVerifier::local(&jwks, Some(denylist))),
@@ -174,11 +188,14 @@ pub async fn build(
             system_internal_service_server::SERVICE_NAME,
         ])?,
     );
-    let api = api::SystemApi::new(State {
-        accounts: accounts.clone(),
+    let api = api::SystemApi::new(api::State {
+        registration: registration.clone(),
+        sessions,
+        admin,
+        directory: Directory::new(users),
+        logs: Logs::new(log_store, activity),
+        ingest,
         jwks,
-        logs,
-        activity,
     });
     let max_message_bytes = config.server.max_message_bytes;
     let server = GrpcServer::new(config.server, auth)
@@ -191,7 +208,7 @@ pub async fn build(
         .bind()
         .await?;
 
-    let admin = config.admin;
+    let first_admin = config.admin;
     let log_retention = config.log_retention;
     let ready = async move {
         tokio::join!(system_db_ready, cache_ready);
@@ -203,13 +220,13 @@ pub async fn build(
             store::logs::ensure_indexes(&system_db, log_retention)
         })
         .await;
-        if let Some((email, password)) = &admin {
+        if let Some((email, password)) = &first_admin {
             db::retry_until_ready("the first ADMIN", email, || {
-                accounts.ensure_admin(email, password.expose().to_owned())
+                registration.ensure_admin(email, password.expose().to_owned())
             })
             .await;
         }
-        tokio::spawn(relay::run(accounts.outbox().clone(), notify));
+        tokio::spawn(relay.run());
     };
     Ok((server, ready))
 }

@@ -1,31 +1,55 @@
-//! gRPC adapters of SystemAPI: decode, call the domain, encode. Who may call what is enforced
-//! before these run, by the auth layer from the contracts' access options. RPCs that no issue
-//! has built yet keep the generated default and answer UNIMPLEMENTED.
+//! gRPC adapters of SystemAPI: decode the request into domain input, call the use case, encode
+//! the answer (`convert`). Who may call what is enforced before these run, by the auth layer
+//! from the contracts' access options; the caller is in the request's extensions. RPCs that no
+//! issue has built yet keep the generated default and answer UNIMPLEMENTED.
+
+pub mod convert;
+pub mod internal;
 
 use astro_proto::astrobookings::system::v1::{
-    BatchGetUsersRequest, BatchGetUsersResponse, ChangePasswordRequest, ChangePasswordResponse,
-    ConfirmEmailRequest, ConfirmEmailResponse, CreateAccountRequest, CreateAccountResponse,
-    CreateEmployeeRequest, CreateEmployeeResponse, DeleteAccountRequest, DeleteAccountResponse,
-    DisableUserRequest, DisableUserResponse, EnableUserRequest, EnableUserResponse,
-    GetCurrentUserRequest, GetCurrentUserResponse, GetJwksRequest, GetJwksResponse, GetUserRequest,
-    GetUserResponse, ListEmployeesRequest, ListEmployeesResponse, ListUsersByRoleRequest,
-    ListUsersByRoleResponse, ListUsersRequest, ListUsersResponse, LoginRequest, LoginResponse,
-    LogoutRequest, LogoutResponse, RefreshTokensRequest, RefreshTokensResponse, RegisterRequest,
-    RegisterResponse, UpdateCurrentUserRequest, UpdateCurrentUserResponse,
-    system_internal_service_server::SystemInternalService, system_service_server::SystemService,
+    ChangePasswordRequest, ChangePasswordResponse, ConfirmEmailRequest, ConfirmEmailResponse,
+    CreateEmployeeRequest, CreateEmployeeResponse, DisableUserRequest, DisableUserResponse,
+    EnableUserRequest, EnableUserResponse, ExportLogsRequest, ExportLogsResponse,
+    GetCurrentUserRequest, GetCurrentUserResponse, GetJwksRequest, GetJwksResponse, Jwk,
+    ListEmployeesRequest, ListEmployeesResponse, ListLogsRequest, ListLogsResponse,
+    ListUsersRequest, ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest,
+    LogoutResponse, RefreshTokensRequest, RefreshTokensResponse, RegisterRequest, RegisterResponse,
+    UpdateCurrentUserRequest, UpdateCurrentUserResponse, system_service_server::SystemService,
 };
 use astro_shared::{auth::caller, telemetry::current_traceparent};
+use futures::{StreamExt as _, TryStreamExt as _};
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
-// Activity logs (ListLogs, ExportLogs, IngestLogs) live in their own module.
-pub mod logs;
-
-use astro_proto::astrobookings::system::v1::{
-    ExportLogsRequest, ExportLogsResponse, IngestLogsRequest, IngestLogsResponse, ListLogsRequest,
-    ListLogsResponse,
+use crate::{
+    app::{
+        ClientInfo,
+        admin::Admin,
+        directory::Directory,
+        logs::{LogIngest, Logs},
+        registration::Registration,
+        sessions::Sessions,
+    },
+    domain::accounts::{
+        NewAccount, UserFilter, employee_listing_roles, employee_role, self_registration_role,
+        user_listing_roles, user_query,
+    },
 };
+use convert::LogQuery as _;
 
-use crate::{State, accounts::ClientInfo, domain, store::users::UserFilter};
+/// The use cases the RPCs call.
+#[derive(Clone)]
+pub struct State {
+    pub registration: Registration,
+    pub sessions: Sessions,
+    pub admin: Admin,
+    pub directory: Directory,
+    /// IT's reading of the activity logs.
+    pub logs: Logs,
+    /// Every service's activity log entries, stored.
+    pub ingest: LogIngest,
+    /// The public keys published as JWKS.
+    pub jwks: Vec<Jwk>,
+}
 
 /// Serves both the public `SystemService` and the internal `SystemInternalService`.
 #[derive(Clone)]
@@ -68,19 +92,15 @@ impl SystemService for SystemApi {
     ) -> Result<Response<RegisterResponse>, Status> {
         let client = client_info(&request);
         let input = request.into_inner();
+        let account = NewAccount::parse(&input.email, &input.password, &input.name)?;
+        let role = self_registration_role(input.role)?;
         let user = self
             .state
-            .accounts
-            .register(
-                &input.email,
-                input.password,
-                &input.name,
-                input.role,
-                &client,
-            )
+            .registration
+            .register(account, input.password, role, &client)
             .await?;
         Ok(Response::new(RegisterResponse {
-            user: Some(user.to_proto()),
+            user: Some(convert::user(&user)),
         }))
     }
 
@@ -90,11 +110,11 @@ impl SystemService for SystemApi {
     ) -> Result<Response<ConfirmEmailResponse>, Status> {
         let user = self
             .state
-            .accounts
+            .registration
             .confirm_email(&request.into_inner().token)
             .await?;
         Ok(Response::new(ConfirmEmailResponse {
-            user: Some(user.to_proto()),
+            user: Some(convert::user(&user)),
         }))
     }
 
@@ -106,12 +126,12 @@ impl SystemService for SystemApi {
         let input = request.into_inner();
         let session = self
             .state
-            .accounts
+            .sessions
             .login(&input.email, input.password, &client)
             .await?;
         Ok(Response::new(LoginResponse {
-            tokens: Some(session.tokens),
-            user: Some(session.user.to_proto()),
+            user: Some(convert::user(&session.account)),
+            tokens: Some(convert::token_pair(session.tokens)),
         }))
     }
 
@@ -121,11 +141,11 @@ impl SystemService for SystemApi {
     ) -> Result<Response<RefreshTokensResponse>, Status> {
         let session = self
             .state
-            .accounts
+            .sessions
             .refresh(&request.into_inner().refresh_token)
             .await?;
         Ok(Response::new(RefreshTokensResponse {
-            tokens: Some(session.tokens),
+            tokens: Some(convert::token_pair(session.tokens)),
         }))
     }
 
@@ -135,7 +155,7 @@ impl SystemService for SystemApi {
     ) -> Result<Response<LogoutResponse>, Status> {
         let caller = caller(&request)?.clone();
         self.state
-            .accounts
+            .sessions
             .logout(&caller, &request.into_inner().refresh_token)
             .await?;
         Ok(Response::new(LogoutResponse {}))
@@ -145,9 +165,9 @@ impl SystemService for SystemApi {
         &self,
         request: Request<GetCurrentUserRequest>,
     ) -> Result<Response<GetCurrentUserResponse>, Status> {
-        let user = self.state.accounts.me(caller(&request)?).await?;
+        let user = self.state.sessions.me(caller(&request)?).await?;
         Ok(Response::new(GetCurrentUserResponse {
-            user: Some(user.to_proto()),
+            user: Some(convert::user(&user)),
         }))
     }
 
@@ -157,11 +177,11 @@ impl SystemService for SystemApi {
     ) -> Result<Response<UpdateCurrentUserResponse>, Status> {
         let caller = caller(&request)?.clone();
         let user = match request.into_inner().name {
-            Some(name) => self.state.accounts.rename(&caller, &name).await?,
-            None => self.state.accounts.me(&caller).await?,
+            Some(name) => self.state.sessions.rename(&caller, &name).await?,
+            None => self.state.sessions.me(&caller).await?,
         };
         Ok(Response::new(UpdateCurrentUserResponse {
-            user: Some(user.to_proto()),
+            user: Some(convert::user(&user)),
         }))
     }
 
@@ -172,7 +192,7 @@ impl SystemService for SystemApi {
         let caller = caller(&request)?.clone();
         let input = request.into_inner();
         self.state
-            .accounts
+            .sessions
             .change_password(&caller, input.current_password, input.new_password)
             .await?;
         Ok(Response::new(ChangePasswordResponse {}))
@@ -185,20 +205,15 @@ impl SystemService for SystemApi {
         let client = client_info(&request);
         let admin = caller(&request)?.clone();
         let input = request.into_inner();
+        let account = NewAccount::parse(&input.email, &input.password, &input.name)?;
+        let role = employee_role(input.role)?;
         let user = self
             .state
-            .accounts
-            .create_employee(
-                &admin,
-                &input.email,
-                input.password,
-                &input.name,
-                input.role,
-                &client,
-            )
+            .admin
+            .create_employee(&admin, account, input.password, role, &client)
             .await?;
         Ok(Response::new(CreateEmployeeResponse {
-            user: Some(user.to_proto()),
+            user: Some(convert::user(&user)),
         }))
     }
 
@@ -208,17 +223,17 @@ impl SystemService for SystemApi {
     ) -> Result<Response<ListEmployeesResponse>, Status> {
         let input = request.into_inner();
         let filter = UserFilter {
-            roles: domain::employee_listing_roles(input.role)?,
+            roles: employee_listing_roles(input.role)?,
             disabled: (!input.include_disabled).then_some(false),
             text: None,
         };
         let page = self
             .state
-            .accounts
-            .list_users(&filter, &input.page_token, input.page_size)
+            .admin
+            .list_employees(&filter, &input.page_token, input.page_size)
             .await?;
         Ok(Response::new(ListEmployeesResponse {
-            employees: page.users,
+            employees: page.items.iter().map(convert::user).collect(),
             next_page_token: page.next_page_token,
         }))
     }
@@ -229,19 +244,19 @@ impl SystemService for SystemApi {
     ) -> Result<Response<ListUsersResponse>, Status> {
         let input = request.into_inner();
         let filter = UserFilter {
-            roles: domain::user_listing_roles(input.role)?,
+            roles: user_listing_roles(input.role)?,
             disabled: input.disabled,
-            text: domain::user_query(&input.query)?,
+            text: user_query(&input.query)?,
         };
-        let page = self
+        let listed = self
             .state
-            .accounts
+            .admin
             .list_users(&filter, &input.page_token, input.page_size)
             .await?;
         Ok(Response::new(ListUsersResponse {
-            users: page.users,
-            next_page_token: page.next_page_token,
-            total_size: i64::try_from(page.total).unwrap_or(i64::MAX),
+            users: listed.page.items.iter().map(convert::user).collect(),
+            next_page_token: listed.page.next_page_token,
+            total_size: i64::try_from(listed.total).unwrap_or(i64::MAX),
         }))
     }
 
@@ -252,10 +267,12 @@ impl SystemService for SystemApi {
         let admin = caller(&request)?.clone();
         let user = self
             .state
-            .accounts
+            .admin
             .set_disabled(&admin, &request.into_inner().id, true)
             .await?;
-        Ok(Response::new(DisableUserResponse { user: Some(user) }))
+        Ok(Response::new(DisableUserResponse {
+            user: Some(convert::user(&user)),
+        }))
     }
 
     async fn enable_user(
@@ -265,10 +282,12 @@ impl SystemService for SystemApi {
         let admin = caller(&request)?.clone();
         let user = self
             .state
-            .accounts
+            .admin
             .set_disabled(&admin, &request.into_inner().id, false)
             .await?;
-        Ok(Response::new(EnableUserResponse { user: Some(user) }))
+        Ok(Response::new(EnableUserResponse {
+            user: Some(convert::user(&user)),
+        }))
     }
 
     async fn get_jwks(
@@ -284,119 +303,37 @@ impl SystemService for SystemApi {
         &self,
         request: Request<ListLogsRequest>,
     ) -> Result<Response<ListLogsResponse>, Status> {
-        Ok(Response::new(
-            logs::list_logs(&self.state.logs, request.into_inner()).await?,
-        ))
+        let input = request.into_inner();
+        let (filter, order) = input.log_query()?;
+        let page = self
+            .state
+            .logs
+            .list(&filter, order, &input.page_token, input.page_size)
+            .await?;
+        Ok(Response::new(ListLogsResponse {
+            entries: page.items.iter().map(convert::log_entry).collect(),
+            next_page_token: page.next_page_token,
+        }))
     }
 
+    /// Streams the export: each chunk is read from SystemDB as the client takes the previous
+    /// one, never collected here.
     async fn export_logs(
         &self,
         request: Request<ExportLogsRequest>,
     ) -> Result<Response<BoxStream<ExportLogsResponse>>, Status> {
         let it = caller(&request)?.clone();
         let input = request.into_inner();
-        let format = input.format.trim().to_ascii_lowercase();
-        let chunks = logs::export_logs(&self.state.logs, input).await?;
-        // Exporting logs takes data out of the platform: worth an entry of its own.
-        self.state.activity.info(
-            "logs.exported",
-            Some(&it.user_id),
-            "activity logs exported",
-            &[("format", if format.is_empty() { "csv" } else { &format })],
-        );
+        let (filter, order) = input.log_query()?;
+        let format = convert::export_format(&input.format)?;
+        let chunks = self
+            .state
+            .logs
+            .export(&it, &filter, order, format)
+            .await?
+            .map_ok(convert::export_chunk)
+            .map_err(Status::from)
+            .boxed();
         Ok(Response::new(chunks))
-    }
-}
-
-#[tonic::async_trait]
-impl SystemInternalService for SystemApi {
-    async fn ingest_logs(
-        &self,
-        request: Request<IngestLogsRequest>,
-    ) -> Result<Response<IngestLogsResponse>, Status> {
-        Ok(Response::new(
-            logs::ingest_logs(&self.state.logs, request.into_inner()).await?,
-        ))
-    }
-
-    async fn create_account(
-        &self,
-        request: Request<CreateAccountRequest>,
-    ) -> Result<Response<CreateAccountResponse>, Status> {
-        let client = client_info(&request);
-        let input = request.into_inner();
-        let account = self
-            .state
-            .accounts
-            .create_for_registration_flow(
-                &input.idempotency_key,
-                &input.email,
-                input.password,
-                &input.name,
-                input.role,
-                &client,
-            )
-            .await?;
-        Ok(Response::new(CreateAccountResponse {
-            user: Some(account.user.to_proto()),
-            created: account.created,
-        }))
-    }
-
-    async fn delete_account(
-        &self,
-        request: Request<DeleteAccountRequest>,
-    ) -> Result<Response<DeleteAccountResponse>, Status> {
-        let client = client_info(&request);
-        let input = request.into_inner();
-        let deleted = self
-            .state
-            .accounts
-            .delete_unused_registration(&input.user_id, &input.reason, &client)
-            .await?;
-        Ok(Response::new(DeleteAccountResponse { deleted }))
-    }
-
-    async fn get_user(
-        &self,
-        request: Request<GetUserRequest>,
-    ) -> Result<Response<GetUserResponse>, Status> {
-        let user = self
-            .state
-            .accounts
-            .get_user(&request.into_inner().user_id)
-            .await?;
-        Ok(Response::new(GetUserResponse { user: Some(user) }))
-    }
-
-    async fn batch_get_users(
-        &self,
-        request: Request<BatchGetUsersRequest>,
-    ) -> Result<Response<BatchGetUsersResponse>, Status> {
-        let batch = self
-            .state
-            .accounts
-            .batch_get_users(&request.into_inner().user_ids)
-            .await?;
-        Ok(Response::new(BatchGetUsersResponse {
-            users: batch.users,
-            missing_user_ids: batch.missing_user_ids,
-        }))
-    }
-
-    async fn list_users_by_role(
-        &self,
-        request: Request<ListUsersByRoleRequest>,
-    ) -> Result<Response<ListUsersByRoleResponse>, Status> {
-        let input = request.into_inner();
-        let page = self
-            .state
-            .accounts
-            .list_contacts(input.role, &input.page_token, input.page_size)
-            .await?;
-        Ok(Response::new(ListUsersByRoleResponse {
-            contacts: page.contacts,
-            next_page_token: page.next_page_token,
-        }))
     }
 }

@@ -1,5 +1,7 @@
-//! Password hashing with argon2id at OWASP's minimum cost (m=19456 KiB, t=2, p=1). Hashing is
-//! CPU-bound (tens of milliseconds), so it runs on the blocking pool, never on a request thread.
+//! Password hashing with argon2id at OWASP's minimum cost (m=19456 KiB, t=2, p=1). No I/O, but
+//! not a plain rule either: hashing is CPU-bound (tens of milliseconds), so it runs on the
+//! blocking pool, never on a request thread, under this process's bound of slots; hence a
+//! service of the use cases, beside them.
 //!
 //! At most one hash per core runs at once (each takes 19 MiB), and a few more per core may wait
 //! for one; beyond that a login or registration is answered RESOURCE_EXHAUSTED at once, so a

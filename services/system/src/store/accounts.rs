@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use astro_shared::AppError;
+use chrono::{DateTime as UtcTime, Utc};
 use mongodb::{
     ClientSession, Collection,
     bson::{DateTime, doc},
@@ -13,7 +14,8 @@ use mongodb::{
 };
 use rand::Rng as _;
 
-use super::{OutboxEntry, UserDocument, is_duplicate_key, outbox, users};
+use super::{OutboxEntry, UserDocument, bson_time, is_duplicate_key, outbox, users};
+use crate::domain::{accounts::Account, outbox::OutboxEvent};
 
 /// Attempts of one transaction before giving up with ABORTED. With the back-off below that is
 /// about two seconds of contention, far more than a burst of retries of one request causes.
@@ -34,7 +36,7 @@ pub struct DeleteIf<'a> {
     /// Only an account made by CreateAccount (it carries a registration key).
     pub registration_flow_only: bool,
     /// Only an account created after this instant.
-    pub created_after: DateTime,
+    pub created_after: UtcTime<Utc>,
     /// Only an account that never logged in.
     pub never_logged_in: bool,
 }
@@ -56,14 +58,18 @@ impl AccountWrites {
     }
 
     /// Inserts the account and its outbox event together: neither exists without the other.
+    /// The event is first sent at `first_attempt_at`.
     pub async fn insert_with_event(
         &self,
-        user: &UserDocument,
-        event: &OutboxEntry,
+        account: &Account,
+        event: &OutboxEvent,
+        first_attempt_at: UtcTime<Utc>,
     ) -> Result<Insert, AppError> {
+        let user = UserDocument::from(account);
+        let event = OutboxEntry::pending(event, first_attempt_at);
         let mut attempt = 1;
         loop {
-            match self.try_insert(user, event).await {
+            match self.try_insert(&user, &event).await {
                 Ok(()) => return Ok(Insert::Inserted),
                 Err(error) if is_duplicate_key(&error) => return Ok(Insert::Duplicate),
                 Err(error) if is_transient(&error) && attempt < MAX_ATTEMPTS => {
@@ -97,11 +103,11 @@ impl AccountWrites {
     /// match, or finds no account) and cancels its undelivered outbox entries in the same
     /// transaction. Returns the deleted account, or `None` if nothing matched: the account is
     /// missing or does not qualify.
-    pub async fn delete_if(&self, rule: &DeleteIf<'_>) -> Result<Option<UserDocument>, AppError> {
+    pub async fn delete_if(&self, rule: &DeleteIf<'_>) -> Result<Option<Account>, AppError> {
         let mut attempt = 1;
         loop {
             match self.try_delete(rule).await {
-                Ok(deleted) => return Ok(deleted),
+                Ok(deleted) => return Ok(deleted.map(Account::from)),
                 Err(error) if is_transient(&error) && attempt < MAX_ATTEMPTS => {
                     pause(attempt).await;
                     attempt += 1;
@@ -118,7 +124,7 @@ impl AccountWrites {
     ) -> mongodb::error::Result<Option<UserDocument>> {
         let mut filter = doc! {
             "_id": rule.user_id,
-            "created_at": { "$gt": rule.created_after },
+            "created_at": { "$gt": bson_time(rule.created_after) },
         };
         if rule.registration_flow_only {
             filter.insert("registration_key", doc! { "$type": "string" });

@@ -4,9 +4,9 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use astro_proto::astrobookings::system::v1::LogEntry;
+use astro_proto::astrobookings::system::v1::LogLevel;
 use astro_shared::AppError;
-use futures::TryStreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _, stream::BoxStream};
 use mongodb::{
     Collection, Cursor, IndexModel,
     bson::{DateTime, Document, doc},
@@ -15,149 +15,124 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::{bson_time, domain_time};
+use crate::domain::logs::{EventTypeFilter, LogFilter, LogPosition, LogRecord, Order};
+
 pub const COLLECTION: &str = "activity_logs";
 const TTL_INDEX: &str = "time_ttl";
 
 /// A log entry as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LogDocument {
+struct LogDocument {
     #[serde(rename = "_id")]
-    pub id: String,
+    id: String,
     /// Millisecond precision (BSON date): the TTL index needs a date.
-    pub time: DateTime,
-    pub service: String,
+    time: DateTime,
+    service: String,
     /// The `LogLevel` number, so "at least WARN" is a range query.
-    pub level: i32,
-    pub event_type: String,
+    level: i32,
+    event_type: String,
     /// Empty for system actions.
-    pub user_id: String,
+    user_id: String,
     /// Empty if none.
-    pub trace_id: String,
-    pub message: String,
-    pub attributes: BTreeMap<String, String>,
+    trace_id: String,
+    message: String,
+    attributes: BTreeMap<String, String>,
 }
 
-impl LogDocument {
-    pub fn to_proto(&self) -> LogEntry {
-        LogEntry {
-            id: self.id.clone(),
-            time: Some(astro_shared::convert::bson_timestamp(self.time)),
-            service: self.service.clone(),
-            level: self.level,
-            event_type: self.event_type.clone(),
-            user_id: self.user_id.clone(),
-            trace_id: self.trace_id.clone(),
-            message: self.message.clone(),
-            attributes: self
-                .attributes
-                .iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
+impl From<&LogRecord> for LogDocument {
+    fn from(record: &LogRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            time: bson_time(record.time),
+            service: record.service.clone(),
+            level: i32::from(record.level),
+            event_type: record.event_type.clone(),
+            user_id: record.user_id.clone(),
+            trace_id: record.trace_id.clone(),
+            message: record.message.clone(),
+            attributes: record.attributes.clone(),
         }
     }
 }
 
-/// Which entries a listing or an export returns; every field already validated.
-#[derive(Debug, Default, Clone)]
-pub struct LogFilter {
-    pub service: Option<String>,
-    /// Lowest `LogLevel` number included.
-    pub min_level: Option<i32>,
-    pub user_id: Option<String>,
-    pub event_type: Option<EventTypeFilter>,
-    pub trace_id: Option<String>,
-    /// Inclusive.
-    pub start: Option<DateTime>,
-    /// Exclusive.
-    pub end: Option<DateTime>,
-    /// Every word must occur in the message, case-insensitively.
-    pub words: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum EventTypeFilter {
-    Exact(String),
-    /// Event types starting with this (it ends with the dot: `auth.`).
-    Prefix(String),
-}
-
-/// Sort direction by (time, id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    NewestFirst,
-    OldestFirst,
-}
-
-impl Order {
-    fn direction(self) -> i32 {
-        match self {
-            Self::NewestFirst => -1,
-            Self::OldestFirst => 1,
+impl From<LogDocument> for LogRecord {
+    fn from(document: LogDocument) -> Self {
+        Self {
+            id: document.id,
+            time: domain_time(document.time),
+            service: document.service,
+            level: LogLevel::try_from(document.level).unwrap_or(LogLevel::Unspecified),
+            event_type: document.event_type,
+            user_id: document.user_id,
+            trace_id: document.trace_id,
+            message: document.message,
+            attributes: document.attributes,
         }
     }
 }
 
-/// The position of the last entry of a page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageKey {
-    pub time: DateTime,
-    pub id: String,
+fn direction(order: Order) -> i32 {
+    match order {
+        Order::NewestFirst => -1,
+        Order::OldestFirst => 1,
+    }
 }
 
-impl LogFilter {
-    fn to_document(&self, order: Order, after: Option<&PageKey>) -> Document {
-        let mut conditions: Vec<Document> = Vec::new();
-        if let Some(service) = &self.service {
-            conditions.push(doc! { "service": service });
+/// The query of `filter`, after `after` in `order`.
+fn filter_document(filter: &LogFilter, order: Order, after: Option<&LogPosition>) -> Document {
+    let mut conditions: Vec<Document> = Vec::new();
+    if let Some(service) = &filter.service {
+        conditions.push(doc! { "service": service });
+    }
+    if let Some(level) = filter.min_level {
+        conditions.push(doc! { "level": { "$gte": i32::from(level) } });
+    }
+    if let Some(user_id) = &filter.user_id {
+        conditions.push(doc! { "user_id": user_id });
+    }
+    match &filter.event_type {
+        Some(EventTypeFilter::Exact(event_type)) => {
+            conditions.push(doc! { "event_type": event_type });
         }
-        if let Some(level) = self.min_level {
-            conditions.push(doc! { "level": { "$gte": level } });
+        Some(EventTypeFilter::Prefix(prefix)) => {
+            let pattern = format!("^{}", super::users::regex_escape(prefix));
+            conditions.push(doc! { "event_type": { "$regex": pattern } });
         }
-        if let Some(user_id) = &self.user_id {
-            conditions.push(doc! { "user_id": user_id });
-        }
-        match &self.event_type {
-            Some(EventTypeFilter::Exact(event_type)) => {
-                conditions.push(doc! { "event_type": event_type });
-            }
-            Some(EventTypeFilter::Prefix(prefix)) => {
-                let pattern = format!("^{}", super::users::regex_escape(prefix));
-                conditions.push(doc! { "event_type": { "$regex": pattern } });
-            }
-            None => {}
-        }
-        if let Some(trace_id) = &self.trace_id {
-            conditions.push(doc! { "trace_id": trace_id });
-        }
-        if let Some(start) = self.start {
-            conditions.push(doc! { "time": { "$gte": start } });
-        }
-        if let Some(end) = self.end {
-            conditions.push(doc! { "time": { "$lt": end } });
-        }
-        for word in &self.words {
-            // Escaped: the client's words are matched literally, never as a pattern.
-            let pattern = super::users::regex_escape(word);
-            conditions.push(doc! { "message": { "$regex": pattern, "$options": "i" } });
-        }
-        if let Some(after) = after {
-            let beyond = if order == Order::NewestFirst {
-                "$lt"
-            } else {
-                "$gt"
-            };
-            conditions.push(doc! {
-                "$or": [
-                    { "time": { beyond: after.time } },
-                    { "time": after.time, "_id": { beyond: &after.id } },
-                ]
-            });
-        }
-        if conditions.is_empty() {
-            doc! {}
+        None => {}
+    }
+    if let Some(trace_id) = &filter.trace_id {
+        conditions.push(doc! { "trace_id": trace_id });
+    }
+    if let Some(start) = filter.start {
+        conditions.push(doc! { "time": { "$gte": bson_time(start) } });
+    }
+    if let Some(end) = filter.end {
+        conditions.push(doc! { "time": { "$lt": bson_time(end) } });
+    }
+    for word in &filter.words {
+        // Escaped: the client's words are matched literally, never as a pattern.
+        let pattern = super::users::regex_escape(word);
+        conditions.push(doc! { "message": { "$regex": pattern, "$options": "i" } });
+    }
+    if let Some(after) = after {
+        let beyond = if order == Order::NewestFirst {
+            "$lt"
         } else {
-            doc! { "$and": conditions }
-        }
+            "$gt"
+        };
+        let time = bson_time(after.time);
+        conditions.push(doc! {
+            "$or": [
+                { "time": { beyond: time } },
+                { "time": time, "_id": { beyond: &after.id } },
+            ]
+        });
+    }
+    if conditions.is_empty() {
+        doc! {}
+    } else {
+        doc! { "$and": conditions }
     }
 }
 
@@ -174,11 +149,12 @@ impl LogStore {
     }
 
     /// Stores entries, skipping those already stored (same id): a retried batch is harmless.
-    pub async fn insert(&self, entries: &[LogDocument]) -> Result<(), AppError> {
+    pub async fn insert(&self, entries: &[LogRecord]) -> Result<(), AppError> {
         if entries.is_empty() {
             return Ok(());
         }
-        match self.logs.insert_many(entries).ordered(false).await {
+        let documents: Vec<LogDocument> = entries.iter().map(LogDocument::from).collect();
+        match self.logs.insert_many(documents).ordered(false).await {
             Ok(_) => Ok(()),
             Err(error) if only_duplicates(&error) => Ok(()),
             Err(error) => Err(error.into()),
@@ -190,28 +166,42 @@ impl LogStore {
         &self,
         filter: &LogFilter,
         order: Order,
-        after: Option<&PageKey>,
-        limit: u32,
-    ) -> Result<Vec<LogDocument>, AppError> {
+        after: Option<&LogPosition>,
+        limit: i64,
+    ) -> Result<Vec<LogRecord>, AppError> {
         Ok(self
-            .cursor(filter, order, after, i64::from(limit))
+            .cursor(filter, order, after, limit)
             .await?
+            .map_ok(LogRecord::from)
             .try_collect()
             .await?)
     }
 
-    /// A cursor over up to `limit` matching entries, for exports that must not hold them all.
-    pub async fn cursor(
+    /// Up to `limit` matching entries, read from SystemDB as the stream is consumed (a batch
+    /// of 500 at a time), for exports that must not hold them all.
+    pub async fn stream(
         &self,
         filter: &LogFilter,
         order: Order,
-        after: Option<&PageKey>,
+        limit: i64,
+    ) -> Result<BoxStream<'static, Result<LogRecord, AppError>>, AppError> {
+        let cursor = self.cursor(filter, order, None, limit).await?;
+        Ok(cursor
+            .map(|read| read.map(LogRecord::from).map_err(AppError::from))
+            .boxed())
+    }
+
+    async fn cursor(
+        &self,
+        filter: &LogFilter,
+        order: Order,
+        after: Option<&LogPosition>,
         limit: i64,
     ) -> Result<Cursor<LogDocument>, AppError> {
-        let direction = order.direction();
+        let direction = direction(order);
         Ok(self
             .logs
-            .find(filter.to_document(order, after))
+            .find(filter_document(filter, order, after))
             .sort(doc! { "time": direction, "_id": direction })
             .limit(limit)
             .batch_size(500)

@@ -1,20 +1,29 @@
-//! SystemDB access (MongoDB protocol): accounts, refresh tokens and the outbox of events for
-//! NotifyAPI. Invariants are enforced by the database: a unique index on the normalised
-//! e-mail and on CreateAccount's idempotency key, and conditional updates and deletes for
-//! token rotation, outbox claims and the undoing of fresh accounts.
+//! SystemDB access (MongoDB protocol): accounts, refresh tokens, the outbox of events for
+//! NotifyAPI and activity logs, as BSON documents that never leave this module (it answers in
+//! domain values); and CacheDB's login failure counters. Invariants are enforced by the
+//! database: a unique index on the normalised e-mail and on CreateAccount's idempotency key,
+//! and conditional updates and deletes for token rotation, outbox claims and the undoing of
+//! fresh accounts.
 
 pub mod accounts;
+pub mod login_failures;
 pub mod logs;
 pub mod outbox;
 pub mod refresh_tokens;
 pub mod users;
 
+use chrono::{DateTime, Utc};
 use mongodb::{IndexModel, bson::doc, options::IndexOptions};
 
 pub use accounts::AccountWrites;
-pub use outbox::{OutboxEntry, OutboxStore};
+pub use login_failures::LoginFailures;
+pub use logs::LogStore;
+pub use outbox::OutboxStore;
 pub use refresh_tokens::RefreshTokenStore;
-pub use users::{UserDocument, UserStore};
+pub use users::UserStore;
+
+use outbox::OutboxEntry;
+use users::UserDocument;
 
 /// Creates the indexes the invariants rely on (idempotent; run at start-up).
 pub async fn ensure_indexes(database: &mongodb::Database) -> Result<(), mongodb::error::Error> {
@@ -88,4 +97,15 @@ pub async fn ensure_indexes(database: &mongodb::Database) -> Result<(), mongodb:
     Ok(())
 }
 
-pub use astro_shared::db::is_duplicate_key;
+use astro_shared::db::is_duplicate_key;
+
+/// A domain time as a BSON date (SystemDB keeps milliseconds).
+fn bson_time(time: DateTime<Utc>) -> mongodb::bson::DateTime {
+    mongodb::bson::DateTime::from_millis(time.timestamp_millis())
+}
+
+/// A BSON date as a domain time (a date beyond chrono's range of ±262,000 years is no date of
+/// ours: it reads as the epoch).
+fn domain_time(time: mongodb::bson::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(time.timestamp_millis()).unwrap_or_default()
+}

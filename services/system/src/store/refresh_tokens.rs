@@ -3,35 +3,48 @@
 //! same token cannot both succeed, and the loser is treated as reuse.
 
 use astro_shared::AppError;
+use chrono::{DateTime as UtcTime, Utc};
 use mongodb::{
     Collection,
     bson::{DateTime, Document, doc},
 };
 use serde::{Deserialize, Serialize};
 
+use super::bson_time;
+use crate::domain::tokens::TokenFamily;
+
 pub const COLLECTION: &str = "refresh_tokens";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RefreshTokenDocument {
+struct RefreshTokenDocument {
     /// SHA-256 (hex) of the opaque token.
     #[serde(rename = "_id")]
-    pub token_hash: String,
+    token_hash: String,
     /// Every token descended from one login shares the family id.
-    pub family_id: String,
-    pub user_id: String,
-    pub created_at: DateTime,
-    pub expires_at: DateTime,
-    pub rotated_at: Option<DateTime>,
-    pub revoked_at: Option<DateTime>,
+    family_id: String,
+    user_id: String,
+    created_at: DateTime,
+    expires_at: DateTime,
+    rotated_at: Option<DateTime>,
+    revoked_at: Option<DateTime>,
+}
+
+impl RefreshTokenDocument {
+    fn family(self) -> TokenFamily {
+        TokenFamily {
+            family_id: self.family_id,
+            user_id: self.user_id,
+        }
+    }
 }
 
 /// What presenting a refresh token found.
 #[derive(Debug)]
 pub enum Rotation {
     /// The token was live and is now spent.
-    Rotated(RefreshTokenDocument),
+    Rotated(TokenFamily),
     /// The token was already spent: someone replayed it. Its family must be revoked.
-    Reused(RefreshTokenDocument),
+    Reused(TokenFamily),
     /// Unknown, expired or revoked.
     Invalid,
 }
@@ -48,7 +61,22 @@ impl RefreshTokenStore {
         }
     }
 
-    pub async fn insert(&self, token: &RefreshTokenDocument) -> Result<(), AppError> {
+    /// Stores a new live token of `family` (by its hash), valid until `expires_at`.
+    pub async fn insert(
+        &self,
+        token_hash: &str,
+        family: &TokenFamily,
+        expires_at: UtcTime<Utc>,
+    ) -> Result<(), AppError> {
+        let token = RefreshTokenDocument {
+            token_hash: token_hash.to_owned(),
+            family_id: family.family_id.clone(),
+            user_id: family.user_id.clone(),
+            created_at: DateTime::now(),
+            expires_at: bson_time(expires_at),
+            rotated_at: None,
+            revoked_at: None,
+        };
         self.tokens.insert_one(token).await?;
         Ok(())
     }
@@ -69,11 +97,11 @@ impl RefreshTokenStore {
             )
             .await?;
         if let Some(token) = spent {
-            return Ok(Rotation::Rotated(token));
+            return Ok(Rotation::Rotated(token.family()));
         }
         Ok(
             match self.tokens.find_one(doc! { "_id": token_hash }).await? {
-                Some(token) if token.rotated_at.is_some() => Rotation::Reused(token),
+                Some(token) if token.rotated_at.is_some() => Rotation::Reused(token.family()),
                 Some(_) | None => Rotation::Invalid,
             },
         )
@@ -109,11 +137,11 @@ impl RefreshTokenStore {
     }
 
     /// The family of a token (live or not), for logout.
-    pub async fn family_of(&self, token_hash: &str) -> Result<Option<(String, String)>, AppError> {
+    pub async fn family_of(&self, token_hash: &str) -> Result<Option<TokenFamily>, AppError> {
         Ok(self
             .tokens
             .find_one(doc! { "_id": token_hash })
             .await?
-            .map(|token| (token.family_id, token.user_id)))
+            .map(RefreshTokenDocument::family))
     }
 }

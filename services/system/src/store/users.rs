@@ -1,73 +1,84 @@
 //! The `users` collection: one document per account.
 
-use astro_proto::astrobookings::{
-    common::v1::{Contact, Role},
-    system::v1::User,
+use astro_shared::{
+    AppError,
+    auth::{role_claim, role_from_claim},
 };
-use astro_shared::{AppError, auth::role_claim, convert::bson_timestamp};
 use futures::TryStreamExt as _;
 use mongodb::{
     Collection,
-    bson::{DateTime, doc},
-    options::FindOptions,
+    bson::{DateTime, Document, doc},
+    options::{FindOptions, ReturnDocument},
 };
 use serde::{Deserialize, Serialize};
+
+use astro_proto::astrobookings::common::v1::Role;
+
+use super::{bson_time, domain_time};
+use crate::domain::accounts::{Account, UserFilter, email_taken};
 
 pub const COLLECTION: &str = "users";
 
 /// An account as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UserDocument {
+pub(super) struct UserDocument {
     #[serde(rename = "_id")]
-    pub id: String,
+    id: String,
     /// Lower-cased; the unique index makes e-mails unique case-insensitively.
-    pub email: String,
-    pub name: String,
+    email: String,
+    name: String,
     /// `TRAVELER`, `AGENCY`, `FINANCE`, `IT` or `ADMIN`.
-    pub role: String,
+    role: String,
     /// argon2id PHC string.
-    pub password_hash: String,
-    pub email_confirmed: bool,
+    password_hash: String,
+    email_confirmed: bool,
     /// SHA-256 of the e-mail confirmation token, until confirmed.
-    pub confirmation_token_hash: Option<String>,
-    pub disabled: bool,
-    pub created_at: DateTime,
-    pub last_login_at: Option<DateTime>,
-    pub disabled_at: Option<DateTime>,
+    confirmation_token_hash: Option<String>,
+    disabled: bool,
+    created_at: DateTime,
+    last_login_at: Option<DateTime>,
+    disabled_at: Option<DateTime>,
     /// The idempotency key of the CreateAccount call that made the account; absent for
     /// self-registrations, employees and the first ADMIN. Left out of the document when
     /// absent, so the partial unique index covers only accounts that have one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registration_key: Option<String>,
+    registration_key: Option<String>,
 }
 
-impl UserDocument {
-    pub fn role(&self) -> Role {
-        astro_shared::auth::role_from_claim(&self.role).unwrap_or(Role::Unspecified)
-    }
-
-    /// The contract's view: never the password hash or the confirmation token.
-    pub fn to_proto(&self) -> User {
-        User {
-            id: self.id.clone(),
-            email: self.email.clone(),
-            name: self.name.clone(),
-            role: self.role().into(),
-            email_confirmed: self.email_confirmed,
-            disabled: self.disabled,
-            created_at: Some(bson_timestamp(self.created_at)),
-            last_login_at: self.last_login_at.map(bson_timestamp),
-            disabled_at: self.disabled_at.map(bson_timestamp),
+impl From<&Account> for UserDocument {
+    fn from(account: &Account) -> Self {
+        Self {
+            id: account.id.clone(),
+            email: account.email.clone(),
+            name: account.name.clone(),
+            role: role_claim(account.role).to_owned(),
+            password_hash: account.password_hash.clone(),
+            email_confirmed: account.email_confirmed,
+            confirmation_token_hash: account.confirmation_token_hash.clone(),
+            disabled: account.disabled,
+            created_at: bson_time(account.created_at),
+            last_login_at: account.last_login_at.map(bson_time),
+            disabled_at: account.disabled_at.map(bson_time),
+            registration_key: account.registration_key.clone(),
         }
     }
+}
 
-    /// The account as a notification contact (accounts carry no phone number).
-    pub fn to_contact(&self) -> Contact {
-        Contact {
-            user_id: self.id.clone(),
-            name: self.name.clone(),
-            email: self.email.clone(),
-            phone: String::new(),
+impl From<UserDocument> for Account {
+    fn from(document: UserDocument) -> Self {
+        Self {
+            role: role_from_claim(&document.role).unwrap_or(Role::Unspecified),
+            id: document.id,
+            email: document.email,
+            name: document.name,
+            password_hash: document.password_hash,
+            email_confirmed: document.email_confirmed,
+            confirmation_token_hash: document.confirmation_token_hash,
+            disabled: document.disabled,
+            created_at: domain_time(document.created_at),
+            last_login_at: document.last_login_at.map(domain_time),
+            disabled_at: document.disabled_at.map(domain_time),
+            registration_key: document.registration_key,
         }
     }
 }
@@ -85,21 +96,20 @@ impl UserStore {
         }
     }
 
-    pub fn collection(&self) -> &Collection<UserDocument> {
-        &self.users
+    pub async fn by_email(&self, email: &str) -> Result<Option<Account>, AppError> {
+        let found = self.users.find_one(doc! { "email": email }).await?;
+        Ok(found.map(Account::from))
     }
 
-    pub async fn by_email(&self, email: &str) -> Result<Option<UserDocument>, AppError> {
-        Ok(self.users.find_one(doc! { "email": email }).await?)
+    pub async fn by_id(&self, id: &str) -> Result<Option<Account>, AppError> {
+        let found = self.users.find_one(doc! { "_id": id }).await?;
+        Ok(found.map(Account::from))
     }
 
-    pub async fn by_id(&self, id: &str) -> Result<Option<UserDocument>, AppError> {
-        Ok(self.users.find_one(doc! { "_id": id }).await?)
-    }
-
-    /// Inserts a user; ALREADY_EXISTS if the e-mail is taken (unique index, not a prior read).
-    pub async fn insert(&self, user: &UserDocument) -> Result<(), AppError> {
-        match self.users.insert_one(user).await {
+    /// Inserts an account; ALREADY_EXISTS if the e-mail is taken (unique index, not a prior
+    /// read).
+    pub async fn insert(&self, account: &Account) -> Result<(), AppError> {
+        match self.users.insert_one(UserDocument::from(account)).await {
             Ok(_) => Ok(()),
             Err(error) if super::is_duplicate_key(&error) => Err(email_taken()),
             Err(error) => Err(error.into()),
@@ -107,19 +117,21 @@ impl UserStore {
     }
 
     /// The account a CreateAccount call with this idempotency key made, if it still exists.
-    pub async fn by_registration_key(&self, key: &str) -> Result<Option<UserDocument>, AppError> {
-        Ok(self
+    pub async fn by_registration_key(&self, key: &str) -> Result<Option<Account>, AppError> {
+        let found = self
             .users
             .find_one(doc! { "registration_key": key })
-            .await?)
+            .await?;
+        Ok(found.map(Account::from))
     }
 
     /// The accounts among `ids` that exist, in no particular order.
-    pub async fn by_ids(&self, ids: &[String]) -> Result<Vec<UserDocument>, AppError> {
+    pub async fn by_ids(&self, ids: &[String]) -> Result<Vec<Account>, AppError> {
         Ok(self
             .users
             .find(doc! { "_id": { "$in": ids } })
             .await?
+            .map_ok(Account::from)
             .try_collect()
             .await?)
     }
@@ -137,37 +149,39 @@ impl UserStore {
         Ok(result.matched_count == 1)
     }
 
-    /// A page of the enabled accounts of `role`, ordered by e-mail, after `after_email`.
+    /// Up to `limit` enabled accounts of `role`, ordered by e-mail, after `after_email`.
     pub async fn enabled_by_role_page(
         &self,
         role: Role,
         after_email: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<UserDocument>, AppError> {
+        limit: i64,
+    ) -> Result<Vec<Account>, AppError> {
         let mut filter = doc! { "role": role_claim(role), "disabled": false };
         if let Some(after) = after_email {
             filter.insert("email", doc! { "$gt": after });
         }
         let options = FindOptions::builder()
             .sort(doc! { "email": 1 })
-            .limit(i64::from(limit))
+            .limit(limit)
             .build();
         Ok(self
             .users
             .find(filter)
             .with_options(options)
             .await?
+            .map_ok(Account::from)
             .try_collect()
             .await?)
     }
 
-    /// Sets the display name; returns the updated user.
-    pub async fn set_name(&self, id: &str, name: &str) -> Result<Option<UserDocument>, AppError> {
-        Ok(self
+    /// Sets the display name; returns the updated account.
+    pub async fn set_name(&self, id: &str, name: &str) -> Result<Option<Account>, AppError> {
+        let updated = self
             .users
             .find_one_and_update(doc! { "_id": id }, doc! { "$set": { "name": name } })
-            .return_document(mongodb::options::ReturnDocument::After)
-            .await?)
+            .return_document(ReturnDocument::After)
+            .await?;
+        Ok(updated.map(Account::from))
     }
 
     /// Replaces the password hash only if it is still `expected_hash` (no lost update between
@@ -193,95 +207,87 @@ impl UserStore {
         &self,
         id: &str,
         disabled: bool,
-    ) -> Result<Option<UserDocument>, AppError> {
+    ) -> Result<Option<Account>, AppError> {
         let disabled_at = disabled.then(DateTime::now);
-        Ok(self
+        let updated = self
             .users
             .find_one_and_update(
                 doc! { "_id": id },
                 doc! { "$set": { "disabled": disabled, "disabled_at": disabled_at } },
             )
-            .return_document(mongodb::options::ReturnDocument::After)
-            .await?)
+            .return_document(ReturnDocument::After)
+            .await?;
+        Ok(updated.map(Account::from))
     }
 
     /// Confirms the e-mail of the account holding this confirmation token hash.
-    pub async fn confirm_email(&self, token_hash: &str) -> Result<Option<UserDocument>, AppError> {
-        Ok(self
+    pub async fn confirm_email(&self, token_hash: &str) -> Result<Option<Account>, AppError> {
+        let updated = self
             .users
             .find_one_and_update(
                 doc! { "confirmation_token_hash": token_hash },
                 doc! { "$set": { "email_confirmed": true, "confirmation_token_hash": null } },
             )
-            .return_document(mongodb::options::ReturnDocument::After)
-            .await?)
+            .return_document(ReturnDocument::After)
+            .await?;
+        Ok(updated.map(Account::from))
     }
 
-    /// A page of accounts matching `filter`, newest first; `after` is the last id of the
-    /// previous page (ids are UUIDv7, so they sort by creation time).
+    /// Up to `limit` accounts matching `filter`, newest first, and how many match in all;
+    /// `after` is the last id of the previous page (ids are UUIDv7, so they sort by creation
+    /// time).
     pub async fn page(
         &self,
         filter: &UserFilter,
         after: Option<&str>,
-        limit: u32,
-    ) -> Result<(Vec<UserDocument>, u64), AppError> {
-        let mut query = filter.to_document();
+        limit: i64,
+    ) -> Result<(Vec<Account>, u64), AppError> {
+        let mut query = filter_document(filter);
         let total = self.users.count_documents(query.clone()).await?;
         if let Some(after) = after {
             query.insert("_id", doc! { "$lt": after });
         }
         let options = FindOptions::builder()
             .sort(doc! { "_id": -1 })
-            .limit(i64::from(limit))
+            .limit(limit)
             .build();
         let users = self
             .users
             .find(query)
             .with_options(options)
             .await?
+            .map_ok(Account::from)
             .try_collect()
             .await?;
         Ok((users, total))
     }
 }
 
-/// Which accounts a listing returns.
-#[derive(Debug, Default)]
-pub struct UserFilter {
-    /// Empty: every role.
-    pub roles: Vec<Role>,
-    pub disabled: Option<bool>,
-    /// Case-insensitive substring of the e-mail or the name.
-    pub text: Option<String>,
-}
-
-impl UserFilter {
-    fn to_document(&self) -> mongodb::bson::Document {
-        let mut filter = doc! {};
-        if !self.roles.is_empty() {
-            let names: Vec<&str> = self.roles.iter().map(|role| role_claim(*role)).collect();
-            filter.insert("role", doc! { "$in": names });
-        }
-        if let Some(disabled) = self.disabled {
-            filter.insert("disabled", disabled);
-        }
-        if let Some(text) = &self.text {
-            // Escaped: the client's text is matched literally, never as a pattern.
-            let pattern = regex_escape(text);
-            filter.insert(
-                "$or",
-                vec![
-                    doc! { "email": { "$regex": &pattern, "$options": "i" } },
-                    doc! { "name": { "$regex": &pattern, "$options": "i" } },
-                ],
-            );
-        }
-        filter
+fn filter_document(filter: &UserFilter) -> Document {
+    let mut query = doc! {};
+    if !filter.roles.is_empty() {
+        let names: Vec<&str> = filter.roles.iter().map(|role| role_claim(*role)).collect();
+        query.insert("role", doc! { "$in": names });
     }
+    if let Some(disabled) = filter.disabled {
+        query.insert("disabled", disabled);
+    }
+    if let Some(text) = &filter.text {
+        // Escaped: the client's text is matched literally, never as a pattern.
+        let pattern = regex_escape(text);
+        query.insert(
+            "$or",
+            vec![
+                doc! { "email": { "$regex": &pattern, "$options": "i" } },
+                doc! { "name": { "$regex": &pattern, "$options": "i" } },
+            ],
+        );
+    }
+    query
 }
 
 /// `text` as a regular expression that matches it literally.
-pub(crate) fn regex_escape(text: &str) -> String {
+pub(super) fn regex_escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         if "\\.+*?()|[]{}^$-/#".contains(character) {
@@ -290,8 +296,4 @@ pub(crate) fn regex_escape(text: &str) -> String {
         escaped.push(character);
     }
     escaped
-}
-
-pub fn email_taken() -> AppError {
-    AppError::AlreadyExists("an account with this e-mail already exists".into())
 }

@@ -1,10 +1,42 @@
-//! The rules of accounts, as plain functions: input is parsed once here into clean values.
+//! Accounts: what one is, and the rules of creating, listing and undoing them, as plain
+//! functions; input is parsed once here into clean values.
 
 use std::time::Duration;
 
 use astro_proto::astrobookings::common::v1::Role;
-use astro_shared::AppError;
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use astro_shared::{AppError, auth::role_claim, paging::QueryKey};
+use chrono::{DateTime, Utc};
+
+/// An account. The password is kept only as its argon2id hash, the confirmation token only as
+/// its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    /// Lower-cased: e-mails are unique case-insensitively.
+    pub email: String,
+    pub name: String,
+    /// `Unspecified` only for a stored role this build does not know.
+    pub role: Role,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub email_confirmed: bool,
+    /// SHA-256 of the e-mail confirmation token, until confirmed.
+    pub confirmation_token_hash: Option<String>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// The idempotency key of the CreateAccount call that made the account; `None` for
+    /// self-registrations, employees and the first ADMIN.
+    pub registration_key: Option<String>,
+}
+
+impl Account {
+    /// The role's name in tokens, logs and SystemDB (`TRAVELER`).
+    pub fn role_name(&self) -> &'static str {
+        role_claim(self.role)
+    }
+}
 
 /// Passwords: long enough to resist guessing, short enough to bound hashing cost.
 pub const PASSWORD_MIN_CHARS: usize = 12;
@@ -253,22 +285,60 @@ pub fn contact_listing_role(raw: i32) -> Result<Role, AppError> {
     }
 }
 
-/// The page token of ListUsersByRole: the last e-mail of the previous page (e-mails are
-/// unique, so "after it" is exact), opaque to clients.
-pub fn email_page_token(last_email: &str) -> String {
-    URL_SAFE_NO_PAD.encode(last_email.as_bytes())
+/// Which accounts ListUsers or ListEmployees returns.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Empty: every role.
+    pub roles: Vec<Role>,
+    pub disabled: Option<bool>,
+    /// Case-insensitive substring of the e-mail or the name.
+    pub text: Option<String>,
 }
 
-/// The e-mail a page token continues after; `None` for the first page.
-pub fn parse_email_page_token(token: &str) -> Result<Option<String>, AppError> {
-    if token.is_empty() {
-        return Ok(None);
+impl UserFilter {
+    /// The query a page token of `rpc` with this filter belongs to; the listing is always
+    /// newest first, so the filter is the whole query.
+    pub fn query_key(&self, rpc: &str) -> QueryKey {
+        let disabled = match self.disabled {
+            None => "any",
+            Some(true) => "disabled",
+            Some(false) => "enabled",
+        };
+        // The text goes last, quoted by the separator QueryKey puts between parts.
+        let mut parts = vec![rpc, disabled, self.text.as_deref().unwrap_or("")];
+        parts.extend(self.roles.iter().map(|role| role_claim(*role)));
+        QueryKey::of(&parts)
     }
-    let invalid = || AppError::invalid("page_token", "is not a token from a previous page");
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    let email = String::from_utf8(bytes).map_err(|_| invalid())?;
-    parse_email("page_token", &email).map_err(|_| invalid())?;
+}
+
+/// The query of a ListUsersByRole page token: its role.
+pub fn contacts_query(role: Role) -> QueryKey {
+    QueryKey::of(&["ListUsersByRole", role_claim(role)])
+}
+
+/// The e-mail a ListUsersByRole page continues after (e-mails are unique, so "after it" is
+/// exact); `None` for the first page. A position that is not an e-mail is not ours.
+pub fn contacts_position(query: QueryKey, token: &str) -> Result<Option<String>, AppError> {
+    let Some(email) = query.position::<String>(token)? else {
+        return Ok(None);
+    };
+    parse_email("page_token", &email).map_err(|_| {
+        AppError::invalid(
+            "page_token",
+            "is not a token from a previous page of this query",
+        )
+    })?;
     Ok(Some(email))
+}
+
+/// The one answer to a taken e-mail, whichever check found it.
+pub fn email_taken() -> AppError {
+    AppError::AlreadyExists("an account with this e-mail already exists".into())
+}
+
+/// Every failed login answers the same, so that it tells nothing about the account.
+pub fn invalid_credentials() -> AppError {
+    AppError::Unauthenticated("invalid e-mail or password".into())
 }
 
 #[cfg(test)]
@@ -389,13 +459,60 @@ mod tests {
         assert!(contact_listing_role(Role::Unspecified as i32).is_err());
         assert!(contact_listing_role(99).is_err());
         assert_eq!(contact_listing_role(Role::It as i32).unwrap(), Role::It);
-        let token = email_page_token("ada@example.com");
+        let agencies = contacts_query(Role::Agency);
+        let token = agencies.token(&"ada@example.com");
         assert_eq!(
-            parse_email_page_token(&token).unwrap().as_deref(),
+            contacts_position(agencies, &token).unwrap().as_deref(),
             Some("ada@example.com")
         );
-        assert_eq!(parse_email_page_token("").unwrap(), None);
-        assert!(parse_email_page_token("!!").is_err());
-        assert!(parse_email_page_token(&email_page_token("not an e-mail")).is_err());
+        assert_eq!(contacts_position(agencies, "").unwrap(), None);
+        assert!(contacts_position(agencies, "!!").is_err());
+        assert!(contacts_position(agencies, &agencies.token(&"not an e-mail")).is_err());
+        // Bound to its filter: a page of agencies does not continue a listing of IT.
+        assert!(contacts_position(contacts_query(Role::It), &token).is_err());
+    }
+
+    #[test]
+    fn user_page_tokens_are_bound_to_the_listing_and_its_filter() {
+        let travelers = UserFilter {
+            roles: vec![Role::Traveler],
+            disabled: Some(false),
+            text: Some("ada".into()),
+        };
+        let token = travelers.query_key("ListUsers").token(&"some-id");
+        assert_eq!(
+            travelers
+                .query_key("ListUsers")
+                .position::<String>(&token)
+                .unwrap()
+                .as_deref(),
+            Some("some-id")
+        );
+        let agencies = UserFilter {
+            roles: vec![Role::Agency],
+            ..travelers.clone()
+        };
+        let any_state = UserFilter {
+            disabled: None,
+            ..travelers.clone()
+        };
+        let other_text = UserFilter {
+            text: Some("bob".into()),
+            ..travelers.clone()
+        };
+        for other in [&agencies, &any_state, &other_text] {
+            assert!(
+                other
+                    .query_key("ListUsers")
+                    .position::<String>(&token)
+                    .is_err()
+            );
+        }
+        assert!(
+            travelers
+                .query_key("ListEmployees")
+                .position::<String>(&token)
+                .is_err()
+        );
     }
 }

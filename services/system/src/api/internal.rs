@@ -1,0 +1,132 @@
+//! `SystemInternalService`: what the other services of the mesh ask of SystemAPI (log
+//! ingestion, registration flows' accounts and their undoing, account look-ups), and the same
+//! ingestion for SystemAPI's own activity log.
+
+use astro_proto::astrobookings::system::v1::{
+    BatchGetUsersRequest, BatchGetUsersResponse, CreateAccountRequest, CreateAccountResponse,
+    DeleteAccountRequest, DeleteAccountResponse, GetUserRequest, GetUserResponse,
+    IngestLogsRequest, IngestLogsResponse, ListUsersByRoleRequest, ListUsersByRoleResponse,
+    LogEntry, system_internal_service_server::SystemInternalService,
+};
+use astro_shared::{
+    AppError,
+    activity::{LogSink, MAX_INGEST_BATCH},
+};
+use futures::future::BoxFuture;
+use tonic::{Request, Response, Status};
+
+use super::{SystemApi, client_info, convert};
+use crate::{
+    app::logs::LogIngest,
+    domain::accounts::{
+        NewAccount, contact_listing_role, parse_idempotency_key, parse_user_id, parse_user_ids,
+        self_registration_role,
+    },
+};
+
+/// SystemAPI's own activity goes straight to the store: no hop through its own listener
+/// (whose address may be `0.0.0.0` or unreachable from inside a container) and no extra
+/// trace per batch, with the same checks as IngestLogs.
+pub struct StoreSink(pub LogIngest);
+
+impl LogSink for StoreSink {
+    fn ingest<'a>(&'a self, entries: &'a [LogEntry]) -> BoxFuture<'a, Result<(), AppError>> {
+        Box::pin(async move {
+            let records = convert::log_records(entries)?;
+            self.0.ingest(&records).await
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl SystemInternalService for SystemApi {
+    async fn ingest_logs(
+        &self,
+        request: Request<IngestLogsRequest>,
+    ) -> Result<Response<IngestLogsResponse>, Status> {
+        let entries = request.into_inner().entries;
+        if entries.is_empty() || entries.len() > MAX_INGEST_BATCH {
+            return Err(AppError::invalid("entries", "must hold 1 to 1,000 entries").into());
+        }
+        let records = convert::log_records(&entries)?;
+        self.state.ingest.ingest(&records).await?;
+        Ok(Response::new(IngestLogsResponse {
+            accepted: i32::try_from(records.len()).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn create_account(
+        &self,
+        request: Request<CreateAccountRequest>,
+    ) -> Result<Response<CreateAccountResponse>, Status> {
+        let client = client_info(&request);
+        let input = request.into_inner();
+        let key = parse_idempotency_key(&input.idempotency_key)?;
+        let account = NewAccount::parse(&input.email, &input.password, &input.name)?;
+        let role = self_registration_role(input.role)?;
+        let created = self
+            .state
+            .registration
+            .create_for_registration_flow(&key, account, input.password, role, &client)
+            .await?;
+        Ok(Response::new(CreateAccountResponse {
+            user: Some(convert::user(&created.account)),
+            created: created.created,
+        }))
+    }
+
+    async fn delete_account(
+        &self,
+        request: Request<DeleteAccountRequest>,
+    ) -> Result<Response<DeleteAccountResponse>, Status> {
+        let client = client_info(&request);
+        let input = request.into_inner();
+        let user_id = parse_user_id("user_id", &input.user_id)?;
+        let deleted = self
+            .state
+            .registration
+            .delete_unused_registration(&user_id, &input.reason, &client)
+            .await?;
+        Ok(Response::new(DeleteAccountResponse { deleted }))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<GetUserRequest>,
+    ) -> Result<Response<GetUserResponse>, Status> {
+        let user_id = parse_user_id("user_id", &request.into_inner().user_id)?;
+        let user = self.state.directory.get(&user_id).await?;
+        Ok(Response::new(GetUserResponse {
+            user: Some(convert::user(&user)),
+        }))
+    }
+
+    async fn batch_get_users(
+        &self,
+        request: Request<BatchGetUsersRequest>,
+    ) -> Result<Response<BatchGetUsersResponse>, Status> {
+        let ids = parse_user_ids(&request.into_inner().user_ids)?;
+        let batch = self.state.directory.batch_get(&ids).await?;
+        Ok(Response::new(BatchGetUsersResponse {
+            users: batch.accounts.iter().map(convert::user).collect(),
+            missing_user_ids: batch.missing_user_ids,
+        }))
+    }
+
+    async fn list_users_by_role(
+        &self,
+        request: Request<ListUsersByRoleRequest>,
+    ) -> Result<Response<ListUsersByRoleResponse>, Status> {
+        let input = request.into_inner();
+        let role = contact_listing_role(input.role)?;
+        let page = self
+            .state
+            .directory
+            .list_by_role(role, &input.page_token, input.page_size)
+            .await?;
+        Ok(Response::new(ListUsersByRoleResponse {
+            contacts: page.items.iter().map(convert::contact).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}

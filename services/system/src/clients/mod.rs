@@ -1,0 +1,4 @@
+//! The other services SystemAPI calls, as adapters for the use cases: each turns domain values
+//! into that service's contract and its answers into `AppError`.
+
+pub mod notify;
