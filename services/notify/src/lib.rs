@@ -1,22 +1,17 @@
 //! NotifyAPI: the durable notification queue in SystemDB (MongoDB protocol) and e-mail over
 //! SMTP (EmailSvc).
 //!
-//! Events come in two ways, both at least once: SystemAPI's outbox relay calls
-//! EnqueueNotification, and this service's own relay reads OperationsDB's change log
-//! ([`relay`]). Published events are stored, then resolved into one notification per
-//! recipient ([`events`], [`recipients`]); workers claim notifications with a lease and send
-//! them ([`sender`]); IT operates the queue ([`ops`]).
+//! `api/` adapts the two gRPC services to the use cases of `app/`, which apply the rules of
+//! `domain/` and reach the outside through `store/` (SystemDB), [`smtp`] (the e-mail server)
+//! and [`clients`] (the directory: SystemAPI, AgencyAPI, BookingAPI). This file reads the
+//! configuration and builds them all once.
 
 pub mod api;
-pub mod events;
-pub mod intake;
-pub mod ops;
-pub mod queue;
-pub mod recipients;
-pub mod relay;
-pub mod sender;
+pub mod app;
+pub mod clients;
+pub mod domain;
+pub mod smtp;
 pub mod store;
-pub mod templates;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -42,7 +37,12 @@ use astro_shared::{
 
 use astro_shared::backoff::Backoff;
 
-use crate::sender::{SmtpConfig, SmtpTls};
+use crate::{
+    app::{Events, Intake, Operations, Queue, Recipients, Relay, Sending, SmtpHealth, Wake},
+    clients::Directory,
+    domain::{Priority, templates::Links},
+    smtp::{Mailer, SmtpConfig, SmtpTls},
+};
 
 /// Everything NotifyAPI reads from `ASTRO_NOTIFY_*`.
 #[derive(Debug, Clone)]
@@ -161,28 +161,7 @@ impl Config {
     }
 }
 
-/// This service's name in activity logs and origins (`common.v1.Origin.service`).
-pub const SERVICE_NAME: &str = "notify-api";
-
-/// What the RPCs and the background work share.
-#[derive(Clone)]
-pub struct State {
-    /// The notification queue.
-    pub notifications: store::NotificationStore,
-    /// Published events, until resolved into notifications.
-    pub events: store::EventStore,
-    /// Attempts and worker heartbeats.
-    pub delivery: store::DeliveryStore,
-    /// Who receives what.
-    pub directory: recipients::Directory,
-    pub mailer: sender::Mailer,
-    pub links: templates::Links,
-    pub wake: Arc<sender::Wake>,
-    pub smtp_health: Arc<ops::SmtpHealth>,
-    pub settings: Settings,
-    /// Significant actions, sent to SystemAPI's IngestLogs.
-    pub activity: ActivityLog,
-}
+pub use domain::SERVICE_NAME;
 
 /// Connects (lazily) and binds; the returned future finishes once its databases answer, and
 /// starts the background work.
@@ -195,32 +174,68 @@ pub async fn build(
     let ServiceCredentials { identity, keys } =
         ServiceCredentials::load(MeshService::Notify, &config.service_auth)?;
     let channel = |url: &str, callee| identity.channel(url, Duration::from_secs(10), callee);
-    let state = State {
-        notifications: store::NotificationStore::new(&system_db),
-        events: store::EventStore::new(&system_db),
-        delivery: store::DeliveryStore::new(&system_db),
-        directory: recipients::Directory {
-            system: SystemInternalServiceClient::new(channel(
-                &config.system_url,
-                MeshService::System,
-            )?),
-            agency: AgencyInternalServiceClient::new(channel(
-                &config.agency_url,
-                MeshService::Agency,
-            )?),
-            booking: BookingInternalServiceClient::new(channel(
-                &config.booking_url,
-                MeshService::Booking,
-            )?),
-        },
-        mailer: sender::Mailer::new(&config.smtp)?,
-        links: templates::Links::new(&config.public_base_url),
-        wake: Arc::new(sender::Wake::default()),
-        smtp_health: Arc::new(ops::SmtpHealth::default()),
-        settings: config.settings.clone(),
-        activity: ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?,
+    let settings = config.settings.clone();
+    let notifications = store::NotificationStore::new(&system_db);
+    let delivery = store::DeliveryStore::new(&system_db);
+    let directory = Directory {
+        system: SystemInternalServiceClient::new(channel(&config.system_url, MeshService::System)?),
+        agency: AgencyInternalServiceClient::new(channel(&config.agency_url, MeshService::Agency)?),
+        booking: BookingInternalServiceClient::new(channel(
+            &config.booking_url,
+            MeshService::Booking,
+        )?),
     };
-    let api = api::NotifyApi::new(state.clone());
+    let mailer = Mailer::new(&config.smtp)?;
+    let links = Links::new(&config.public_base_url);
+    let wake = Arc::new(Wake::default());
+    // Significant actions, sent to SystemAPI's IngestLogs.
+    let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
+    let queue = Queue {
+        notifications: notifications.clone(),
+        links: links.clone(),
+        wake: Arc::clone(&wake),
+        activity: activity.clone(),
+    };
+    let events = Events {
+        events: store::EventStore::new(&system_db),
+        recipients: Recipients {
+            directory: directory.clone(),
+        },
+        queue: queue.clone(),
+        lease: settings.lease,
+        poll_interval: settings.poll_interval,
+    };
+    let operations = Operations {
+        notifications: notifications.clone(),
+        delivery: delivery.clone(),
+        mailer: mailer.clone(),
+        smtp_health: Arc::new(SmtpHealth::default()),
+        wake: Arc::clone(&wake),
+        activity: activity.clone(),
+    };
+    let background = Background {
+        sending: Sending {
+            notifications,
+            delivery,
+            mailer,
+            wake,
+            activity,
+            instance: settings.instance.clone(),
+            lease: settings.lease,
+            poll_interval: settings.poll_interval,
+            backoff: settings.backoff,
+        },
+        relay: Relay {
+            events: events.clone(),
+            directory,
+            links,
+            max_event_age: settings.max_event_age,
+        },
+        events: events.clone(),
+        operations: operations.clone(),
+        settings,
+    };
+    let api = api::NotifyApi::new(Intake { queue, events }, operations);
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
         &config.system_url,
@@ -246,37 +261,44 @@ pub async fn build(
             store::ensure_indexes(&system_db)
         })
         .await;
-        spawn_background(state, operations_db);
+        background.spawn(operations_db);
     }))
 }
 
 /// Change-log rows the relay turns into events at once.
 const RELAY_CONCURRENCY: usize = 8;
 
-/// The workers, the resolver of interrupted events, the change-log relay and housekeeping;
-/// they run until the process ends.
-fn spawn_background(state: State, operations_db: sqlx::PgPool) {
-    let settings = &state.settings;
-    tokio::spawn(sender::run_queue(
-        state.clone(),
-        "HIGH",
-        settings.priority_workers,
-    ));
-    tokio::spawn(sender::run_queue(state.clone(), "NORMAL", settings.workers));
-    tokio::spawn(events::run_resolver(state.clone()));
-    tokio::spawn(ops::run_housekeeping(
-        state.clone(),
-        settings.probe_interval,
-    ));
-    let feed = ChangeFeed::new(operations_db, relay::CONSUMER, relay::EVENT_TYPES);
-    let interval = settings.feed_interval;
-    // Events are independent: each becomes its own e-mails, so they resolve side by side.
-    tokio::spawn(run_feed_concurrently(
-        feed,
-        relay::Relay { state },
-        interval,
-        RELAY_CONCURRENCY,
-    ));
+/// The work that runs beside the RPCs until the process ends.
+struct Background {
+    sending: Sending,
+    events: Events,
+    relay: Relay,
+    operations: Operations,
+    settings: Settings,
+}
+
+impl Background {
+    /// The workers of both queues, the resolver of interrupted events, the change-log relay
+    /// and housekeeping.
+    fn spawn(self, operations_db: sqlx::PgPool) {
+        let settings = self.settings;
+        tokio::spawn(
+            self.sending
+                .clone()
+                .run_queue(Priority::High, settings.priority_workers),
+        );
+        tokio::spawn(self.sending.run_queue(Priority::Normal, settings.workers));
+        tokio::spawn(self.events.run_resolver());
+        tokio::spawn(self.operations.run_housekeeping(settings.probe_interval));
+        let feed = ChangeFeed::new(operations_db, app::relay::CONSUMER, app::relay::EVENT_TYPES);
+        // Events are independent: each becomes its own e-mails, so they resolve side by side.
+        tokio::spawn(run_feed_concurrently(
+            feed,
+            self.relay,
+            settings.feed_interval,
+            RELAY_CONCURRENCY,
+        ));
+    }
 }
 
 /// Serves until SIGTERM.

@@ -1,5 +1,8 @@
-//! gRPC adapters of NotifyAPI: decode, take the caller, call the domain, encode. Who may call
-//! what is enforced from the contract by the auth layer before these run.
+//! gRPC adapters of NotifyAPI: decode (into domain input), take the caller, call the use case,
+//! encode ([`convert`]). Who may call what is enforced from the contract by the auth layer
+//! before these run.
+
+pub mod convert;
 
 use astro_proto::astrobookings::notify::v1::{
     CancelNotificationRequest, CancelNotificationResponse, EnqueueNotificationRequest,
@@ -7,35 +10,42 @@ use astro_proto::astrobookings::notify::v1::{
     GetQueueStatusRequest, GetQueueStatusResponse, GetServiceStatusRequest,
     GetServiceStatusResponse, ListMyNotificationsRequest, ListMyNotificationsResponse,
     ListNotificationsRequest, ListNotificationsResponse, MarkNotificationSentRequest,
-    MarkNotificationSentResponse, PublishEventRequest, PublishEventResponse,
+    MarkNotificationSentResponse, Notification, PublishEventRequest, PublishEventResponse,
     RetryNotificationRequest, RetryNotificationResponse,
     notify_internal_service_server::NotifyInternalService, notify_service_server::NotifyService,
 };
 use astro_shared::auth::caller;
 use tonic::{Request, Response, Status};
 
-use crate::{State, intake, ops, store::notifications::ManualAction};
+use crate::{
+    app::{Intake, Operations},
+    domain::notification::ManualAction,
+};
 
 /// Serves both the public `NotifyService` and the internal `NotifyInternalService`.
 #[derive(Clone)]
 pub struct NotifyApi {
-    state: State,
+    intake: Intake,
+    operations: Operations,
 }
 
 impl NotifyApi {
-    pub fn new(state: State) -> Self {
-        Self { state }
+    pub fn new(intake: Intake, operations: Operations) -> Self {
+        Self { intake, operations }
     }
 
+    /// Mark sent, retry or cancel, by the IT employee calling.
     async fn manual<T>(
         &self,
         request: &Request<T>,
+        action: ManualAction,
         id: &str,
         reason: &str,
-        action: ManualAction,
-    ) -> Result<astro_proto::astrobookings::notify::v1::Notification, Status> {
-        let user_id = caller(request)?.user_id.clone();
-        Ok(ops::apply(&self.state, &user_id, id, reason, action).await?)
+    ) -> Result<Option<Notification>, Status> {
+        let caller = caller(request)?;
+        let change = convert::manual_change(action, id, reason)?;
+        let notification = self.operations.apply(caller, change).await?;
+        Ok(Some(convert::notification(&notification)))
     }
 }
 
@@ -45,73 +55,80 @@ impl NotifyService for NotifyApi {
         &self,
         request: Request<ListNotificationsRequest>,
     ) -> Result<Response<ListNotificationsResponse>, Status> {
-        Ok(Response::new(
-            ops::list_notifications(&self.state, request.into_inner()).await?,
-        ))
+        let query = convert::queue_query(request.get_ref())?;
+        let listed = self.operations.list(query).await?;
+        Ok(Response::new(ListNotificationsResponse {
+            notifications: listed
+                .page
+                .items
+                .iter()
+                .map(convert::notification)
+                .collect(),
+            next_page_token: listed.page.next_page_token,
+            total_size: i64::try_from(listed.total).unwrap_or(i64::MAX),
+        }))
     }
 
     async fn get_queue_status(
         &self,
         request: Request<GetQueueStatusRequest>,
     ) -> Result<Response<GetQueueStatusResponse>, Status> {
-        Ok(Response::new(
-            ops::queue_status(&self.state, request.into_inner()).await?,
-        ))
+        let since = convert::since(request.get_ref())?;
+        let status = self.operations.queue_status(since).await?;
+        Ok(Response::new(convert::queue_status(status)))
     }
 
     async fn retry_notification(
         &self,
         request: Request<RetryNotificationRequest>,
     ) -> Result<Response<RetryNotificationResponse>, Status> {
-        let id = request.get_ref().id.clone();
-        let notification = self.manual(&request, &id, "", ManualAction::Retry).await?;
-        Ok(Response::new(RetryNotificationResponse {
-            notification: Some(notification),
-        }))
+        let id = &request.get_ref().id;
+        let notification = self.manual(&request, ManualAction::Retry, id, "").await?;
+        Ok(Response::new(RetryNotificationResponse { notification }))
     }
 
     async fn cancel_notification(
         &self,
         request: Request<CancelNotificationRequest>,
     ) -> Result<Response<CancelNotificationResponse>, Status> {
-        let CancelNotificationRequest { id, reason } = request.get_ref().clone();
+        let CancelNotificationRequest { id, reason } = request.get_ref();
         let notification = self
-            .manual(&request, &id, &reason, ManualAction::Cancel)
+            .manual(&request, ManualAction::Cancel, id, reason)
             .await?;
-        Ok(Response::new(CancelNotificationResponse {
-            notification: Some(notification),
-        }))
+        Ok(Response::new(CancelNotificationResponse { notification }))
     }
 
     async fn mark_notification_sent(
         &self,
         request: Request<MarkNotificationSentRequest>,
     ) -> Result<Response<MarkNotificationSentResponse>, Status> {
-        let MarkNotificationSentRequest { id, reason } = request.get_ref().clone();
+        let MarkNotificationSentRequest { id, reason } = request.get_ref();
         let notification = self
-            .manual(&request, &id, &reason, ManualAction::MarkSent)
+            .manual(&request, ManualAction::MarkSent, id, reason)
             .await?;
-        Ok(Response::new(MarkNotificationSentResponse {
-            notification: Some(notification),
-        }))
+        Ok(Response::new(MarkNotificationSentResponse { notification }))
     }
 
     async fn list_my_notifications(
         &self,
         request: Request<ListMyNotificationsRequest>,
     ) -> Result<Response<ListMyNotificationsResponse>, Status> {
-        let user_id = caller(&request)?.user_id.clone();
-        Ok(Response::new(
-            ops::list_mine(&self.state, &user_id, request.into_inner()).await?,
-        ))
+        let caller = caller(&request)?;
+        let query = convert::own_query(request.get_ref())?;
+        let page = self.operations.list_mine(caller, query).await?;
+        Ok(Response::new(ListMyNotificationsResponse {
+            notifications: page.items.iter().map(convert::notification).collect(),
+            next_page_token: page.next_page_token,
+        }))
     }
 
     async fn get_service_status(
         &self,
         _request: Request<GetServiceStatusRequest>,
     ) -> Result<Response<GetServiceStatusResponse>, Status> {
+        let health = self.operations.health().await?;
         Ok(Response::new(GetServiceStatusResponse {
-            health: Some(ops::health(&self.state).await?),
+            health: Some(convert::health(health)),
         }))
     }
 }
@@ -122,26 +139,30 @@ impl NotifyInternalService for NotifyApi {
         &self,
         request: Request<PublishEventRequest>,
     ) -> Result<Response<PublishEventResponse>, Status> {
-        Ok(Response::new(
-            intake::publish_event(&self.state, request.into_inner()).await?,
-        ))
+        let event = convert::event(request.into_inner())?;
+        let duplicate = self.intake.publish_event(event).await?;
+        Ok(Response::new(PublishEventResponse { duplicate }))
     }
 
     async fn enqueue_notification(
         &self,
         request: Request<EnqueueNotificationRequest>,
     ) -> Result<Response<EnqueueNotificationResponse>, Status> {
-        Ok(Response::new(
-            intake::enqueue_notification(&self.state, request.into_inner()).await?,
-        ))
+        let outgoing = convert::outgoing(request.into_inner())?;
+        let (notification, created) = self.intake.enqueue_notification(outgoing).await?;
+        Ok(Response::new(EnqueueNotificationResponse {
+            notification: Some(convert::notification(&notification)),
+            created,
+        }))
     }
 
     async fn get_delivery_health(
         &self,
         _request: Request<GetDeliveryHealthRequest>,
     ) -> Result<Response<GetDeliveryHealthResponse>, Status> {
+        let health = self.operations.health().await?;
         Ok(Response::new(GetDeliveryHealthResponse {
-            health: Some(ops::health(&self.state).await?),
+            health: Some(convert::health(health)),
         }))
     }
 }

@@ -4,12 +4,16 @@
 use std::time::Duration;
 
 use astro_shared::{AppError, convert::bson_before};
+use chrono::Utc;
 use mongodb::{
     Collection, IndexModel,
     bson::{DateTime, doc},
     options::UpdateOptions,
 };
 use serde::{Deserialize, Serialize};
+
+use super::bson_time;
+use crate::domain::{Priority, figures::Worker};
 
 const ATTEMPTS: &str = "notification_attempts";
 const WORKERS: &str = "notification_workers";
@@ -72,15 +76,24 @@ impl DeliveryStore {
     }
 
     /// Failed attempts since `since`.
-    pub async fn failed_attempts_since(&self, since: DateTime) -> Result<i64, AppError> {
+    pub async fn failed_attempts_since(
+        &self,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<i64, AppError> {
         let failed = self
             .attempts
-            .count_documents(doc! { "at": { "$gte": since } })
+            .count_documents(doc! { "at": { "$gte": bson_time(since) } })
             .await?;
         Ok(i64::try_from(failed).unwrap_or(i64::MAX))
     }
 
-    pub async fn heartbeat(&self, instance: &str, queue: &str, slots: i32) -> Result<(), AppError> {
+    pub async fn heartbeat(
+        &self,
+        instance: &str,
+        queue: Priority,
+        slots: i32,
+    ) -> Result<(), AppError> {
+        let queue = queue.name();
         self.workers
             .update_one(
                 doc! { "_id": format!("{instance}/{queue}") },
@@ -94,16 +107,26 @@ impl DeliveryStore {
         Ok(())
     }
 
-    /// The workers that reported within `fresh`.
-    pub async fn workers_alive(&self, fresh: Duration) -> Result<Vec<WorkerDocument>, AppError> {
+    /// The workers that reported within `fresh` (of a queue this version knows).
+    pub async fn workers_alive(&self, fresh: Duration) -> Result<Vec<Worker>, AppError> {
         use futures::TryStreamExt as _;
         let cutoff = bson_before(DateTime::now(), fresh);
-        Ok(self
+        let workers: Vec<WorkerDocument> = self
             .workers
             .find(doc! { "heartbeat_at": { "$gte": cutoff } })
             .await?
             .try_collect()
-            .await?)
+            .await?;
+        Ok(workers
+            .into_iter()
+            .filter_map(|worker| {
+                Some(Worker {
+                    queue: Priority::from_name(&worker.queue)?,
+                    instance: worker.instance,
+                    slots: worker.slots,
+                })
+            })
+            .collect())
     }
 
     /// Forgets attempts older than any rate needs, and replicas that stopped reporting long

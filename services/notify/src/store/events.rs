@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use astro_shared::{AppError, convert::bson_after};
+use chrono::Utc;
 use mongodb::{
     Collection, IndexModel,
     bson::{DateTime, doc},
@@ -14,7 +15,12 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::notifications::{OriginDocument, SubjectDocument};
+use super::{
+    bson_time,
+    notifications::{OriginDocument, SubjectDocument, stored_event_type},
+    utc,
+};
+use crate::domain::{Event, EventData, Priority};
 
 const COLLECTION: &str = "notification_events";
 
@@ -26,11 +32,58 @@ pub struct PublishedEvent {
     pub event_type: String,
     pub occurred_at: DateTime,
     pub subject: SubjectDocument,
+    /// The payload as the contract's map.
     pub data: BTreeMap<String, String>,
     /// Queue override (`NORMAL`/`HIGH`), or empty for the event type's default.
     pub priority: String,
     pub trace_context: String,
     pub origin: OriginDocument,
+}
+
+impl From<&Event> for PublishedEvent {
+    fn from(event: &Event) -> Self {
+        Self {
+            event_id: event.event_id.clone(),
+            event_type: event.event_type().name().to_owned(),
+            occurred_at: bson_time(event.occurred_at),
+            subject: (&event.subject).into(),
+            data: event.data.to_map(),
+            priority: event
+                .priority
+                .map(Priority::name)
+                .unwrap_or_default()
+                .to_owned(),
+            trace_context: event.trace_context.clone(),
+            origin: (&event.origin).into(),
+        }
+    }
+}
+
+impl TryFrom<PublishedEvent> for Event {
+    type Error = AppError;
+
+    /// Events stored before payloads were typed keep their map, read leniently, so they
+    /// still resolve.
+    fn try_from(event: PublishedEvent) -> Result<Self, AppError> {
+        let event_type =
+            stored_event_type(&event.event_type, &format!("event {}", event.event_id))?;
+        Ok(Self {
+            data: EventData::from_stored(event_type, event.data),
+            priority: Priority::from_name(&event.priority),
+            event_id: event.event_id,
+            occurred_at: utc(event.occurred_at),
+            subject: event.subject.into(),
+            trace_context: event.trace_context,
+            origin: event.origin.into(),
+        })
+    }
+}
+
+/// A stored event claimed for resolution, and how many tries this one makes.
+#[derive(Debug, Clone)]
+pub struct ClaimedEvent {
+    pub event: Event,
+    pub attempts: i32,
 }
 
 /// A stored event and how far its resolution got.
@@ -64,15 +117,11 @@ impl EventStore {
     }
 
     /// Stores `event`, claimed by the caller for `lease`. False if it was stored before.
-    pub async fn insert_claimed(
-        &self,
-        event: &PublishedEvent,
-        lease: Duration,
-    ) -> Result<bool, AppError> {
+    pub async fn insert_claimed(&self, event: &Event, lease: Duration) -> Result<bool, AppError> {
         let now = DateTime::now();
         let document = EventDocument {
             id: event.event_id.clone(),
-            event: event.clone(),
+            event: event.into(),
             status: "PENDING".to_owned(),
             recipients: 0,
             attempts: 1,
@@ -89,9 +138,9 @@ impl EventStore {
     }
 
     /// Claims the PENDING event due longest ago for `lease`.
-    pub async fn claim_due(&self, lease: Duration) -> Result<Option<EventDocument>, AppError> {
+    pub async fn claim_due(&self, lease: Duration) -> Result<Option<ClaimedEvent>, AppError> {
         let now = DateTime::now();
-        Ok(self
+        let claimed = self
             .events
             .find_one_and_update(
                 doc! { "status": "PENDING", "next_attempt_at": { "$lte": now } },
@@ -99,7 +148,15 @@ impl EventStore {
             )
             .sort(doc! { "next_attempt_at": 1 })
             .return_document(ReturnDocument::After)
-            .await?)
+            .await?;
+        claimed
+            .map(|document| {
+                Ok(ClaimedEvent {
+                    attempts: document.attempts,
+                    event: document.event.try_into()?,
+                })
+            })
+            .transpose()
     }
 
     pub async fn mark_resolved(&self, event_id: &str, recipients: i32) -> Result<(), AppError> {
@@ -118,13 +175,13 @@ impl EventStore {
     pub async fn retry_later(
         &self,
         event_id: &str,
-        at: DateTime,
+        at: chrono::DateTime<Utc>,
         error: &str,
     ) -> Result<(), AppError> {
         self.events
             .update_one(
                 doc! { "_id": event_id, "status": "PENDING" },
-                doc! { "$set": { "next_attempt_at": at, "last_error": error } },
+                doc! { "$set": { "next_attempt_at": bson_time(at), "last_error": error } },
             )
             .await?;
         Ok(())

@@ -8,17 +8,8 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use astro_proto::astrobookings::{
-    common::v1::{AuditInfo, Contact, Origin, Role},
-    notify::v1::{
-        Notification, NotificationEventType, NotificationPriority, NotificationStatus,
-        NotificationSubject,
-    },
-};
-use astro_shared::{
-    AppError,
-    convert::{bson_after, bson_timestamp},
-};
+use astro_shared::{AppError, convert::bson_after};
+use chrono::Utc;
 use futures::TryStreamExt as _;
 use mongodb::{
     Collection, IndexModel,
@@ -27,12 +18,21 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::{bson_time, utc};
+use crate::domain::{
+    Contact, EventData, EventType, Notification, Origin, Priority, Role, Status, Subject,
+    figures::{GroupCount, ReasonCount},
+    notification::{ManualAction, QueueFilter, QueueOrder, RecipientMatch, SortField},
+    templates::Email,
+};
+
 pub const COLLECTION: &str = "notifications";
 
-/// Attempts allowed before FAILED.
-pub const MAX_ATTEMPTS: i32 = 5;
+/// How a notification without a recipient role is stored, as it always was.
+const NO_ROLE: &str = "UNSPECIFIED";
 
-/// A notification as stored. Enums are stored by their short names (`PENDING`), like roles.
+/// A notification as stored. Enums are stored by their short names (`PENDING`), like roles;
+/// the payload as the contract's map.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NotificationDocument {
     #[serde(rename = "_id")]
@@ -40,11 +40,9 @@ pub struct NotificationDocument {
     pub event_id: String,
     /// `USER_REGISTERED`, ...
     pub event_type: String,
-    /// `user:<id>`, or `email:<lower-cased e-mail>` for recipients without an account: with
-    /// `event_id`, the idempotency key.
     pub recipient_key: String,
     pub recipient: ContactDocument,
-    /// `TRAVELER`, `AGENCY`, `IT`, ...: what the recipient is to the event.
+    /// `TRAVELER`, `AGENCY`, `IT`, ... or `UNSPECIFIED`.
     #[serde(default)]
     pub recipient_role: String,
     pub subject: SubjectDocument,
@@ -53,23 +51,17 @@ pub struct NotificationDocument {
     pub status: String,
     /// `NORMAL` or `HIGH`.
     pub priority: String,
-    /// The rendered e-mail, fixed when queued.
     pub email_subject: String,
     #[serde(default)]
     pub email_text: String,
     #[serde(default)]
     pub email_html: String,
-    /// Attempts started; a claim counts as one, so a message that crashes its worker cannot
-    /// be retried for ever.
     pub attempts: i32,
     pub max_attempts: i32,
-    /// PENDING: when it may be claimed (while claimed: when the claim lapses).
     pub next_attempt_at: Option<DateTime>,
-    /// The claim of the worker sending it now.
     #[serde(default)]
     pub lease_token: Option<String>,
     pub last_error: Option<String>,
-    /// `last_error` without its variable parts, for counting failures by reason.
     #[serde(default)]
     pub failure_reason: Option<String>,
     pub created_at: DateTime,
@@ -77,11 +69,9 @@ pub struct NotificationDocument {
     pub sent_at: Option<DateTime>,
     #[serde(default)]
     pub failed_at: Option<DateTime>,
-    /// W3C `traceparent` of the causing request, so sending joins its trace.
     pub trace_context: String,
     pub trace_id: String,
     pub origin: OriginDocument,
-    /// Who changed it last by hand (IT); `None` while only the platform touched it.
     #[serde(default)]
     pub updated_by: Option<OriginDocument>,
 }
@@ -103,8 +93,36 @@ pub struct SubjectDocument {
     pub sync_job_id: String,
 }
 
-impl SubjectDocument {
-    pub fn from_proto(subject: &NotificationSubject) -> Self {
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OriginDocument {
+    pub service: String,
+    pub user_id: String,
+    pub trace_id: String,
+    pub time: Option<DateTime>,
+}
+
+impl From<&Contact> for ContactDocument {
+    fn from(contact: &Contact) -> Self {
+        Self {
+            user_id: contact.user_id.clone(),
+            name: contact.name.clone(),
+            email: contact.email.clone(),
+        }
+    }
+}
+
+impl From<ContactDocument> for Contact {
+    fn from(contact: ContactDocument) -> Self {
+        Self {
+            user_id: contact.user_id,
+            name: contact.name,
+            email: contact.email,
+        }
+    }
+}
+
+impl From<&Subject> for SubjectDocument {
+    fn from(subject: &Subject) -> Self {
         Self {
             user_id: subject.user_id.clone(),
             agency_id: subject.agency_id.clone(),
@@ -114,172 +132,183 @@ impl SubjectDocument {
             sync_job_id: subject.sync_job_id.clone(),
         }
     }
+}
 
-    fn to_proto(&self) -> NotificationSubject {
-        NotificationSubject {
-            user_id: self.user_id.clone(),
-            agency_id: self.agency_id.clone(),
-            launch_id: self.launch_id.clone(),
-            booking_id: self.booking_id.clone(),
-            invoice_id: self.invoice_id.clone(),
-            sync_job_id: self.sync_job_id.clone(),
+impl From<SubjectDocument> for Subject {
+    fn from(subject: SubjectDocument) -> Self {
+        Self {
+            user_id: subject.user_id,
+            agency_id: subject.agency_id,
+            launch_id: subject.launch_id,
+            booking_id: subject.booking_id,
+            invoice_id: subject.invoice_id,
+            sync_job_id: subject.sync_job_id,
         }
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct OriginDocument {
-    pub service: String,
-    pub user_id: String,
-    pub trace_id: String,
-    pub time: Option<DateTime>,
-}
-
-impl OriginDocument {
-    fn to_proto(&self) -> Origin {
-        Origin {
-            service: self.service.clone(),
-            user_id: self.user_id.clone(),
-            trace_id: self.trace_id.clone(),
-            time: self.time.map(bson_timestamp),
+impl From<&Origin> for OriginDocument {
+    fn from(origin: &Origin) -> Self {
+        Self {
+            service: origin.service.clone(),
+            user_id: origin.user_id.clone(),
+            trace_id: origin.trace_id.clone(),
+            time: origin.time.map(bson_time),
         }
     }
 }
 
-/// `NOTIFICATION_STATUS_PENDING` -> `PENDING`.
-pub fn short_name<'a>(name: &'a str, prefix: &str) -> &'a str {
-    name.strip_prefix(prefix).unwrap_or(name)
-}
-
-pub fn status_name(status: NotificationStatus) -> &'static str {
-    short_name(status.as_str_name(), "NOTIFICATION_STATUS_")
-}
-
-pub fn event_type_name(event_type: NotificationEventType) -> &'static str {
-    short_name(event_type.as_str_name(), "NOTIFICATION_EVENT_TYPE_")
-}
-
-pub fn priority_name(priority: NotificationPriority) -> &'static str {
-    short_name(priority.as_str_name(), "NOTIFICATION_PRIORITY_")
-}
-
-pub fn parse_status(name: &str) -> NotificationStatus {
-    NotificationStatus::from_str_name(&format!("NOTIFICATION_STATUS_{name}"))
-        .unwrap_or(NotificationStatus::Unspecified)
-}
-
-pub fn parse_event_type(name: &str) -> NotificationEventType {
-    NotificationEventType::from_str_name(&format!("NOTIFICATION_EVENT_TYPE_{name}"))
-        .unwrap_or(NotificationEventType::Unspecified)
-}
-
-impl NotificationDocument {
-    pub fn event_type(&self) -> NotificationEventType {
-        parse_event_type(&self.event_type)
-    }
-
-    pub fn status(&self) -> NotificationStatus {
-        parse_status(&self.status)
-    }
-
-    pub fn to_proto(&self) -> Notification {
-        let priority = NotificationPriority::from_str_name(&format!(
-            "NOTIFICATION_PRIORITY_{}",
-            self.priority
-        ))
-        .unwrap_or(NotificationPriority::Unspecified);
-        let role = Role::from_str_name(&format!("ROLE_{}", self.recipient_role))
-            .unwrap_or(Role::Unspecified);
-        let created = self.origin.to_proto();
-        let updated = self
-            .updated_by
-            .as_ref()
-            .map_or_else(|| created.clone(), OriginDocument::to_proto);
-        Notification {
-            id: self.id.clone(),
-            event_id: self.event_id.clone(),
-            event_type: self.event_type().into(),
-            status: self.status().into(),
-            priority: priority.into(),
-            recipient: Some(Contact {
-                user_id: self.recipient.user_id.clone(),
-                name: self.recipient.name.clone(),
-                email: self.recipient.email.clone(),
-                phone: String::new(),
-            }),
-            subject: Some(self.subject.to_proto()),
-            email_subject: self.email_subject.clone(),
-            attempts: self.attempts,
-            max_attempts: self.max_attempts,
-            next_attempt_at: (self.status == "PENDING")
-                .then_some(self.next_attempt_at)
-                .flatten()
-                .map(bson_timestamp),
-            last_error: self.last_error.clone().unwrap_or_default(),
-            created_at: Some(bson_timestamp(self.created_at)),
-            updated_at: Some(bson_timestamp(self.updated_at)),
-            sent_at: self.sent_at.map(bson_timestamp),
-            trace_id: self.trace_id.clone(),
-            audit: Some(AuditInfo {
-                created: Some(created),
-                updated: Some(updated),
-            }),
-            recipient_role: role.into(),
+impl From<OriginDocument> for Origin {
+    fn from(origin: OriginDocument) -> Self {
+        Self {
+            service: origin.service,
+            user_id: origin.user_id,
+            trace_id: origin.trace_id,
+            time: origin.time.map(utc),
         }
     }
 }
 
-/// Filters of the IT queue listing; empty vectors and `None` mean "any".
-#[derive(Debug, Clone, Default)]
-pub struct QueueFilter {
-    pub statuses: Vec<&'static str>,
-    pub event_types: Vec<&'static str>,
-    /// An exact user id.
-    pub recipient_user_id: Option<String>,
-    /// A case-insensitive substring of the e-mail address.
-    pub recipient_email_contains: Option<String>,
-    pub created_after: Option<DateTime>,
-    pub created_before: Option<DateTime>,
-    pub priority: Option<&'static str>,
-    pub event_id: Option<String>,
+/// A stored event type name; every name this service wrote is one of its event types.
+pub(super) fn stored_event_type(name: &str, of: &str) -> Result<EventType, AppError> {
+    EventType::from_name(name).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!("{of} has an unknown event type `{name}`"))
+    })
 }
 
-impl QueueFilter {
-    fn to_document(&self) -> Document {
-        let mut filter = Document::new();
-        if !self.statuses.is_empty() {
-            filter.insert("status", doc! { "$in": &self.statuses });
+impl From<&Notification> for NotificationDocument {
+    fn from(notification: &Notification) -> Self {
+        Self {
+            id: notification.id.clone(),
+            event_id: notification.event_id.clone(),
+            event_type: notification.event_type().name().to_owned(),
+            recipient_key: notification.recipient_key.clone(),
+            recipient: (&notification.recipient).into(),
+            recipient_role: notification
+                .recipient_role
+                .map_or(NO_ROLE, Role::name)
+                .to_owned(),
+            subject: (&notification.subject).into(),
+            data: notification.data.to_map(),
+            status: notification.status.name().to_owned(),
+            priority: notification.priority.name().to_owned(),
+            email_subject: notification.email.subject.clone(),
+            email_text: notification.email.text.clone(),
+            email_html: notification.email.html.clone(),
+            attempts: notification.attempts,
+            max_attempts: notification.max_attempts,
+            next_attempt_at: notification.next_attempt_at.map(bson_time),
+            lease_token: notification.lease_token.clone(),
+            last_error: notification.last_error.clone(),
+            failure_reason: notification.failure_reason.clone(),
+            created_at: bson_time(notification.created_at),
+            updated_at: bson_time(notification.updated_at),
+            sent_at: notification.sent_at.map(bson_time),
+            failed_at: notification.failed_at.map(bson_time),
+            trace_context: notification.trace_context.clone(),
+            trace_id: notification.trace_id.clone(),
+            origin: (&notification.origin).into(),
+            updated_by: notification.updated_by.as_ref().map(Into::into),
         }
-        if !self.event_types.is_empty() {
-            filter.insert("event_type", doc! { "$in": &self.event_types });
+    }
+}
+
+impl TryFrom<NotificationDocument> for Notification {
+    type Error = AppError;
+
+    /// Documents stored before payloads were typed keep their map, read leniently.
+    fn try_from(document: NotificationDocument) -> Result<Self, AppError> {
+        let of = || format!("notification {}", document.id);
+        let event_type = stored_event_type(&document.event_type, &of())?;
+        let status = Status::from_name(&document.status).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "{} has an unknown status `{}`",
+                of(),
+                document.status
+            ))
+        })?;
+        Ok(Self {
+            recipient_role: Role::from_name(&document.recipient_role),
+            // Only NORMAL and HIGH were ever written.
+            priority: Priority::from_name(&document.priority).unwrap_or(Priority::Normal),
+            data: EventData::from_stored(event_type, document.data),
+            status,
+            id: document.id,
+            event_id: document.event_id,
+            recipient_key: document.recipient_key,
+            recipient: document.recipient.into(),
+            subject: document.subject.into(),
+            email: Email {
+                subject: document.email_subject,
+                text: document.email_text,
+                html: document.email_html,
+            },
+            attempts: document.attempts,
+            max_attempts: document.max_attempts,
+            next_attempt_at: document.next_attempt_at.map(utc),
+            lease_token: document.lease_token,
+            last_error: document.last_error,
+            failure_reason: document.failure_reason,
+            created_at: utc(document.created_at),
+            updated_at: utc(document.updated_at),
+            sent_at: document.sent_at.map(utc),
+            failed_at: document.failed_at.map(utc),
+            trace_context: document.trace_context,
+            trace_id: document.trace_id,
+            origin: document.origin.into(),
+            updated_by: document.updated_by.map(Into::into),
+        })
+    }
+}
+
+fn names<T: Copy>(values: &[T], name: impl Fn(T) -> &'static str) -> Vec<&'static str> {
+    values.iter().map(|&value| name(value)).collect()
+}
+
+/// The query of the IT queue listing.
+fn filter_document(filter: &QueueFilter) -> Document {
+    let mut query = Document::new();
+    if !filter.statuses.is_empty() {
+        query.insert(
+            "status",
+            doc! { "$in": names(&filter.statuses, Status::name) },
+        );
+    }
+    if !filter.event_types.is_empty() {
+        query.insert(
+            "event_type",
+            doc! { "$in": names(&filter.event_types, EventType::name) },
+        );
+    }
+    match &filter.recipient {
+        Some(RecipientMatch::UserId(user_id)) => {
+            query.insert("recipient.user_id", user_id);
         }
-        if let Some(user_id) = &self.recipient_user_id {
-            filter.insert("recipient.user_id", user_id);
-        }
-        if let Some(text) = &self.recipient_email_contains {
-            filter.insert(
+        Some(RecipientMatch::EmailContains(text)) => {
+            query.insert(
                 "recipient.email",
                 doc! { "$regex": escape_regex(text), "$options": "i" },
             );
         }
-        let mut created = Document::new();
-        if let Some(after) = self.created_after {
-            created.insert("$gte", after);
-        }
-        if let Some(before) = self.created_before {
-            created.insert("$lt", before);
-        }
-        if !created.is_empty() {
-            filter.insert("created_at", created);
-        }
-        if let Some(priority) = self.priority {
-            filter.insert("priority", priority);
-        }
-        if let Some(event_id) = &self.event_id {
-            filter.insert("event_id", event_id);
-        }
-        filter
+        None => {}
     }
+    let mut created = Document::new();
+    if let Some(after) = filter.created_after {
+        created.insert("$gte", bson_time(after));
+    }
+    if let Some(before) = filter.created_before {
+        created.insert("$lt", bson_time(before));
+    }
+    if !created.is_empty() {
+        query.insert("created_at", created);
+    }
+    if let Some(priority) = filter.priority {
+        query.insert("priority", priority.name());
+    }
+    if let Some(event_id) = &filter.event_id {
+        query.insert("event_id", event_id);
+    }
+    query
 }
 
 /// A user's text matched literally, not as a pattern.
@@ -294,48 +323,21 @@ fn escape_regex(text: &str) -> String {
     escaped
 }
 
-/// How the queue listing is ordered: a stored field, then `_id` to break ties.
-#[derive(Debug, Clone, Copy)]
-pub struct QueueOrder {
-    pub field: &'static str,
-    pub ascending: bool,
-}
-
-/// What IT may do to a notification by hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ManualAction {
-    /// PENDING -> SENT without sending.
-    MarkSent,
-    /// FAILED -> PENDING with a fresh set of attempts.
-    Retry,
-    /// PENDING or FAILED -> CANCELLED.
-    Cancel,
-}
-
-impl ManualAction {
-    /// The statuses it applies to, and the one it leads to.
-    fn transition(self) -> (&'static [&'static str], &'static str) {
-        match self {
-            Self::MarkSent => (&["PENDING"], "SENT"),
-            Self::Retry => (&["FAILED"], "PENDING"),
-            Self::Cancel => (&["PENDING", "FAILED"], "CANCELLED"),
-        }
+/// The stored field a listing is sorted by.
+fn sort_field(field: SortField) -> &'static str {
+    match field {
+        SortField::CreatedAt => "created_at",
+        SortField::UpdatedAt => "updated_at",
+        SortField::NextAttemptAt => "next_attempt_at",
+        SortField::Attempts => "attempts",
     }
 }
 
-/// Counts of one (event type, status) pair.
-#[derive(Debug, Clone)]
-pub struct GroupCount {
-    pub event_type: String,
-    pub status: String,
-    pub count: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct ReasonCount {
-    pub reason: String,
-    pub count: i64,
-    pub last_seen_at: Option<DateTime>,
+fn all<T>(documents: Vec<NotificationDocument>) -> Result<Vec<T>, AppError>
+where
+    T: TryFrom<NotificationDocument, Error = AppError>,
+{
+    documents.into_iter().map(T::try_from).collect()
 }
 
 #[derive(Clone)]
@@ -356,9 +358,13 @@ impl NotificationStore {
     /// one and whether this call created it.
     pub async fn insert_once(
         &self,
-        notification: NotificationDocument,
-    ) -> Result<(NotificationDocument, bool), AppError> {
-        match self.notifications.insert_one(&notification).await {
+        notification: Notification,
+    ) -> Result<(Notification, bool), AppError> {
+        match self
+            .notifications
+            .insert_one(NotificationDocument::from(&notification))
+            .await
+        {
             Ok(_) => Ok((notification, true)),
             Err(error) if super::is_duplicate_key(&error) => {
                 let existing = self
@@ -374,32 +380,35 @@ impl NotificationStore {
                             notification.event_id
                         ))
                     })?;
-                Ok((existing, false))
+                Ok((existing.try_into()?, false))
             }
             Err(error) => Err(error.into()),
         }
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<NotificationDocument>, AppError> {
-        Ok(self.notifications.find_one(doc! { "_id": id }).await?)
+    pub async fn get(&self, id: &str) -> Result<Option<Notification>, AppError> {
+        self.notifications
+            .find_one(doc! { "_id": id })
+            .await?
+            .map(Notification::try_from)
+            .transpose()
     }
 
-    /// Claims the due PENDING notification of `priority` that waited longest: its next
-    /// attempt moves to the end of the lease (so a worker that dies gives it back then), the
-    /// attempt is counted, and `token` marks the claim.
+    /// Claims the due PENDING notification of `queue` that waited longest: its next attempt
+    /// moves to the end of the lease (so a worker that dies gives it back then), the attempt
+    /// is counted, and `token` marks the claim.
     pub async fn claim(
         &self,
-        priority: &str,
+        queue: Priority,
         lease: Duration,
         token: &str,
-    ) -> Result<Option<NotificationDocument>, AppError> {
+    ) -> Result<Option<Notification>, AppError> {
         let now = DateTime::now();
-        Ok(self
-            .notifications
+        self.notifications
             .find_one_and_update(
                 doc! {
                     "status": "PENDING",
-                    "priority": priority,
+                    "priority": queue.name(),
                     "next_attempt_at": { "$lte": now },
                 },
                 doc! {
@@ -413,7 +422,9 @@ impl NotificationStore {
             )
             .sort(doc! { "next_attempt_at": 1 })
             .return_document(ReturnDocument::After)
-            .await?)
+            .await?
+            .map(Notification::try_from)
+            .transpose()
     }
 
     /// The worker holding claim `token` sent it. False if the claim was lost meanwhile.
@@ -435,7 +446,7 @@ impl NotificationStore {
         &self,
         id: &str,
         token: &str,
-        next_attempt_at: DateTime,
+        next_attempt_at: chrono::DateTime<Utc>,
         error: &str,
         reason: &str,
     ) -> Result<bool, AppError> {
@@ -443,7 +454,7 @@ impl NotificationStore {
             id,
             token,
             doc! { "$set": {
-                "next_attempt_at": next_attempt_at, "updated_at": DateTime::now(),
+                "next_attempt_at": bson_time(next_attempt_at), "updated_at": DateTime::now(),
                 "lease_token": null, "last_error": error, "failure_reason": reason,
             } },
         )
@@ -483,18 +494,19 @@ impl NotificationStore {
     }
 
     /// Applies an IT action if the notification is in a status it applies to. `Ok(None)`: no
-    /// such notification; `Ok(Some((doc, false)))`: it was not (the current one is returned).
+    /// such notification; `Ok(Some((notification, false)))`: it was not (the current one is
+    /// returned).
     pub async fn apply_manual(
         &self,
         id: &str,
         action: ManualAction,
-        by: &OriginDocument,
-    ) -> Result<Option<(NotificationDocument, bool)>, AppError> {
+        by: &Origin,
+    ) -> Result<Option<(Notification, bool)>, AppError> {
         let (from, to) = action.transition();
         let now = DateTime::now();
-        let by = mongodb::bson::to_bson(by).map_err(AppError::internal)?;
+        let by = mongodb::bson::to_bson(&OriginDocument::from(by)).map_err(AppError::internal)?;
         let mut set =
-            doc! { "status": to, "updated_at": now, "updated_by": by, "lease_token": null };
+            doc! { "status": to.name(), "updated_at": now, "updated_by": by, "lease_token": null };
         match action {
             ManualAction::MarkSent => {
                 set.insert("sent_at", now);
@@ -512,71 +524,75 @@ impl NotificationStore {
         let changed = self
             .notifications
             .find_one_and_update(
-                doc! { "_id": id, "status": { "$in": from } },
+                doc! { "_id": id, "status": { "$in": names(from, Status::name) } },
                 doc! { "$set": set },
             )
             .return_document(ReturnDocument::After)
             .await?;
         match changed {
-            Some(notification) => Ok(Some((notification, true))),
+            Some(notification) => Ok(Some((notification.try_into()?, true))),
             None => Ok(self.get(id).await?.map(|current| (current, false))),
         }
     }
 
-    /// One page of the queue, and how many match in all.
+    /// Up to `limit` notifications of the queue from `offset`, and how many match in all.
     pub async fn list(
         &self,
         filter: &QueueFilter,
         order: QueueOrder,
         offset: u64,
-        limit: u32,
-    ) -> Result<(Vec<NotificationDocument>, u64), AppError> {
-        let filter = filter.to_document();
-        let direction = if order.ascending { 1 } else { -1 };
+        limit: i64,
+    ) -> Result<(Vec<Notification>, u64), AppError> {
+        let filter = filter_document(filter);
+        let direction = if order.descending { -1 } else { 1 };
         let page = self
             .notifications
             .find(filter.clone())
-            .sort(doc! { order.field: direction, "_id": direction })
+            .sort(doc! { sort_field(order.field): direction, "_id": direction })
             .skip(offset)
-            .limit(i64::from(limit))
+            .limit(limit)
             .await?
             .try_collect()
             .await?;
         let total = self.notifications.count_documents(filter).await?;
-        Ok((page, total))
+        Ok((all(page)?, total))
     }
 
-    /// A user's own notifications, newest first.
+    /// A user's own notifications, newest first: up to `limit` from `offset`.
     pub async fn list_for_user(
         &self,
         user_id: &str,
-        event_types: &[&'static str],
+        event_types: &[EventType],
         offset: u64,
-        limit: u32,
-    ) -> Result<Vec<NotificationDocument>, AppError> {
+        limit: i64,
+    ) -> Result<Vec<Notification>, AppError> {
         let mut filter = doc! { "recipient.user_id": user_id };
         if !event_types.is_empty() {
-            filter.insert("event_type", doc! { "$in": event_types });
+            filter.insert(
+                "event_type",
+                doc! { "$in": names(event_types, EventType::name) },
+            );
         }
-        Ok(self
+        let page = self
             .notifications
             .find(filter)
             .sort(doc! { "created_at": -1, "_id": -1 })
             .skip(offset)
-            .limit(i64::from(limit))
+            .limit(limit)
             .await?
             .try_collect()
-            .await?)
+            .await?;
+        all(page)
     }
 
     /// Counts per (event type, status) of notifications queued since `since`.
     pub async fn count_by_type_and_status(
         &self,
-        since: Option<DateTime>,
+        since: Option<chrono::DateTime<Utc>>,
     ) -> Result<Vec<GroupCount>, AppError> {
         let mut pipeline = Vec::new();
         if let Some(since) = since {
-            pipeline.push(doc! { "$match": { "created_at": { "$gte": since } } });
+            pipeline.push(doc! { "$match": { "created_at": { "$gte": bson_time(since) } } });
         }
         pipeline.push(doc! { "$group": {
             "_id": { "event_type": "$event_type", "status": "$status" },
@@ -588,8 +604,8 @@ impl NotificationStore {
             .filter_map(|group| {
                 let key = group.get_document("_id").ok()?;
                 Some(GroupCount {
-                    event_type: key.get_str("event_type").ok()?.to_owned(),
-                    status: key.get_str("status").ok()?.to_owned(),
+                    event_type: EventType::from_name(key.get_str("event_type").ok()?),
+                    status: Status::from_name(key.get_str("status").ok()?),
                     count: count_of(&group),
                 })
             })
@@ -599,12 +615,12 @@ impl NotificationStore {
     /// The most frequent failure reasons of FAILED notifications queued since `since`.
     pub async fn failure_reasons(
         &self,
-        since: Option<DateTime>,
+        since: Option<chrono::DateTime<Utc>>,
         limit: i64,
     ) -> Result<Vec<ReasonCount>, AppError> {
         let mut matching = doc! { "status": "FAILED" };
         if let Some(since) = since {
-            matching.insert("created_at", doc! { "$gte": since });
+            matching.insert("created_at", doc! { "$gte": bson_time(since) });
         }
         let pipeline = vec![
             doc! { "$match": matching },
@@ -622,40 +638,40 @@ impl NotificationStore {
             .map(|group| ReasonCount {
                 reason: group.get_str("_id").unwrap_or("unknown").to_owned(),
                 count: count_of(&group),
-                last_seen_at: group.get_datetime("last_seen_at").ok().copied(),
+                last_seen_at: group.get_datetime("last_seen_at").ok().copied().map(utc),
             })
             .collect())
     }
 
-    /// PENDING notifications, of one queue (`HIGH`, `NORMAL`) or of both.
-    pub async fn pending_count(&self, priority: Option<&str>) -> Result<i64, AppError> {
+    /// PENDING notifications, of one queue or of both.
+    pub async fn pending_count(&self, queue: Option<Priority>) -> Result<i64, AppError> {
         let mut filter = doc! { "status": "PENDING" };
-        if let Some(priority) = priority {
-            filter.insert("priority", priority);
+        if let Some(queue) = queue {
+            filter.insert("priority", queue.name());
         }
         self.count(filter).await
     }
 
     /// When the oldest PENDING notification was queued.
-    pub async fn oldest_pending_at(&self) -> Result<Option<DateTime>, AppError> {
+    pub async fn oldest_pending_at(&self) -> Result<Option<chrono::DateTime<Utc>>, AppError> {
         self.first_time(doc! { "status": "PENDING" }, "created_at", true)
             .await
     }
 
     /// Notifications SENT (or marked sent) since `since`.
-    pub async fn sent_since(&self, since: DateTime) -> Result<i64, AppError> {
-        self.count(doc! { "status": "SENT", "sent_at": { "$gte": since } })
+    pub async fn sent_since(&self, since: chrono::DateTime<Utc>) -> Result<i64, AppError> {
+        self.count(doc! { "status": "SENT", "sent_at": { "$gte": bson_time(since) } })
             .await
     }
 
     /// Notifications that became FAILED since `since`.
-    pub async fn failed_since(&self, since: DateTime) -> Result<i64, AppError> {
-        self.count(doc! { "status": "FAILED", "failed_at": { "$gte": since } })
+    pub async fn failed_since(&self, since: chrono::DateTime<Utc>) -> Result<i64, AppError> {
+        self.count(doc! { "status": "FAILED", "failed_at": { "$gte": bson_time(since) } })
             .await
     }
 
     /// When the last e-mail was sent.
-    pub async fn last_sent_at(&self) -> Result<Option<DateTime>, AppError> {
+    pub async fn last_sent_at(&self) -> Result<Option<chrono::DateTime<Utc>>, AppError> {
         self.first_time(doc! { "status": "SENT" }, "sent_at", false)
             .await
     }
@@ -671,14 +687,14 @@ impl NotificationStore {
         filter: Document,
         field: &str,
         ascending: bool,
-    ) -> Result<Option<DateTime>, AppError> {
+    ) -> Result<Option<chrono::DateTime<Utc>>, AppError> {
         let first = self
             .raw
             .find_one(filter)
             .sort(doc! { field: if ascending { 1 } else { -1 } })
             .projection(doc! { field: 1 })
             .await?;
-        Ok(first.and_then(|document| document.get_datetime(field).ok().copied()))
+        Ok(first.and_then(|document| document.get_datetime(field).ok().copied().map(utc)))
     }
 }
 
@@ -713,4 +729,76 @@ pub async fn ensure_indexes(database: &mongodb::Database) -> Result<(), mongodb:
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Outgoing, templates::Links};
+
+    /// A document as an older version stored it: its map has a key the payload no longer
+    /// knows and lacks one it now requires; it still reads, and writes back the same shape.
+    #[test]
+    fn stored_documents_round_trip_and_old_maps_still_read() {
+        let outgoing = Outgoing {
+            event_id: "e".into(),
+            recipient: Contact {
+                email: "ada@example.com".into(),
+                ..Contact::default()
+            },
+            role: None,
+            subject: Subject::default(),
+            data: EventData::empty(EventType::UserRegistered),
+            priority: None,
+            trace_context: String::new(),
+            origin: Origin::default(),
+        };
+        let queued = Notification::queued(outgoing, &Links::new("https://a.example"));
+        let mut document = NotificationDocument::from(&queued);
+        assert_eq!(document.recipient_role, "UNSPECIFIED");
+        assert_eq!(document.status, "PENDING");
+        let read = Notification::try_from(document.clone()).expect("readable");
+        // Stored times are milliseconds.
+        assert_eq!(
+            read.created_at.timestamp_millis(),
+            queued.created_at.timestamp_millis()
+        );
+        assert_eq!(read.data, queued.data);
+
+        document.event_type = "SYNC_JOB_FAILED".into();
+        document.data = BTreeMap::from([
+            ("data_set".to_owned(), "catalogue".to_owned()),
+            ("retired_key".to_owned(), "x".to_owned()),
+        ]);
+        let old = Notification::try_from(document).expect("an old map reads");
+        let EventData::SyncJobFailed(failed) = &old.data else {
+            panic!("a sync job failure");
+        };
+        assert_eq!(failed.data_set, "catalogue");
+        assert!(failed.failure_message.is_empty());
+    }
+
+    #[test]
+    fn listing_filters_become_one_query() {
+        let filter = QueueFilter {
+            statuses: vec![Status::Failed],
+            recipient: Some(RecipientMatch::EmailContains("a.b".into())),
+            priority: Some(Priority::High),
+            ..QueueFilter::default()
+        };
+        let query = filter_document(&filter);
+        assert_eq!(
+            query.get_document("status").expect("status"),
+            &doc! { "$in": ["FAILED"] }
+        );
+        assert_eq!(
+            query
+                .get_document("recipient.email")
+                .expect("email")
+                .get_str("$regex")
+                .expect("regex"),
+            "a\\.b"
+        );
+        assert_eq!(query.get_str("priority").expect("priority"), "HIGH");
+    }
 }
