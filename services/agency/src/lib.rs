@@ -2,6 +2,7 @@
 //! bookings reports, in OperationsDB (PostgreSQL).
 
 pub mod api;
+pub mod app;
 pub mod domain;
 pub mod store;
 
@@ -58,14 +59,25 @@ impl Config {
 /// This service's name in activity logs and origins (`common.v1.Origin.service`).
 pub const SERVICE_NAME: &str = "agency-api";
 
-/// What the RPCs share.
+/// The use cases the RPCs call.
 #[derive(Clone)]
 pub struct State {
-    pub operations_db: sqlx::PgPool,
-    /// All SQL of the service.
-    pub store: store::Store,
-    /// Significant actions, sent to SystemAPI's IngestLogs.
-    pub activity: ActivityLog,
+    pub profiles: app::profiles::Profiles,
+    pub rockets: app::rockets::Rockets,
+    pub launches: app::launches::Launches,
+    pub reports: app::reports::Reports,
+}
+
+impl State {
+    /// The use cases over OperationsDB, logging significant actions to `activity`.
+    pub fn new(store: &store::Store, activity: &ActivityLog) -> Self {
+        Self {
+            profiles: app::profiles::Profiles::new(store.clone(), activity.clone()),
+            rockets: app::rockets::Rockets::new(store.clone(), activity.clone()),
+            launches: app::launches::Launches::new(store.clone(), activity.clone()),
+            reports: app::reports::Reports::new(store.clone(), activity.clone()),
+        }
+    }
 }
 
 /// Connects (lazily) and binds; the returned future finishes once its databases answer.
@@ -78,11 +90,7 @@ pub async fn build(
     let ServiceCredentials { identity, keys } =
         ServiceCredentials::load(MeshService::Agency, &config.service_auth)?;
     let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
-    let api = api::AgencyApi::new(State {
-        store: store::Store::new(operations_db.clone()),
-        operations_db,
-        activity,
-    });
+    let api = api::AgencyApi::new(State::new(&store::Store::new(operations_db), &activity));
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
         &config.system_url,

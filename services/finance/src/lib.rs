@@ -2,9 +2,9 @@
 //! revenue reports, in OperationsDB (PostgreSQL).
 
 pub mod api;
+pub mod app;
 pub mod domain;
 pub mod payment_gateway;
-pub mod payments;
 pub mod store;
 
 use std::{future::Future, time::Duration};
@@ -92,16 +92,13 @@ impl Config {
 /// This service's name in activity logs and origins (`common.v1.Origin.service`).
 pub const SERVICE_NAME: &str = "finance-api";
 
-/// What the RPCs share.
+/// The use cases the RPCs call.
 #[derive(Clone)]
 pub struct State {
-    pub operations_db: sqlx::PgPool,
-    /// All SQL of the service.
-    pub store: store::Store,
-    /// Booking charges and refunds through the payment gateway.
-    pub payments: payments::Payments,
-    /// Significant actions, sent to SystemAPI's IngestLogs.
-    pub activity: ActivityLog,
+    /// Booking charges and their cancellation through the payment gateway.
+    pub payments: app::payments::Payments,
+    /// Refunds of booking charges through the payment gateway.
+    pub refunds: app::refunds::Refunds,
 }
 
 /// Connects (lazily) and binds; the returned future finishes once its databases answer.
@@ -114,27 +111,20 @@ pub async fn build(
     let ServiceCredentials { identity, keys } =
         ServiceCredentials::load(MeshService::Finance, &config.service_auth)?;
     let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
-    let store = store::Store::new(operations_db.clone());
+    let store = store::Store::new(operations_db);
     let gateway = payment_gateway::PaymentGateway::new(
         &config.stripe_url,
         &config.stripe_secret_key,
         config.stripe_timeout,
     )?;
-    let payments = payments::Payments::new(
-        store.clone(),
-        gateway,
-        activity.clone(),
-        payments::GatewayTiming {
-            lease: config.gateway_lease,
-            wait: config.gateway_wait,
-        },
-    );
-    let api = api::FinanceApi::new(State {
-        operations_db,
-        store,
-        payments,
-        activity,
-    });
+    let timing = app::GatewayTiming {
+        lease: config.gateway_lease,
+        wait: config.gateway_wait,
+    };
+    let payments =
+        app::payments::Payments::new(store.clone(), gateway.clone(), activity.clone(), timing);
+    let refunds = app::refunds::Refunds::new(store, gateway, activity, timing, payments.clone());
+    let api = api::FinanceApi::new(State { payments, refunds });
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
         &config.system_url,

@@ -1,19 +1,72 @@
 //! Rows to contract messages and contract values to domain values, in one place.
 
 use astro_proto::astrobookings::{
-    agency::v1::{Agency, Launch, Occupancy, Rocket, Viability},
-    common::v1::{self as common},
+    agency::v1::{
+        Agency, AgencyLaunchSortField, Launch, LaunchWithOccupancy, Occupancy, Rocket, Viability,
+    },
+    common::v1::{self as common, LaunchStatusChange},
 };
 use astro_shared::AppError;
+use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::{launch::LaunchStatus, rocket::RocketRange},
-    store::{agencies::AgencyRow, launches::LaunchRow, rockets::RocketRow},
+    domain::{
+        launch::{self, LaunchSort, LaunchStatus},
+        profile,
+        rocket::RocketRange,
+    },
+    store::{
+        agencies::AgencyRow,
+        launches::{LaunchRow, StatusChangeRow},
+        rockets::RocketRow,
+    },
 };
 
-pub use astro_shared::convert::{from_timestamp, timestamp};
+pub use astro_shared::convert::{audit, from_timestamp, money, timestamp};
 
-pub use astro_shared::convert::audit;
+/// An optional time filter: absent is `None`, an invalid timestamp INVALID_ARGUMENT naming
+/// `field`.
+pub fn optional_time(
+    field: &'static str,
+    value: Option<&prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    match value {
+        None => Ok(None),
+        Some(time) => from_timestamp(Some(time))
+            .map(Some)
+            .ok_or_else(|| AppError::invalid(field, "is not a valid timestamp")),
+    }
+}
+
+/// A viability filter: UNSPECIFIED is any, an unknown value INVALID_ARGUMENT.
+pub fn viability_from_proto(value: i32) -> Result<Option<bool>, AppError> {
+    match Viability::try_from(value) {
+        Ok(Viability::Unspecified) => Ok(None),
+        Ok(Viability::Viable) => Ok(Some(true)),
+        Ok(Viability::NotViable) => Ok(Some(false)),
+        Err(_) => Err(AppError::invalid("viability", "unknown viability")),
+    }
+}
+
+/// A launch list's sort key: UNSPECIFIED is the launch date, an unknown value
+/// INVALID_ARGUMENT.
+pub fn sort_from_proto(value: i32) -> Result<LaunchSort, AppError> {
+    match AgencyLaunchSortField::try_from(value) {
+        Ok(AgencyLaunchSortField::Unspecified | AgencyLaunchSortField::ScheduledAt) => {
+            Ok(LaunchSort::ScheduledAt)
+        }
+        Ok(AgencyLaunchSortField::OccupancyPercent) => Ok(LaunchSort::OccupancyPercent),
+        Ok(AgencyLaunchSortField::SeatsBooked) => Ok(LaunchSort::SeatsBooked),
+        Ok(AgencyLaunchSortField::SeatsAvailable) => Ok(LaunchSort::SeatsAvailable),
+        Ok(AgencyLaunchSortField::CreatedAt) => Ok(LaunchSort::CreatedAt),
+        Err(_) => Err(AppError::invalid("sort_by", "unknown sort field")),
+    }
+}
+
+/// A list's `total_size` (saturated: the contract's field is 32 bits).
+pub fn total_size(total: i64) -> i32 {
+    i32::try_from(total).unwrap_or(i32::MAX)
+}
 
 pub fn range_to_proto(name: &str) -> common::RocketRange {
     match RocketRange::parse(name) {
@@ -88,7 +141,7 @@ pub fn agency(row: &AgencyRow) -> Agency {
         }),
         account_email: row.account_email.clone(),
         profile_complete: row.profile_complete,
-        reliable: row.successful_launch_count >= 2,
+        reliable: profile::is_reliable(row.successful_launch_count),
         successful_launch_count: row.successful_launch_count,
         audit: Some(audit(&row.audit)),
     }
@@ -132,24 +185,63 @@ pub fn launch(row: &LaunchRow) -> Launch {
 }
 
 pub fn occupancy(row: &LaunchRow) -> Occupancy {
-    let viable = row.seats_booked >= row.minimum_occupancy;
+    let occupancy = launch::Occupancy::of(row.capacity, row.seats_booked, row.minimum_occupancy);
     Occupancy {
         capacity: row.capacity,
         seats_booked: row.seats_booked,
-        seats_available: (row.capacity - row.seats_booked).max(0),
+        seats_available: occupancy.seats_available,
         minimum_occupancy: row.minimum_occupancy,
-        viability: if viable {
+        viability: if occupancy.viable {
             Viability::Viable
         } else {
             Viability::NotViable
         }
         .into(),
-        occupancy_percent: if row.capacity > 0 {
-            100.0 * f64::from(row.seats_booked) / f64::from(row.capacity)
-        } else {
-            0.0
-        },
+        occupancy_percent: occupancy.percent,
     }
 }
 
-pub use astro_shared::convert::money;
+pub fn with_occupancy(row: &LaunchRow) -> LaunchWithOccupancy {
+    LaunchWithOccupancy {
+        launch: Some(launch(row)),
+        occupancy: Some(occupancy(row)),
+    }
+}
+
+pub fn history(rows: &[StatusChangeRow]) -> Vec<LaunchStatusChange> {
+    rows.iter().map(StatusChangeRow::to_proto).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use astro_proto::astrobookings::common::v1::SortOrder;
+    use astro_shared::paging::sort_descending;
+
+    use super::*;
+
+    fn field_of(error: AppError) -> String {
+        match error {
+            AppError::InvalidArgument { field, .. } => field,
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_filters_default_when_unspecified_and_refuse_unknown_values() {
+        assert_eq!(viability_from_proto(0).unwrap(), None);
+        assert_eq!(
+            viability_from_proto(Viability::NotViable.into()).unwrap(),
+            Some(false)
+        );
+        assert_eq!(field_of(viability_from_proto(99).unwrap_err()), "viability");
+        assert_eq!(sort_from_proto(0).unwrap(), LaunchSort::ScheduledAt);
+        assert_eq!(field_of(sort_from_proto(99).unwrap_err()), "sort_by");
+        // ListAgencyLaunches is ascending unless asked otherwise.
+        assert!(!sort_descending(0, SortOrder::Ascending).unwrap());
+        assert!(sort_descending(SortOrder::Descending.into(), SortOrder::Ascending).unwrap());
+        assert_eq!(
+            field_of(sort_descending(99, SortOrder::Ascending).unwrap_err()),
+            "order"
+        );
+    }
+}

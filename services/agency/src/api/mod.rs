@@ -1,49 +1,44 @@
-//! gRPC adapters of AgencyAPI: decode, call the domain and the store, encode. Who may call what
-//! is enforced before these run, by the auth layer from the contracts' access options; here the
-//! caller's id scopes every read and write to its own agency. RPCs that no issue has built yet
-//! keep the generated default and answer UNIMPLEMENTED.
+//! gRPC adapters of AgencyAPI: decode the request into domain input, call the use case with
+//! the caller, encode the answer. Who may call what is enforced before these run, by the auth
+//! layer from the contracts' access options; the use cases scope every read and write to the
+//! caller's own agency. RPCs that no issue has built yet keep the generated default and answer
+//! UNIMPLEMENTED.
 
 mod convert;
 mod internal;
 
 use astro_proto::astrobookings::{
     agency::v1::{
-        AbortLaunchRequest, AbortLaunchResponse, Agency, AgencyLaunchSortField, BookingsReportRow,
-        BookingsReportTotals, CreateRocketRequest, CreateRocketResponse, DelayLaunchRequest,
-        DelayLaunchResponse, DeleteRocketRequest, DeleteRocketResponse, FailLaunchRequest,
-        FailLaunchResponse, GetAgencyLaunchRequest, GetAgencyLaunchResponse,
-        GetAgencyProfileRequest, GetAgencyProfileResponse, GetBookingsReportRequest,
-        GetBookingsReportResponse, GetRocketRequest, GetRocketResponse, Launch,
-        LaunchWithOccupancy, ListAgencyLaunchesRequest, ListAgencyLaunchesResponse,
+        AbortLaunchRequest, AbortLaunchResponse, Agency, BookingsReportRow, BookingsReportTotals,
+        CreateRocketRequest, CreateRocketResponse, DelayLaunchRequest, DelayLaunchResponse,
+        DeleteRocketRequest, DeleteRocketResponse, FailLaunchRequest, FailLaunchResponse,
+        GetAgencyLaunchRequest, GetAgencyLaunchResponse, GetAgencyProfileRequest,
+        GetAgencyProfileResponse, GetBookingsReportRequest, GetBookingsReportResponse,
+        GetRocketRequest, GetRocketResponse, ListAgencyLaunchesRequest, ListAgencyLaunchesResponse,
         ListRocketsRequest, ListRocketsResponse, RetireRocketRequest, RetireRocketResponse,
         ScheduleLaunchRequest, ScheduleLaunchResponse, SucceedLaunchRequest, SucceedLaunchResponse,
         UpdateAgencyProfileRequest, UpdateAgencyProfileResponse, UpdateRocketRequest,
-        UpdateRocketResponse, Viability, agency_service_server::AgencyService,
+        UpdateRocketResponse, agency_service_server::AgencyService,
     },
-    common::v1::{Role, SortOrder},
+    common::v1::SortOrder,
 };
 use astro_shared::{
     AppError,
-    auth::{Caller, caller},
-    paging::page_size,
-    telemetry::current_traceparent,
+    auth::caller,
+    paging::{page_size, sort_descending},
 };
 use chrono::Utc;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    SERVICE_NAME, State,
+    State,
+    app::{PageRequest, rockets::RocketFilter},
     domain::{
-        self,
-        launch::{LaunchInput, NewLaunch, StatusAction, parse_id},
+        launch::{LaunchFilter, LaunchInput, NewLaunch, StatusAction, parse_id},
         profile::{AgencyProfile, ProfileInput},
-        report::{ReportFormat, ReportTotals, to_csv},
+        report::{ReportFormat, to_csv},
         rocket::{self, NewRocket, RocketChanges},
-    },
-    store::{
-        Origin, Page,
-        launches::{LaunchFilter, LaunchRow, LaunchSort},
     },
 };
 
@@ -64,63 +59,9 @@ const ROCKETS_PAGE_MAX: u32 = 100;
 const LAUNCHES_PAGE_DEFAULT: u32 = 20;
 const LAUNCHES_PAGE_MAX: u32 = 100;
 
-/// The caller's agency id: the id of its account.
-fn agency_id(caller: &Caller) -> Result<Uuid, AppError> {
-    Uuid::parse_str(&caller.user_id).map_err(|_| {
-        AppError::internal(anyhow::anyhow!(
-            "the caller's user id {:?} is not a UUID",
-            caller.user_id
-        ))
-    })
-}
-
-/// The origin of a write made for `caller` in the current request's trace.
-fn origin(caller: &Caller) -> Origin {
-    Origin {
-        service: SERVICE_NAME,
-        user_id: Some(caller.user_id.clone()),
-        traceparent: current_traceparent(),
-    }
-}
-
 /// An id from the request path; a malformed one is simply not found.
 fn path_id(id: &str, what: &str) -> Result<Uuid, AppError> {
     Uuid::parse_str(id.trim()).map_err(|_| AppError::NotFound(what.to_owned()))
-}
-
-fn with_occupancy(row: &LaunchRow) -> LaunchWithOccupancy {
-    LaunchWithOccupancy {
-        launch: Some(convert::launch(row)),
-        occupancy: Some(convert::occupancy(row)),
-    }
-}
-
-impl AgencyApi {
-    /// Applies a status action for the caller and logs it.
-    async fn change_status(
-        &self,
-        caller: &Caller,
-        id: &str,
-        action: Result<StatusAction, AppError>,
-    ) -> Result<Launch, Status> {
-        let agency = agency_id(caller)?;
-        let id = path_id(id, "launch")?;
-        let action = action?;
-        let (row, changed) = self
-            .state
-            .store
-            .change_launch_status(agency, id, &action, Utc::now(), &origin(caller))
-            .await?;
-        if changed {
-            self.state.activity.info(
-                &format!("launch.{}", row.status.to_lowercase()),
-                Some(&caller.user_id),
-                format!("launch {} is now {}", row.slug, row.status),
-                &[("launch_id", &row.id.to_string()), ("status", &row.status)],
-            );
-        }
-        Ok(convert::launch(&row))
-    }
 }
 
 #[tonic::async_trait]
@@ -130,7 +71,7 @@ impl AgencyService for AgencyApi {
         request: Request<GetAgencyProfileRequest>,
     ) -> Result<Response<GetAgencyProfileResponse>, Status> {
         let caller = caller(&request)?;
-        let agency = match self.state.store.agency(agency_id(caller)?).await? {
+        let agency = match self.state.profiles.own(caller).await? {
             Some(row) => convert::agency(&row),
             // An AGENCY account registered through SystemAPI has no profile yet.
             None => Agency {
@@ -157,17 +98,7 @@ impl AgencyService for AgencyApi {
             tax_id: &input.tax_id,
             legal_address: input.legal_address.clone(),
         })?;
-        let row = self
-            .state
-            .store
-            .put_agency_profile(agency_id(caller)?, &profile, &origin(caller))
-            .await?;
-        self.state.activity.info(
-            "agency.profile_updated",
-            Some(&caller.user_id),
-            "agency profile updated",
-            &[],
-        );
+        let row = self.state.profiles.update(caller, &profile).await?;
         Ok(Response::new(UpdateAgencyProfileResponse {
             agency: Some(convert::agency(&row)),
         }))
@@ -184,17 +115,7 @@ impl AgencyService for AgencyApi {
             input.passenger_capacity,
             convert::range_from_proto(input.range),
         )?;
-        let row = self
-            .state
-            .store
-            .create_rocket(agency_id(caller)?, &rocket, &origin(caller))
-            .await?;
-        self.state.activity.info(
-            "rocket.created",
-            Some(&caller.user_id),
-            format!("rocket {} added", row.name),
-            &[("rocket_id", &row.id.to_string())],
-        );
+        let row = self.state.rockets.create(caller, &rocket).await?;
         Ok(Response::new(CreateRocketResponse {
             rocket: Some(convert::rocket(&row)),
         }))
@@ -206,36 +127,23 @@ impl AgencyService for AgencyApi {
     ) -> Result<Response<ListRocketsResponse>, Status> {
         let caller = caller(&request)?;
         let input = request.get_ref();
-        let limit = page_size(input.page_size, ROCKETS_PAGE_DEFAULT, ROCKETS_PAGE_MAX)?;
-        let query = domain::fingerprint(&[
-            &caller.user_id,
-            &input.include_retired.to_string(),
-            &input.range.to_string(),
-        ]);
-        let offset = domain::page_offset(&input.page_token, query)?;
+        let page = PageRequest {
+            limit: page_size(input.page_size, ROCKETS_PAGE_DEFAULT, ROCKETS_PAGE_MAX)?,
+            token: input.page_token.clone(),
+        };
         let range = match (input.range, convert::range_from_proto(input.range)) {
             (0, _) => None,
             (_, Some(range)) => Some(range),
             (_, None) => return Err(AppError::invalid("range", "unknown rocket range").into()),
         };
-        let rows = self
-            .state
-            .store
-            .rockets(
-                agency_id(caller)?,
-                input.include_retired,
-                range,
-                Page { limit, offset },
-            )
-            .await?;
-        let next_page_token = if rows.len() == limit as usize {
-            domain::page_token(offset + u64::from(limit), query)
-        } else {
-            String::new()
+        let filter = RocketFilter {
+            include_retired: input.include_retired,
+            range,
         };
+        let page = self.state.rockets.list(caller, filter, &page).await?;
         Ok(Response::new(ListRocketsResponse {
-            rockets: rows.iter().map(convert::rocket).collect(),
-            next_page_token,
+            rockets: page.items.iter().map(convert::rocket).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 
@@ -245,7 +153,7 @@ impl AgencyService for AgencyApi {
     ) -> Result<Response<GetRocketResponse>, Status> {
         let caller = caller(&request)?;
         let id = path_id(&request.get_ref().id, "rocket")?;
-        let row = self.state.store.rocket(agency_id(caller)?, id).await?;
+        let row = self.state.rockets.get(caller, id).await?;
         Ok(Response::new(GetRocketResponse {
             rocket: Some(convert::rocket(&row)),
         }))
@@ -269,17 +177,7 @@ impl AgencyService for AgencyApi {
                 .map(|range| rocket::require_range(convert::range_from_proto(range)))
                 .transpose()?,
         };
-        let row = self
-            .state
-            .store
-            .update_rocket(agency_id(caller)?, id, &changes, &origin(caller))
-            .await?;
-        self.state.activity.info(
-            "rocket.updated",
-            Some(&caller.user_id),
-            format!("rocket {} edited", row.name),
-            &[("rocket_id", &row.id.to_string())],
-        );
+        let row = self.state.rockets.update(caller, id, &changes).await?;
         Ok(Response::new(UpdateRocketResponse {
             rocket: Some(convert::rocket(&row)),
         }))
@@ -291,16 +189,7 @@ impl AgencyService for AgencyApi {
     ) -> Result<Response<DeleteRocketResponse>, Status> {
         let caller = caller(&request)?;
         let id = path_id(&request.get_ref().id, "rocket")?;
-        self.state
-            .store
-            .delete_rocket(agency_id(caller)?, id, &origin(caller))
-            .await?;
-        self.state.activity.info(
-            "rocket.deleted",
-            Some(&caller.user_id),
-            "rocket deleted",
-            &[("rocket_id", &id.to_string())],
-        );
+        self.state.rockets.delete(caller, id).await?;
         Ok(Response::new(DeleteRocketResponse {}))
     }
 
@@ -310,17 +199,7 @@ impl AgencyService for AgencyApi {
     ) -> Result<Response<RetireRocketResponse>, Status> {
         let caller = caller(&request)?;
         let id = path_id(&request.get_ref().id, "rocket")?;
-        let row = self
-            .state
-            .store
-            .retire_rocket(agency_id(caller)?, id, &origin(caller))
-            .await?;
-        self.state.activity.info(
-            "rocket.retired",
-            Some(&caller.user_id),
-            format!("rocket {} retired", row.name),
-            &[("rocket_id", &id.to_string())],
-        );
+        let row = self.state.rockets.retire(caller, id).await?;
         Ok(Response::new(RetireRocketResponse {
             rocket: Some(convert::rocket(&row)),
         }))
@@ -346,17 +225,7 @@ impl AgencyService for AgencyApi {
             },
             Utc::now(),
         )?;
-        let row = self
-            .state
-            .store
-            .schedule_launch(agency_id(caller)?, &launch, &origin(caller))
-            .await?;
-        self.state.activity.info(
-            "launch.scheduled",
-            Some(&caller.user_id),
-            format!("launch {} scheduled", row.slug),
-            &[("launch_id", &row.id.to_string()), ("slug", &row.slug)],
-        );
+        let row = self.state.launches.schedule(caller, &launch).await?;
         Ok(Response::new(ScheduleLaunchResponse {
             launch: Some(convert::launch(&row)),
         }))
@@ -370,74 +239,46 @@ impl AgencyService for AgencyApi {
         let input = request.get_ref();
         let limit = page_size(input.page_size, LAUNCHES_PAGE_DEFAULT, LAUNCHES_PAGE_MAX)?;
         let statuses = convert::statuses_from_proto("statuses", &input.statuses)?;
-        let viable = match Viability::try_from(input.viability) {
-            Ok(Viability::Unspecified) => None,
-            Ok(Viability::Viable) => Some(true),
-            Ok(Viability::NotViable) => Some(false),
-            Err(_) => return Err(AppError::invalid("viability", "unknown viability").into()),
-        };
-        let sort = match AgencyLaunchSortField::try_from(input.sort_by) {
-            Ok(AgencyLaunchSortField::Unspecified | AgencyLaunchSortField::ScheduledAt) => {
-                LaunchSort::ScheduledAt
-            }
-            Ok(AgencyLaunchSortField::OccupancyPercent) => LaunchSort::OccupancyPercent,
-            Ok(AgencyLaunchSortField::SeatsBooked) => LaunchSort::SeatsBooked,
-            Ok(AgencyLaunchSortField::SeatsAvailable) => LaunchSort::SeatsAvailable,
-            Ok(AgencyLaunchSortField::CreatedAt) => LaunchSort::CreatedAt,
-            Err(_) => return Err(AppError::invalid("sort_by", "unknown sort field").into()),
-        };
-        let descending = match SortOrder::try_from(input.order) {
-            Ok(SortOrder::Unspecified | SortOrder::Ascending) => false,
-            Ok(SortOrder::Descending) => true,
-            Err(_) => return Err(AppError::invalid("order", "unknown sort order").into()),
-        };
-        let time = |field: &'static str, value: Option<&prost_types::Timestamp>| match value {
-            None => Ok(None),
-            Some(time) => convert::from_timestamp(Some(time))
-                .map(Some)
-                .ok_or_else(|| AppError::invalid(field, "is not a valid timestamp")),
-        };
+        let viable = convert::viability_from_proto(input.viability)?;
+        let sort = convert::sort_from_proto(input.sort_by)?;
+        let descending = sort_descending(input.order, SortOrder::Ascending)?;
         let rocket_id = if input.rocket_id.is_empty() {
             None
         } else {
             Some(parse_id("rocket_id", &input.rocket_id)?)
         };
         let filter = LaunchFilter {
-            agency_id: Some(agency_id(caller)?),
             statuses,
             viable,
-            scheduled_after: time("scheduled_after", input.scheduled_after.as_ref())?,
-            scheduled_before: time("scheduled_before", input.scheduled_before.as_ref())?,
+            scheduled_after: convert::optional_time(
+                "scheduled_after",
+                input.scheduled_after.as_ref(),
+            )?,
+            scheduled_before: convert::optional_time(
+                "scheduled_before",
+                input.scheduled_before.as_ref(),
+            )?,
             rocket_id,
             ..LaunchFilter::default()
         };
-        let query = domain::fingerprint(&[
-            &caller.user_id,
-            &format!("{:?}", input.statuses),
-            &input.viability.to_string(),
-            &format!("{:?}", filter.scheduled_after),
-            &format!("{:?}", filter.scheduled_before),
-            &input.rocket_id,
-            &input.sort_by.to_string(),
-            &input.order.to_string(),
-        ]);
-        let offset = domain::page_offset(&input.page_token, query)?;
-        let (rows, total) = self
+        let page = PageRequest {
+            limit,
+            token: input.page_token.clone(),
+        };
+        let list = self
             .state
-            .store
-            .launches(&filter, sort, descending, Page { limit, offset })
+            .launches
+            .list_own(caller, filter, sort, descending, &page)
             .await?;
-        let next_offset = offset + rows.len() as u64;
-        let next_page_token =
-            if rows.len() == limit as usize && next_offset < u64::try_from(total).unwrap_or(0) {
-                domain::page_token(next_offset, query)
-            } else {
-                String::new()
-            };
         Ok(Response::new(ListAgencyLaunchesResponse {
-            launches: rows.iter().map(with_occupancy).collect(),
-            next_page_token,
-            total_size: i32::try_from(total).unwrap_or(i32::MAX),
+            launches: list
+                .page
+                .items
+                .iter()
+                .map(convert::with_occupancy)
+                .collect(),
+            next_page_token: list.page.next_page_token,
+            total_size: convert::total_size(list.total),
         }))
     }
 
@@ -447,19 +288,11 @@ impl AgencyService for AgencyApi {
     ) -> Result<Response<GetAgencyLaunchResponse>, Status> {
         let caller = caller(&request)?;
         let id = path_id(&request.get_ref().id, "launch")?;
-        let row = self
-            .state
-            .store
-            .launch(Some(agency_id(caller)?), id)
-            .await?;
-        let history = self.state.store.launch_history(id).await?;
+        let detail = self.state.launches.get_own(caller, id).await?;
         Ok(Response::new(GetAgencyLaunchResponse {
-            launch: Some(convert::launch(&row)),
-            occupancy: Some(convert::occupancy(&row)),
-            history: history
-                .iter()
-                .map(astro_shared::launch_history::StatusChangeRow::to_proto)
-                .collect(),
+            launch: Some(convert::launch(&detail.launch)),
+            occupancy: Some(convert::occupancy(&detail.launch)),
+            history: convert::history(&detail.history),
         }))
     }
 
@@ -469,14 +302,19 @@ impl AgencyService for AgencyApi {
     ) -> Result<Response<DelayLaunchResponse>, Status> {
         let caller = caller(&request)?;
         let input = request.get_ref();
+        let id = path_id(&input.id, "launch")?;
         let action = StatusAction::delay(
             convert::from_timestamp(input.new_scheduled_at.as_ref()),
             &input.reason,
             Utc::now(),
-        );
-        let launch = self.change_status(caller, &input.id, action).await?;
+        )?;
+        let row = self
+            .state
+            .launches
+            .change_status(caller, id, &action)
+            .await?;
         Ok(Response::new(DelayLaunchResponse {
-            launch: Some(launch),
+            launch: Some(convert::launch(&row)),
         }))
     }
 
@@ -486,10 +324,15 @@ impl AgencyService for AgencyApi {
     ) -> Result<Response<AbortLaunchResponse>, Status> {
         let caller = caller(&request)?;
         let input = request.get_ref();
-        let action = StatusAction::abort(&input.reason);
-        let launch = self.change_status(caller, &input.id, action).await?;
+        let id = path_id(&input.id, "launch")?;
+        let action = StatusAction::abort(&input.reason)?;
+        let row = self
+            .state
+            .launches
+            .change_status(caller, id, &action)
+            .await?;
         Ok(Response::new(AbortLaunchResponse {
-            launch: Some(launch),
+            launch: Some(convert::launch(&row)),
         }))
     }
 
@@ -499,10 +342,15 @@ impl AgencyService for AgencyApi {
     ) -> Result<Response<SucceedLaunchResponse>, Status> {
         let caller = caller(&request)?;
         let input = request.get_ref();
-        let action = StatusAction::succeed(&input.reason);
-        let launch = self.change_status(caller, &input.id, action).await?;
+        let id = path_id(&input.id, "launch")?;
+        let action = StatusAction::succeed(&input.reason)?;
+        let row = self
+            .state
+            .launches
+            .change_status(caller, id, &action)
+            .await?;
         Ok(Response::new(SucceedLaunchResponse {
-            launch: Some(launch),
+            launch: Some(convert::launch(&row)),
         }))
     }
 
@@ -512,10 +360,15 @@ impl AgencyService for AgencyApi {
     ) -> Result<Response<FailLaunchResponse>, Status> {
         let caller = caller(&request)?;
         let input = request.get_ref();
-        let action = StatusAction::fail(&input.reason);
-        let launch = self.change_status(caller, &input.id, action).await?;
+        let id = path_id(&input.id, "launch")?;
+        let action = StatusAction::fail(&input.reason)?;
+        let row = self
+            .state
+            .launches
+            .change_status(caller, id, &action)
+            .await?;
         Ok(Response::new(FailLaunchResponse {
-            launch: Some(launch),
+            launch: Some(convert::launch(&row)),
         }))
     }
 
@@ -526,25 +379,12 @@ impl AgencyService for AgencyApi {
         let caller = caller(&request)?;
         let input = request.get_ref();
         let format = ReportFormat::parse(&input.format)?;
-        // FINANCE reads every agency's reports; an agency only its own.
-        let scope = if caller.role == Role::Finance {
-            None
-        } else {
-            Some(agency_id(caller)?)
-        };
         let id = path_id(&input.id, "launch")?;
-        let launch = self.state.store.launch(scope, id).await?;
-        if launch.status != "SUCCESSFUL" {
-            return Err(AppError::FailedPrecondition(
-                "a bookings report exists only for a SUCCESSFUL launch".into(),
-            )
-            .into());
-        }
-        let lines = self.state.store.report_lines(id).await?;
-        let totals = ReportTotals::of(&lines);
+        let report = self.state.reports.bookings(caller, id).await?;
+        let (launch, totals) = (&report.launch, &report.totals);
         let currency = launch.currency.as_str();
         let mut response = GetBookingsReportResponse {
-            launch: Some(convert::launch(&launch)),
+            launch: Some(convert::launch(launch)),
             totals: Some(BookingsReportTotals {
                 passengers: totals.passengers,
                 seats: totals.seats,
@@ -557,12 +397,13 @@ impl AgencyService for AgencyApi {
         };
         match format {
             ReportFormat::Csv => {
-                response.csv = to_csv(&lines, &totals, currency).into_bytes();
+                response.csv = to_csv(&report.lines, totals, currency).into_bytes();
                 response.content_type = "text/csv; charset=utf-8".to_owned();
                 response.filename = format!("bookings-{}.csv", launch.slug);
             }
             ReportFormat::Json => {
-                response.rows = lines
+                response.rows = report
+                    .lines
                     .iter()
                     .map(|line| BookingsReportRow {
                         booking_id: line.booking_id.clone(),
@@ -578,12 +419,6 @@ impl AgencyService for AgencyApi {
                     .collect();
             }
         }
-        self.state.activity.info(
-            "launch.bookings_report",
-            Some(&caller.user_id),
-            format!("bookings report of {} read", launch.slug),
-            &[("launch_id", &id.to_string())],
-        );
         Ok(Response::new(response))
     }
 }

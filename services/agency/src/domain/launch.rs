@@ -1,6 +1,7 @@
 //! Launches: scheduling rules, the slug, and the status machine of DOMAIN.md:
 //! `SCHEDULED -> DELAYED (may repeat) -> ABORTED | SUCCESSFUL | FAILED`, the last three final,
-//! SUCCESSFUL and FAILED only at or after the launch date.
+//! SUCCESSFUL and FAILED only at or after the launch date; occupancy, and what a launch list
+//! filters and sorts by.
 
 use astro_shared::AppError;
 use chrono::{DateTime, Utc};
@@ -265,6 +266,72 @@ impl NewLaunch {
     }
 }
 
+/// Filters of a launch list; `None` (or no status) means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaunchFilter {
+    pub agency_id: Option<uuid::Uuid>,
+    pub statuses: Vec<LaunchStatus>,
+    /// `Some(true)`: only launches whose seats booked reach their minimum occupancy.
+    pub viable: Option<bool>,
+    pub scheduled_after: Option<DateTime<Utc>>,
+    pub scheduled_before: Option<DateTime<Utc>>,
+    pub status_changed_after: Option<DateTime<Utc>>,
+    pub status_changed_before: Option<DateTime<Utc>>,
+    pub rocket_id: Option<uuid::Uuid>,
+}
+
+/// The sort keys of a launch list; ties are broken by id in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchSort {
+    ScheduledAt,
+    OccupancyPercent,
+    SeatsBooked,
+    SeatsAvailable,
+    CreatedAt,
+}
+
+/// How full a launch is, from its capacity, its seats booked and its minimum occupancy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Occupancy {
+    pub seats_available: i32,
+    /// The launch flies only once its seats booked reach the minimum occupancy.
+    pub viable: bool,
+    /// Seats booked out of capacity, 0 to 100 (0 for a launch without seats).
+    pub percent: f64,
+}
+
+impl Occupancy {
+    pub fn of(capacity: i32, seats_booked: i32, minimum_occupancy: i32) -> Self {
+        Self {
+            seats_available: (capacity - seats_booked).max(0),
+            viable: seats_booked >= minimum_occupancy,
+            percent: if capacity > 0 {
+                100.0 * f64::from(seats_booked) / f64::from(capacity)
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// The most launches one BatchGetLaunches may ask for.
+pub const BATCH_MAX: usize = 100;
+
+/// The launch ids of a batch read, each once in the order first given; more than
+/// [`BATCH_MAX`] distinct ids are refused. Malformed ids are kept: they are answered missing.
+pub fn batch_ids(ids: &[String]) -> Result<Vec<String>, AppError> {
+    let mut seen = std::collections::HashSet::new();
+    let requested: Vec<String> = ids
+        .iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .cloned()
+        .collect();
+    if requested.len() > BATCH_MAX {
+        return Err(AppError::invalid("launch_ids", "at most 100 ids"));
+    }
+    Ok(requested)
+}
+
 /// A UUID given by the client; `field` names it when malformed.
 pub fn parse_id(field: &str, id: &str) -> Result<uuid::Uuid, AppError> {
     if id.trim().is_empty() {
@@ -452,6 +519,31 @@ mod tests {
         assert!(
             matches!(error, AppError::InvalidArgument { ref field, .. } if field == "new_scheduled_at")
         );
+    }
+
+    #[test]
+    fn occupancy_counts_free_seats_viability_and_percent() {
+        let half = Occupancy::of(10, 5, 5);
+        assert_eq!(half.seats_available, 5);
+        assert!(half.viable);
+        assert!((half.percent - 50.0).abs() < f64::EPSILON);
+        let short = Occupancy::of(10, 4, 5);
+        assert!(!short.viable);
+        // Overbooked after a capacity change never shows negative seats.
+        assert_eq!(Occupancy::of(3, 5, 1).seats_available, 0);
+        assert!(Occupancy::of(0, 0, 1).percent.abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn batch_ids_are_deduplicated_in_order_and_bounded() {
+        let ids: Vec<String> = ["b", "a", "b", "nope"].map(str::to_owned).to_vec();
+        assert_eq!(batch_ids(&ids).unwrap(), ["b", "a", "nope"]);
+        let many: Vec<String> = (0..=BATCH_MAX).map(|n| n.to_string()).collect();
+        assert!(
+            matches!(batch_ids(&many), Err(AppError::InvalidArgument { ref field, .. }) if field == "launch_ids")
+        );
+        let repeated: Vec<String> = (0..=BATCH_MAX).map(|_| "x".to_owned()).collect();
+        assert_eq!(batch_ids(&repeated).unwrap(), ["x"]);
     }
 
     #[test]

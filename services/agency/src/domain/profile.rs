@@ -69,6 +69,25 @@ impl AgencyProfile {
     }
 }
 
+/// Successful launches an agency needs to count as reliable (DOMAIN: its invoices then take
+/// the lower fee).
+pub const RELIABLE_AFTER_SUCCESSFUL_LAUNCHES: i32 = 2;
+
+/// Whether an agency with `successful_launch_count` successful launches is reliable.
+pub fn is_reliable(successful_launch_count: i32) -> bool {
+    successful_launch_count >= RELIABLE_AFTER_SUCCESSFUL_LAUNCHES
+}
+
+/// Where the other services write to an agency: its contact e-mail, or its account's e-mail
+/// while its profile names none.
+pub fn notification_email<'a>(contact_email: &'a str, account_email: &'a str) -> &'a str {
+    if contact_email.is_empty() {
+        account_email
+    } else {
+        contact_email
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +195,26 @@ mod tests {
         for (case, field) in cases {
             assert_eq!(field_of(AgencyProfile::parse(&case).unwrap_err()), field);
         }
+    }
+
+    #[test]
+    fn two_successful_launches_make_an_agency_reliable() {
+        assert!(!is_reliable(0));
+        assert!(!is_reliable(1));
+        assert!(is_reliable(2));
+        assert!(is_reliable(7));
+    }
+
+    #[test]
+    fn notifications_go_to_the_contact_email_else_the_account_email() {
+        assert_eq!(
+            notification_email("ops@orbital.example", "owner@orbital.example"),
+            "ops@orbital.example"
+        );
+        assert_eq!(
+            notification_email("", "owner@orbital.example"),
+            "owner@orbital.example"
+        );
     }
 
     #[test]

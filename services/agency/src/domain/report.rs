@@ -1,7 +1,7 @@
 //! The bookings report of a successful launch: one line per paid booking, the totals, and the
-//! CSV export (RFC 4180, with a guard against spreadsheet formula injection).
+//! CSV export (RFC 4180, with the shared guard against spreadsheet formula injection).
 
-use astro_shared::AppError;
+use astro_shared::{AppError, text::csv_cell};
 
 /// One paid booking of the launch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,31 +89,33 @@ const CSV_HEADER: [&str; 10] = [
 ];
 
 /// The report as CSV: a header, one row per booking, then a `TOTAL` row (whose `seats` and
-/// `passenger_names` columns hold the seats sold and the number of passengers flown).
+/// `passenger_names` columns hold the seats sold and the number of passengers flown). Text
+/// cells go through [`csv_cell`]; the numbers are ours and are written as they are, so a
+/// negative amount stays a number rather than being defused like text.
 pub fn to_csv(lines: &[ReportLine], totals: &ReportTotals, currency: &str) -> String {
     let mut csv = String::new();
-    push_row(&mut csv, CSV_HEADER.iter().map(|cell| (*cell).to_owned()));
+    push_row(&mut csv, CSV_HEADER.map(csv_cell));
     for line in lines {
         push_row(
             &mut csv,
             [
-                line.booking_id.clone(),
-                line.traveler_id.clone(),
-                line.traveler_name.clone(),
-                line.booking_status.clone(),
+                csv_cell(&line.booking_id),
+                csv_cell(&line.traveler_id),
+                csv_cell(&line.traveler_name),
+                csv_cell(&line.booking_status),
                 line.seats.to_string(),
-                line.passenger_names.join("; "),
+                csv_cell(&line.passenger_names.join("; ")),
                 line.amount_minor.to_string(),
                 line.refunded_minor.to_string(),
                 line.net_minor().to_string(),
-                currency.to_owned(),
+                csv_cell(currency),
             ],
         );
     }
     push_row(
         &mut csv,
         [
-            "TOTAL".to_owned(),
+            csv_cell("TOTAL"),
             String::new(),
             String::new(),
             String::new(),
@@ -122,33 +124,16 @@ pub fn to_csv(lines: &[ReportLine], totals: &ReportTotals, currency: &str) -> St
             totals.revenue_minor.to_string(),
             totals.refunds_minor.to_string(),
             totals.net_revenue_minor().to_string(),
-            currency.to_owned(),
+            csv_cell(currency),
         ],
     );
     csv
 }
 
-fn push_row(csv: &mut String, cells: impl IntoIterator<Item = String>) {
-    let cells: Vec<String> = cells.into_iter().map(|cell| csv_cell(&cell)).collect();
+/// One CSV line of cells already written (quoted and defused where they are text).
+fn push_row(csv: &mut String, cells: [String; CSV_HEADER.len()]) {
     csv.push_str(&cells.join(","));
     csv.push_str("\r\n");
-}
-
-/// Quotes a cell when needed, and defuses text a spreadsheet would run as a formula (names come
-/// from travelers). Numbers are written by us and never start with `=`, `+` or `@`; a negative
-/// number is left alone.
-fn csv_cell(value: &str) -> String {
-    let is_number = value.parse::<i64>().is_ok();
-    let defused = if !is_number && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if defused.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", defused.replace('"', "\"\""))
-    } else {
-        defused
-    }
 }
 
 #[cfg(test)]
@@ -201,8 +186,21 @@ mod tests {
         let row = csv.lines().nth(1).unwrap();
         assert!(row.contains("\"Ada, \"\"the\"\" Traveler\""), "{row}");
         assert!(row.contains("\"'=HYPERLINK(\"\"x\"\"); Bob\""), "{row}");
-        assert_eq!(csv_cell("-5"), "-5");
         assert_eq!(csv_cell("-cmd"), "'-cmd");
+    }
+
+    #[test]
+    fn negative_numbers_of_ours_are_written_as_numbers() {
+        // A net of -5 (refunded more than paid) is a number, not a formula to defuse.
+        let mut booking = line("CANCELLED", &["Ada"], 10, 15, 0);
+        booking.traveler_name = "-cmd".into();
+        let totals = ReportTotals::of(std::slice::from_ref(&booking));
+        let csv = to_csv(&[booking], &totals, "USD");
+        let mut rows = csv.lines().skip(1);
+        let row = rows.next().unwrap();
+        assert_eq!(row.split(',').nth(8), Some("-5"), "{row}");
+        assert_eq!(row.split(',').nth(2), Some("'-cmd"), "{row}");
+        assert_eq!(rows.next(), Some("TOTAL,,,,0,0,10,15,-5,USD"));
     }
 
     #[test]

@@ -7,9 +7,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    AuditRow, Origin, Page, Store, record_change, rockets::profile_incomplete, violated_constraint,
+    AuditRow, Origin, Slice, Store, record_change, rockets::profile_incomplete, violated_constraint,
 };
-use crate::domain::launch::{self, LaunchStatus, NewLaunch, StatusAction, Transition};
+use crate::domain::launch::{
+    self, LaunchFilter, LaunchSort, LaunchStatus, NewLaunch, StatusAction, Transition,
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LaunchRow {
@@ -46,39 +48,14 @@ const SELECT_LAUNCH: &str = "SELECT l.id, l.slug, l.agency_id, a.name AS agency_
      l.updated_service, l.updated_user_id, l.updated_trace_id \
      FROM launches l JOIN agencies a ON a.id = l.agency_id JOIN rockets r ON r.id = l.rocket_id";
 
-/// Filters of a launch list; `None` means "any".
-#[derive(Debug, Clone, Default)]
-pub struct LaunchFilter {
-    pub agency_id: Option<Uuid>,
-    pub statuses: Vec<LaunchStatus>,
-    pub viable: Option<bool>,
-    pub scheduled_after: Option<DateTime<Utc>>,
-    pub scheduled_before: Option<DateTime<Utc>>,
-    pub status_changed_after: Option<DateTime<Utc>>,
-    pub status_changed_before: Option<DateTime<Utc>>,
-    pub rocket_id: Option<Uuid>,
-}
-
-/// The sort keys of a launch list; ties are broken by id in the same direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LaunchSort {
-    ScheduledAt,
-    OccupancyPercent,
-    SeatsBooked,
-    SeatsAvailable,
-    CreatedAt,
-}
-
-impl LaunchSort {
-    /// The SQL expression: a fixed string per variant, never client text.
-    fn expression(self) -> &'static str {
-        match self {
-            Self::ScheduledAt => "l.scheduled_at",
-            Self::OccupancyPercent => "(l.seats_booked::float8 / l.capacity)",
-            Self::SeatsBooked => "l.seats_booked",
-            Self::SeatsAvailable => "(l.capacity - l.seats_booked)",
-            Self::CreatedAt => "l.created_at",
-        }
+/// The SQL expression of a sort key: a fixed string per variant, never client text.
+fn sort_expression(sort: LaunchSort) -> &'static str {
+    match sort {
+        LaunchSort::ScheduledAt => "l.scheduled_at",
+        LaunchSort::OccupancyPercent => "(l.seats_booked::float8 / l.capacity)",
+        LaunchSort::SeatsBooked => "l.seats_booked",
+        LaunchSort::SeatsAvailable => "(l.capacity - l.seats_booked)",
+        LaunchSort::CreatedAt => "l.created_at",
     }
 }
 
@@ -226,13 +203,13 @@ impl Store {
         astro_shared::launch_history::read(&self.pool, id).await
     }
 
-    /// One page of launches and the number matching the filter.
+    /// The launches of `slice` and the number matching the filter.
     pub async fn launches(
         &self,
         filter: &LaunchFilter,
         sort: LaunchSort,
         descending: bool,
-        page: Page,
+        slice: Slice,
     ) -> Result<(Vec<LaunchRow>, i64), AppError> {
         let statuses: Vec<&str> = filter
             .statuses
@@ -243,7 +220,7 @@ impl Store {
         let list_sql = format!(
             "{SELECT_LAUNCH} {FILTER} ORDER BY {key} {direction}, l.id {direction} \
              LIMIT $9 OFFSET $10",
-            key = sort.expression()
+            key = sort_expression(sort)
         );
         let count_sql = format!("SELECT count(*) FROM launches l {FILTER}");
         let rows = sqlx::query_as::<_, LaunchRow>(&list_sql)
@@ -255,8 +232,8 @@ impl Store {
             .bind(filter.status_changed_after)
             .bind(filter.status_changed_before)
             .bind(filter.rocket_id)
-            .bind(page.limit())
-            .bind(page.offset())
+            .bind(slice.limit)
+            .bind(slice.offset())
             .fetch_all(&self.pool)
             .await?;
         let total: i64 = sqlx::query_scalar(&count_sql)

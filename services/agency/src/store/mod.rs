@@ -36,18 +36,15 @@ pub(crate) fn violated_constraint(error: &sqlx::Error) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A page of a list: at most `limit` rows after skipping `offset`.
+/// The rows of a list to read: at most `limit` after skipping `offset` (a page asks for one
+/// row more than it shows, `astro_shared::paging::read_limit`, to learn whether another follows).
 #[derive(Debug, Clone, Copy)]
-pub struct Page {
-    pub limit: u32,
+pub struct Slice {
+    pub limit: i64,
     pub offset: u64,
 }
 
-impl Page {
-    fn limit(self) -> i64 {
-        i64::from(self.limit)
-    }
-
+impl Slice {
     fn offset(self) -> i64 {
         i64::try_from(self.offset).unwrap_or(i64::MAX)
     }

@@ -6,7 +6,7 @@ use astro_shared::AppError;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{AuditRow, Origin, Page, Store, record_change, violated_constraint};
+use super::{AuditRow, Origin, Slice, Store, record_change, violated_constraint};
 use crate::domain::rocket::{NewRocket, RocketChanges, RocketRange};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -100,7 +100,7 @@ impl Store {
         agency_id: Uuid,
         include_retired: bool,
         range: Option<RocketRange>,
-        page: Page,
+        slice: Slice,
     ) -> Result<Vec<RocketRow>, AppError> {
         Ok(sqlx::query_as::<_, RocketRow>(&format!(
             "{SELECT_ROCKET} WHERE r.agency_id = $1 AND r.deleted_at IS NULL \
@@ -110,8 +110,8 @@ impl Store {
         .bind(agency_id)
         .bind(include_retired)
         .bind(range.map(RocketRange::as_str))
-        .bind(page.limit())
-        .bind(page.offset())
+        .bind(slice.limit)
+        .bind(slice.offset())
         .fetch_all(&self.pool)
         .await?)
     }

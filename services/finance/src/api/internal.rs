@@ -66,7 +66,7 @@ impl FinanceInternalService for FinanceApi {
                 .map(|amount| (amount.amount_minor, amount.currency.as_str())),
             reason: convert::reason_from_proto(input.reason),
         })?;
-        let row = self.state.payments.refund(refund).await?;
+        let row = self.state.refunds.refund(refund).await?;
         Ok(Response::new(RefundBookingResponse {
             refund: Some(convert::refund(&row)),
         }))

@@ -1,5 +1,7 @@
-//! gRPC adapters of FinanceAPI: decode, call the domain, encode. RPCs that no issue has built
-//! yet keep the generated default and answer UNIMPLEMENTED.
+//! gRPC adapters of FinanceAPI: decode the request into domain input, call the use case,
+//! encode the answer. Who may call what is enforced before these run, by the auth layer from the
+//! contracts' access options. RPCs that no issue has built yet keep the generated default and
+//! answer UNIMPLEMENTED.
 
 mod convert;
 mod internal;

@@ -1,19 +1,18 @@
-//! The payment gateway (PaymentGW): Stripe's HTTP API through async-stripe, pointed at
+//! PaymentGW's client: Stripe's HTTP API through async-stripe, pointed at
 //! `ASTRO_FINANCE_STRIPE_URL` (localstripe in dev and tests).
 //!
 //! Every call sends an idempotency key derived from our own ids (the booking id for a charge,
 //! the refund id for a refund), so the real API answers a repeated request with the first
 //! answer; localstripe ignores the keys, which is why the callers never rely on them alone
-//! (see `crate::payments`). Every call runs in its own CLIENT span, child of the RPC's span,
+//! (see `crate::app`). Every call runs in its own CLIENT span, child of the RPC's span,
 //! so one booking's trace reaches the gateway.
 //!
 //! Answers are translated into domain terms here: a payment intent becomes an
-//! [`IntentState`], a refund a [`RefundStatus`], and failures a [`GatewayError`] that says
-//! whether anything may have happened.
+//! [`IntentState`], a refund a [`RefundStatus`], and failures a [`GatewayError`].
 
 use std::{collections::HashMap, future::Future, time::Duration};
 
-use astro_shared::{AppError, config::Secret};
+use astro_shared::config::Secret;
 use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest as _};
 use stripe_core::{
     PaymentIntentStatus,
@@ -27,6 +26,7 @@ use stripe_core::{
 use tracing::Instrument as _;
 use uuid::Uuid;
 
+use super::{GatewayError, GatewayRefund, Intent};
 use crate::{
     domain::{charge::IntentState, refund::RefundStatus},
     store::{payments::PaymentRow, refunds::RefundRow},
@@ -39,52 +39,6 @@ const REFUND_ID: &str = "refund_id";
 
 /// Refunds listed per page when looking for one.
 const REFUND_PAGE: i64 = 100;
-
-/// A payment intent as FinanceAPI sees it.
-#[derive(Debug, Clone)]
-pub struct Intent {
-    pub id: String,
-    pub client_secret: Option<String>,
-    pub state: IntentState,
-}
-
-/// A refund at the gateway.
-#[derive(Debug, Clone)]
-pub struct GatewayRefund {
-    pub id: String,
-    pub status: RefundStatus,
-    pub failure_message: Option<String>,
-}
-
-/// How a gateway call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    /// Not reached, timed out, or a transient refusal (409, 429, 5xx): nothing is known about
-    /// the outcome; the same call may be retried later.
-    #[error("the payment gateway is unavailable: {0:#}")]
-    Unavailable(anyhow::Error),
-    /// The card was declined (402); `message` is the gateway's, safe to show to the payer.
-    #[error("declined: {message}")]
-    Declined { message: String },
-    /// The gateway refused this request for good (another 4xx); `message` is the gateway's.
-    #[error("refused with {status}: {message}")]
-    Rejected { status: u16, message: String },
-    /// An answer we cannot read, or a configuration the gateway refuses (bad key): a bug or
-    /// an operations problem, never the payer's.
-    #[error("unexpected answer from the payment gateway: {0:#}")]
-    Unexpected(anyhow::Error),
-}
-
-impl From<GatewayError> for AppError {
-    fn from(error: GatewayError) -> Self {
-        match error {
-            GatewayError::Unavailable(cause) => {
-                AppError::unavailable(astro_shared::error::PAYMENT_GATEWAY, cause)
-            }
-            other => AppError::internal(other),
-        }
-    }
-}
 
 /// The Stripe API client, with the address spans report.
 #[derive(Clone)]

@@ -1,58 +1,21 @@
-//! Booking charges and refunds through the payment gateway, exactly once per booking and per
-//! refund id, whatever the retries, the concurrency or the crashes.
-//!
-//! The protocol, for both charges and refunds:
-//! 1. The row is committed first (a charge keyed by its booking; a refund keyed by its id,
-//!    with its amount reserved on the charge), so every later attempt finds it.
-//! 2. Whoever talks to the gateway about a row takes its lease first; the others wait a
-//!    little for the outcome, then answer with what is known (PENDING). A lease is renewed
-//!    right before each call that moves money and outlasts that call's timeout, so two holders
-//!    never call at once; a crashed holder's lease runs out and the next attempt takes over.
-//! 3. What the gateway created is recorded before it is acted upon (an intent's id before it is
-//!    confirmed), and an attempt that may follow a lost answer looks at the gateway before
-//!    creating anything (a refund carrying our refund id is adopted, not repeated).
-//! 4. No database transaction is open during a gateway call, and the work runs detached from
-//!    the request, so a caller's deadline never cuts a gateway call from the write that records
-//!    its outcome.
-//!
-//! The gateway's idempotency keys make the real API answer repeats with the first answer too,
-//! but the protocol does not depend on them (localstripe ignores them).
-
-use std::time::Duration;
+//! Booking charges: charging a booking (creating, then confirming, its payment intent), and
+//! cancelling a charge that has not succeeded. An unreachable gateway is UNAVAILABLE naming
+//! PaymentGW only while nothing was submitted; once an intent exists, an outage answers the
+//! charge as it stands (PENDING), and a confirmation whose answer is lost is read back.
 
 use astro_proto::astrobookings::system::v1::LogLevel;
 use astro_shared::{AppError, activity::ActivityLog, changes::Origin};
-use tracing::Instrument as _;
 use uuid::Uuid;
 
+use super::{GatewayTiming, POLL_INTERVAL, detached};
 use crate::{
     SERVICE_NAME,
-    domain::{
-        charge::{IntentState, NewCharge, PaymentStatus},
-        refund::{NewRefund, RefundStatus},
-    },
+    domain::charge::{IntentState, NewCharge, PaymentStatus},
     payment_gateway::{GatewayError, Intent, PaymentGateway},
-    store::{
-        Leased, Store,
-        payments::PaymentRow,
-        refunds::{RefundRow, Reservation},
-    },
+    store::{Leased, Store, payments::PaymentRow},
 };
 
-/// How often a request waiting for another attempt's outcome looks again.
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Timing of the gateway protocol.
-#[derive(Debug, Clone, Copy)]
-pub struct GatewayTiming {
-    /// How long a lease lasts from its last renewal; longer than any single gateway call.
-    pub lease: Duration,
-    /// How long a request waits for another attempt holding the lease before answering with
-    /// what is known.
-    pub wait: Duration,
-}
-
-/// Charges, cancellations and refunds of bookings.
+/// Charges and cancellations of bookings.
 #[derive(Clone)]
 pub struct Payments {
     store: Store,
@@ -87,12 +50,6 @@ impl Payments {
     pub async fn cancel(&self, booking_id: Uuid) -> Result<PaymentRow, AppError> {
         let this = self.clone();
         detached(async move { this.cancel_now(booking_id).await }).await
-    }
-
-    /// Refunds part of a booking's charge (idempotent on the refund id).
-    pub async fn refund(&self, refund: NewRefund) -> Result<RefundRow, AppError> {
-        let this = self.clone();
-        detached(async move { this.refund_now(refund).await }).await
     }
 
     async fn charge_now(&self, charge: NewCharge) -> Result<PaymentRow, AppError> {
@@ -361,60 +318,9 @@ impl Payments {
         self.apply(&row, &intent.state, origin).await
     }
 
-    async fn refund_now(&self, refund: NewRefund) -> Result<RefundRow, AppError> {
-        let origin = Origin::platform(SERVICE_NAME);
-        let payment = self
-            .store
-            .payment_by_booking(refund.booking_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("charge".into()))?;
-        // A charge still open here may have succeeded at the gateway meanwhile (a payer who
-        // finished 3-D Secure after all): what the gateway says decides what is refundable.
-        let payment = self.refresh_charge(payment, &origin).await?;
-        if payment.currency != refund.currency {
-            return Err(AppError::invalid(
-                "amount.currency",
-                format!("must be the charge's currency ({})", payment.currency),
-            ));
-        }
-        let row = match self
-            .store
-            .reserve_refund(&payment, &refund, &origin)
-            .await?
-        {
-            Reservation::Created(row) => {
-                self.log_refund(
-                    LogLevel::Info,
-                    "refund.requested",
-                    format!(
-                        "refund of {} {} requested for booking {}",
-                        row.amount_minor, row.currency, row.booking_id
-                    ),
-                    &row,
-                );
-                row
-            }
-            Reservation::Existing(row) => {
-                if refund.differs_from(row.booking_id, row.amount_minor, &row.currency) {
-                    return Err(AppError::refused(
-                        "REFUND_ID_REUSED",
-                        format!(
-                            "refund {} was already requested for {} {} of booking {}",
-                            row.id, row.amount_minor, row.currency, row.booking_id
-                        ),
-                    )
-                    .with_metadata("refund_id", row.id.to_string()));
-                }
-                row
-            }
-            Reservation::NotRefundable => return Err(self.not_refundable(payment.id).await?),
-        };
-        self.settle_refund(row, &origin).await
-    }
-
     /// Reads an open charge's intent back from the gateway and records its state. Moves no
     /// money (an intent awaiting confirmation stays so), so it needs no lease.
-    async fn refresh_charge(
+    pub(super) async fn refresh_charge(
         &self,
         row: PaymentRow,
         origin: &Origin,
@@ -429,168 +335,6 @@ impl Payments {
         self.apply(&row, &intent.state, origin).await
     }
 
-    /// Why a refund cannot be reserved on charge `payment_id`, read after the refusal.
-    async fn not_refundable(&self, payment_id: Uuid) -> Result<AppError, AppError> {
-        let payment = self.store.payment(payment_id).await?;
-        if payment.status() != PaymentStatus::Succeeded {
-            return Ok(AppError::refused(
-                "CHARGE_NOT_SUCCEEDED",
-                format!(
-                    "the charge is {}: there is nothing to refund",
-                    payment.status
-                ),
-            )
-            .with_metadata("booking_id", payment.booking_id.to_string()));
-        }
-        let left = payment.amount_minor - payment.refunded_minor;
-        Ok(AppError::refused(
-            "REFUND_EXCEEDS_CHARGE",
-            format!(
-                "at most {left} {} of the charge is left to refund",
-                payment.currency
-            ),
-        )
-        .with_metadata("booking_id", payment.booking_id.to_string())
-        .with_metadata("refundable_minor", left.to_string()))
-    }
-
-    async fn settle_refund(&self, row: RefundRow, origin: &Origin) -> Result<RefundRow, AppError> {
-        let mut row = row;
-        let deadline = tokio::time::Instant::now() + self.timing.wait;
-        loop {
-            if row.status() != RefundStatus::Pending {
-                return Ok(row);
-            }
-            if let Some(gateway_refund_id) = row.gateway_refund_id.clone() {
-                // Sent and accepted by the gateway; only its outcome is missing. Reading needs
-                // no lease: it moves no money.
-                return match self.gateway.retrieve_refund(&gateway_refund_id).await {
-                    Ok(found) => {
-                        self.record_refund(
-                            &row,
-                            Some(&found.id),
-                            found.status,
-                            found.failure_message.as_deref(),
-                            origin,
-                        )
-                        .await
-                    }
-                    Err(GatewayError::Unavailable(error)) => {
-                        tracing::warn!(refund = %row.id, error = %format!("{error:#}"), "refund outcome not known yet");
-                        Ok(row)
-                    }
-                    Err(error) => Err(error.into()),
-                };
-            }
-            if let Some((claimed, token)) =
-                self.store.claim_refund(row.id, self.timing.lease).await?
-            {
-                let outcome = self.drive_refund(claimed, token, origin).await;
-                if let Err(error) = self
-                    .store
-                    .release_lease(Leased::Refund, row.id, token)
-                    .await
-                {
-                    tracing::warn!(refund = %row.id, %error, "could not release a refund lease; it runs out by itself");
-                }
-                return outcome;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(row);
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-            row = self.store.refund(row.id).await?;
-        }
-    }
-
-    /// With the refund's lease: adopt the gateway refund an earlier attempt may have created,
-    /// or create it, and record the outcome.
-    async fn drive_refund(
-        &self,
-        row: RefundRow,
-        token: Uuid,
-        origin: &Origin,
-    ) -> Result<RefundRow, AppError> {
-        let payment = self.store.payment(row.payment_id).await?;
-        let intent_id = payment.gateway_payment_id.ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!(
-                "refund {} of a charge without a payment intent",
-                row.id
-            ))
-        })?;
-        // Above one attempt, an earlier holder may have created the refund and died (or timed
-        // out) before recording it.
-        if row.attempts > 1
-            && let Some(found) = self.gateway.find_refund(&intent_id, row.id).await?
-        {
-            tracing::info!(refund = %row.id, gateway_refund = %found.id, "adopting the refund an earlier attempt created");
-            return self
-                .record_refund(
-                    &row,
-                    Some(&found.id),
-                    found.status,
-                    found.failure_message.as_deref(),
-                    origin,
-                )
-                .await;
-        }
-        if !self
-            .store
-            .renew_lease(Leased::Refund, row.id, token, self.timing.lease)
-            .await?
-        {
-            return self.store.refund(row.id).await;
-        }
-        match self.gateway.create_refund(&intent_id, &row).await {
-            Ok(created) => {
-                self.record_refund(
-                    &row,
-                    Some(&created.id),
-                    created.status,
-                    created.failure_message.as_deref(),
-                    origin,
-                )
-                .await
-            }
-            Err(GatewayError::Declined { message } | GatewayError::Rejected { message, .. }) => {
-                self.record_refund(&row, None, RefundStatus::Failed, Some(&message), origin)
-                    .await
-            }
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    async fn record_refund(
-        &self,
-        row: &RefundRow,
-        gateway_refund_id: Option<&str>,
-        status: RefundStatus,
-        failure_message: Option<&str>,
-        origin: &Origin,
-    ) -> Result<RefundRow, AppError> {
-        let (updated, changed) = self
-            .store
-            .record_refund_outcome(row.id, gateway_refund_id, status, failure_message, origin)
-            .await?;
-        if changed {
-            let (level, event_type) = match updated.status() {
-                RefundStatus::Pending => (LogLevel::Info, "refund.submitted"),
-                RefundStatus::Succeeded => (LogLevel::Info, "refund.succeeded"),
-                RefundStatus::Failed => (LogLevel::Warn, "refund.failed"),
-            };
-            self.log_refund(
-                level,
-                event_type,
-                format!(
-                    "refund of {} {} for booking {} is {}",
-                    updated.amount_minor, updated.currency, updated.booking_id, updated.status
-                ),
-                &updated,
-            );
-        }
-        Ok(updated)
-    }
-
     async fn renew_payment(&self, id: Uuid, token: Uuid) -> Result<bool, AppError> {
         self.store
             .renew_lease(Leased::Payment, id, token, self.timing.lease)
@@ -601,25 +345,6 @@ impl Payments {
         if let Err(error) = self.store.release_lease(Leased::Payment, id, token).await {
             tracing::warn!(payment = %id, %error, "could not release a charge lease; it runs out by itself");
         }
-    }
-
-    fn log_refund(&self, level: LogLevel, event_type: &str, message: String, row: &RefundRow) {
-        let booking_id = row.booking_id.to_string();
-        let refund_id = row.id.to_string();
-        self.activity.record(
-            level,
-            event_type,
-            None,
-            message,
-            &[
-                ("booking_id", &booking_id),
-                ("refund_id", &refund_id),
-                (
-                    "gateway_refund_id",
-                    row.gateway_refund_id.as_deref().unwrap_or_default(),
-                ),
-            ],
-        );
     }
 
     fn log_charge(&self, row: &PaymentRow) {
@@ -669,14 +394,4 @@ fn settled_for_cancel(row: PaymentRow) -> Result<PaymentRow, AppError> {
         .with_metadata("payment_id", row.id.to_string()));
     }
     Ok(row)
-}
-
-/// Runs `work` to its end even if the request that started it is dropped (a client deadline, a
-/// closed connection), in the current span.
-async fn detached<T: Send + 'static>(
-    work: impl Future<Output = Result<T, AppError>> + Send + 'static,
-) -> Result<T, AppError> {
-    tokio::spawn(work.instrument(tracing::Span::current()))
-        .await
-        .map_err(AppError::internal)?
 }
