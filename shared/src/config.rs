@@ -94,12 +94,15 @@ impl Env {
     /// An optional value with a default.
     pub fn or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
     where
-        T: FromStr,
+        T: FromStr + Display,
         T::Err: Display,
     {
         match self.raw(name) {
             Some(value) => self.parse(name, value),
-            None => Ok(default),
+            None => {
+                record_default(&self.variable(name), &default);
+                Ok(default)
+            }
         }
     }
 
@@ -260,6 +263,13 @@ impl Secret {
     /// The secret itself, for the one place that uses it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// Shown as `***`, e.g. as the (empty) default in `--print-config`.
+impl Display for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.0.is_empty() { "" } else { "***" })
     }
 }
 

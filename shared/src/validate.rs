@@ -1,5 +1,5 @@
 //! Input checks every service applies the same way: trimmed and bounded text, e-mail and phone
-//! shapes, postal addresses, and opaque page tokens bound to the query they came from.
+//! shapes, postal addresses (page tokens are `paging`'s).
 
 use astro_proto::astrobookings::common::v1 as common;
 
@@ -28,43 +28,6 @@ pub fn bounded_text(field: &str, text: &str, max: usize) -> Result<String, AppEr
         ));
     }
     Ok(trimmed.to_owned())
-}
-
-/// A fingerprint of the request fields a page token belongs to (FNV-1a, stable across builds
-/// unlike `std`'s hasher), so a token reused with other filters is refused.
-pub fn fingerprint(parts: &[&str]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        // The separator keeps ["ab", "c"] and ["a", "bc"] apart.
-        for byte in part.bytes().chain(std::iter::once(0xff)) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash
-}
-
-/// The opaque token of the page starting at `offset`.
-pub fn page_token(offset: u64, fingerprint: u64) -> String {
-    format!("{offset}.{fingerprint:016x}")
-}
-
-/// The offset a token points at (0 for no token); a token of another query is refused.
-pub fn page_offset(token: &str, fingerprint: u64) -> Result<u64, AppError> {
-    if token.is_empty() {
-        return Ok(0);
-    }
-    let invalid = || {
-        AppError::invalid(
-            "page_token",
-            "is not a token from a previous page of this query",
-        )
-    };
-    let (offset, mark) = token.split_once('.').ok_or_else(invalid)?;
-    if mark != format!("{fingerprint:016x}") {
-        return Err(invalid());
-    }
-    offset.parse().map_err(|_| invalid())
 }
 
 /// A plausibility check only: the address is proven by delivering to it, not by a regex.
@@ -140,17 +103,6 @@ impl Address {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn page_tokens_round_trip_and_refuse_other_queries() {
-        let query = fingerprint(&["agency", "SCHEDULED"]);
-        let token = page_token(40, query);
-        assert_eq!(page_offset(&token, query).unwrap(), 40);
-        assert_eq!(page_offset("", query).unwrap(), 0);
-        assert!(page_offset(&token, fingerprint(&["agency", "DELAYED"])).is_err());
-        assert!(page_offset("garbage", query).is_err());
-        assert_ne!(fingerprint(&["ab", "c"]), fingerprint(&["a", "bc"]));
-    }
 
     #[test]
     fn required_text_is_trimmed_and_bounded_by_characters() {

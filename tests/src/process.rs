@@ -170,6 +170,11 @@ impl MeshProcess {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The operating system's id of the process (e.g. to read its `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) -> anyhow::Result<()> {
         self.signal(nix::sys::signal::Signal::SIGTERM)
@@ -455,6 +460,11 @@ impl Mesh {
         // Generous: on 2 cores, several meshes may start at once while something compiles.
         mesh.wait_ready(Duration::from_secs(60)).await?;
         Ok(mesh)
+    }
+
+    /// The environment `service` was started with (its own port included).
+    pub fn env(&self, service: Service) -> &HashMap<String, String> {
+        &self.envs[&service]
     }
 
     pub fn address(&self, service: Service) -> SocketAddr {

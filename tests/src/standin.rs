@@ -1,7 +1,9 @@
-//! A stand-in BookingService for gateway tests while the real one is not built: a small tonic
-//! server inside the test process that answers a few RPCs from the request itself, so tests can
-//! see exactly what the gateway decoded and forwarded. It stands in for an upstream service
-//! only (no data is stored anywhere); the gateway under test is the real binary.
+//! An echo BookingService for the gateway's own tests: a small tonic server inside the test
+//! process that answers a few RPCs from the request itself (ids, filters, page tokens and the
+//! caller's metadata echoed back), so a test sees exactly what the gateway decoded and forwarded
+//! — which the real BookingAPI, with its validation and storage, would hide. It stands in for an
+//! upstream only; the gateway under test is the real binary, and the real BookingAPI is tested
+//! through the mesh (booking.rs, catalogue.rs).
 
 use std::net::SocketAddr;
 
@@ -16,7 +18,8 @@ use astro_proto::astrobookings::{
 };
 use tonic::{Request, Response, Status};
 
-/// Starts the stand-in on a free port; it runs until the test process ends.
+/// Starts the echo upstream on a port of its own (bound to port 0); it runs until the test
+/// process ends.
 pub async fn start_booking_stand_in() -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;

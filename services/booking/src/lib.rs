@@ -2,15 +2,10 @@
 //! cancellations, in OperationsDB (PostgreSQL). Money moves through FinanceAPI only.
 
 pub mod api;
-pub mod bookings;
-pub mod catalogue;
+pub mod app;
+pub mod clients;
 pub mod domain;
-pub mod outcomes;
-pub mod payments;
-pub mod reserve;
 pub mod store;
-pub mod travelers;
-pub mod workers;
 
 use std::{future::Future, time::Duration};
 
@@ -26,15 +21,22 @@ use astro_proto::astrobookings::{
 use astro_shared::{
     activity::ActivityLog,
     auth,
-    config::{Env, ServerConfig},
+    config::{Env, ServerConfig, redis_key_prefix},
     db,
-    grpc_client::TracedChannel,
     server::{BoundGrpcServer, GrpcServer},
     service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
-/// This service's name in activity logs and origins (`common.v1.Origin.service`).
-pub const SERVICE_NAME: &str = "booking-api";
+use crate::{
+    app::{
+        App, bookings::Bookings, catalogue::Catalogue, outcomes::Outcomes, payments::Payments,
+        reserve::Reservations, travelers::Travelers, workers,
+    },
+    clients::{finance::Finance, system::System},
+    store::{Store, cache::Cache, catalogue::Source},
+};
+
+pub use crate::app::SERVICE_NAME;
 
 /// Everything BookingAPI reads from `ASTRO_BOOKING_*`.
 #[derive(Debug, Clone)]
@@ -84,20 +86,6 @@ impl Config {
     }
 }
 
-/// What the RPCs and workers share.
-#[derive(Clone)]
-pub struct State {
-    /// All SQL of the service.
-    pub store: store::Store,
-    /// The public catalogue (CacheDB, OperationsDB fallback).
-    pub catalogue: catalogue::Catalogue,
-    pub finance: FinanceInternalServiceClient<TracedChannel>,
-    pub system: SystemInternalServiceClient<TracedChannel>,
-    /// Significant actions, sent to SystemAPI's IngestLogs.
-    pub activity: ActivityLog,
-    pub payment_hold: Duration,
-}
-
 /// Connects (lazily) and binds; the returned future finishes once its databases answer.
 pub async fn build(
     config: Config,
@@ -116,25 +104,38 @@ pub async fn build(
             booking_internal_service_server::SERVICE_NAME,
         ],
     )?;
-    let finance = FinanceInternalServiceClient::new(identity.channel(
+    let finance = Finance::new(FinanceInternalServiceClient::new(identity.channel(
         &config.finance_url,
         config.payment_timeout,
         MeshService::Finance,
-    )?);
-    let system = SystemInternalServiceClient::new(identity.channel(
+    )?));
+    let system = System::new(SystemInternalServiceClient::new(identity.channel(
         &config.system_url,
         Duration::from_secs(10),
         MeshService::System,
-    )?);
-    let state = State {
-        store: store::Store::new(operations_db.clone()),
-        catalogue: catalogue::Catalogue::new(operations_db.clone(), cache),
-        finance,
-        system,
-        activity: ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?,
-        payment_hold: config.payment_hold,
+    )?));
+    let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
+    let store = Store::new(operations_db.clone());
+    let payments = Payments::new(store.clone(), finance);
+    let bookings = Bookings::new(store.clone(), payments.clone(), activity.clone());
+    let app = App {
+        catalogue: Catalogue::new(
+            Source::new(operations_db),
+            Cache::new(cache, &redis_key_prefix()),
+        ),
+        travelers: Travelers::new(store.clone(), system, activity.clone()),
+        reservations: Reservations::new(
+            store.clone(),
+            payments.clone(),
+            bookings.clone(),
+            activity.clone(),
+            config.payment_hold,
+        ),
+        outcomes: Outcomes::new(store.clone(), payments.clone(), activity),
+        bookings,
+        payments,
     };
-    let api = api::BookingApi::new(state.clone());
+    let api = api::BookingApi::new(app.clone());
     let max_message_bytes = config.server.max_message_bytes;
     let server = GrpcServer::new(config.server, auth)
         .add_service(
@@ -152,7 +153,9 @@ pub async fn build(
     Ok((server, async move {
         tokio::join!(operations_db_ready, cache_ready);
         // Background work starts once OperationsDB answers; it runs until the process ends.
-        workers::spawn(state, workers);
+        // Until the listener is up, requests waiting on another's idempotency key poll.
+        tokio::spawn(store.listen_for_requests());
+        workers::spawn(&app, &store, workers);
     }))
 }
 

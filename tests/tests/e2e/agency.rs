@@ -7,7 +7,8 @@ use astro_e2e::{
     accounts::{
         PASSWORD, access_token, login, register_and_login, system_client, unique_email, with_token,
     },
-    channel, mesh,
+    fixtures::{self, Actor, agency_client, agency_profile, in_days},
+    mesh,
 };
 use astro_proto::astrobookings::{
     agency::v1::{
@@ -15,19 +16,13 @@ use astro_proto::astrobookings::{
         FailLaunchRequest, GetAgencyLaunchRequest, GetAgencyProfileRequest,
         GetBookingsReportRequest, GetRocketRequest, Launch, ListAgencyLaunchesRequest,
         ListRocketsRequest, RetireRocketRequest, Rocket, ScheduleLaunchRequest,
-        SucceedLaunchRequest, UpdateAgencyProfileRequest, UpdateRocketRequest, Viability,
-        agency_service_client::AgencyServiceClient,
+        SucceedLaunchRequest, UpdateRocketRequest, Viability,
     },
-    common::v1::{Address, LaunchStatus, Money, RocketRange, Role},
+    common::v1::{LaunchStatus, Money, RocketRange, Role},
     system::v1::CreateEmployeeRequest,
 };
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use tonic_types::StatusExt as _;
-
-/// AgencyAPI through the gateway, as clients reach it.
-fn agency_client(mesh: &Mesh) -> AgencyServiceClient<Channel> {
-    AgencyServiceClient::new(channel(mesh.address(Service::Gateway)))
-}
 
 async fn database(mesh: &Mesh) -> sqlx::PgPool {
     sqlx::PgPool::connect(&mesh.database_url)
@@ -35,54 +30,19 @@ async fn database(mesh: &Mesh) -> sqlx::PgPool {
         .expect("OperationsDB of the mesh")
 }
 
-/// A signed-in agency account: its id (the agency id) and access token.
-struct AgencyAccount {
-    id: String,
-    token: String,
-}
-
-async fn agency_account(mesh: &Mesh, label: &str) -> AgencyAccount {
+/// A signed-in agency account without a profile yet.
+async fn agency_account(mesh: &Mesh, label: &str) -> Actor {
     let mut system = system_client(mesh.address(Service::Gateway));
     let (user, session) = register_and_login(&mut system, label, Role::Agency).await;
-    AgencyAccount {
+    Actor {
         id: user.id,
+        email: user.email,
         token: access_token(&session),
     }
 }
 
-fn profile(name: &str) -> UpdateAgencyProfileRequest {
-    UpdateAgencyProfileRequest {
-        name: name.to_owned(),
-        description: "Trips to space".to_owned(),
-        contact_email: "ops@agency.example".to_owned(),
-        contact_phone: "+14155550100".to_owned(),
-        tax_id: "US-12-3456789".to_owned(),
-        legal_address: Some(Address {
-            line1: "1 Rocket Road".to_owned(),
-            city: "Hawthorne".to_owned(),
-            region: "CA".to_owned(),
-            postal_code: "90250".to_owned(),
-            country_code: "US".to_owned(),
-            ..Address::default()
-        }),
-    }
-}
-
-/// An agency with a complete profile.
-async fn ready_agency(mesh: &Mesh, label: &str) -> AgencyAccount {
-    let account = agency_account(mesh, label).await;
-    agency_client(mesh)
-        .update_agency_profile(with_token(
-            profile(&format!("{label} Space")),
-            &account.token,
-        ))
-        .await
-        .expect("profile written");
-    account
-}
-
-async fn create_rocket(mesh: &Mesh, agency: &AgencyAccount, name: &str, capacity: i32) -> Rocket {
-    agency_client(mesh)
+async fn create_rocket(mesh: &Mesh, agency: &Actor, name: &str, capacity: i32) -> Rocket {
+    agency_client(mesh.address(Service::Gateway))
         .create_rocket(with_token(
             CreateRocketRequest {
                 name: name.to_owned(),
@@ -96,14 +56,6 @@ async fn create_rocket(mesh: &Mesh, agency: &AgencyAccount, name: &str, capacity
         .into_inner()
         .rocket
         .expect("rocket")
-}
-
-fn in_days(days: i64) -> prost_types::Timestamp {
-    let now = i64::try_from(astro_shared::auth::unix_now()).expect("time fits");
-    prost_types::Timestamp {
-        seconds: now + days * 86_400,
-        nanos: 0,
-    }
 }
 
 fn launch_request(rocket_id: &str, destination: &str, days: i64) -> ScheduleLaunchRequest {
@@ -120,13 +72,8 @@ fn launch_request(rocket_id: &str, destination: &str, days: i64) -> ScheduleLaun
     }
 }
 
-async fn schedule(
-    mesh: &Mesh,
-    agency: &AgencyAccount,
-    rocket: &Rocket,
-    destination: &str,
-) -> Launch {
-    agency_client(mesh)
+async fn schedule(mesh: &Mesh, agency: &Actor, rocket: &Rocket, destination: &str) -> Launch {
+    agency_client(mesh.address(Service::Gateway))
         .schedule_launch(with_token(
             launch_request(&rocket.id, destination, 60),
             &agency.token,
@@ -196,7 +143,7 @@ async fn change_log_count(db: &sqlx::PgPool) -> i64 {
 #[tokio::test]
 async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
     let mesh = mesh().await;
-    let mut agency = agency_client(&mesh);
+    let mut agency = agency_client(mesh.address(Service::Gateway));
     let a = agency_account(&mesh, "valid").await;
 
     let empty = agency
@@ -222,7 +169,7 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
         .expect_err("no rocket before the profile");
     assert_eq!(early.code(), Code::FailedPrecondition);
 
-    let mut no_tax_id = profile("Valid Space");
+    let mut no_tax_id = agency_profile("Valid Space");
     no_tax_id.tax_id = String::new();
     let refused = agency
         .update_agency_profile(with_token(no_tax_id, &a.token))
@@ -231,7 +178,7 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_eq!(field_of(&refused), "tax_id");
 
-    let mut no_address = profile("Valid Space");
+    let mut no_address = agency_profile("Valid Space");
     no_address.legal_address = None;
     let refused = agency
         .update_agency_profile(with_token(no_address, &a.token))
@@ -239,14 +186,14 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
         .expect_err("legal address is required");
     assert_eq!(field_of(&refused), "legal_address");
 
-    let mut no_contact = profile("Valid Space");
+    let mut no_contact = agency_profile("Valid Space");
     no_contact.contact_email = String::new();
     let refused = agency
         .update_agency_profile(with_token(no_contact, &a.token))
         .await
         .expect_err("contact e-mail is required");
     assert_eq!(field_of(&refused), "contact_email");
-    let mut no_phone = profile("Valid Space");
+    let mut no_phone = agency_profile("Valid Space");
     no_phone.contact_phone = String::new();
     let refused = agency
         .update_agency_profile(with_token(no_phone, &a.token))
@@ -255,7 +202,7 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
     assert_eq!(field_of(&refused), "contact_phone");
 
     let written = agency
-        .update_agency_profile(with_token(profile("Valid Space"), &a.token))
+        .update_agency_profile(with_token(agency_profile("Valid Space"), &a.token))
         .await
         .expect("a complete profile")
         .into_inner()
@@ -326,7 +273,7 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
         .expect_err("minimum occupancy above capacity");
     assert_eq!(field_of(&refused), "minimum_occupancy");
 
-    let b = ready_agency(&mesh, "other").await;
+    let b = fixtures::agency(mesh.address(Service::Gateway), "other").await;
     let b_rocket = create_rocket(&mesh, &b, "Other Rocket", 5).await;
     let refused = agency
         .schedule_launch(with_token(
@@ -369,8 +316,8 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
 async fn the_status_machine_allows_what_domain_allows_and_keeps_the_history_in_order() {
     let mesh = mesh().await;
     let db = database(&mesh).await;
-    let mut agency = agency_client(&mesh);
-    let a = ready_agency(&mesh, "status").await;
+    let mut agency = agency_client(mesh.address(Service::Gateway));
+    let a = fixtures::agency(mesh.address(Service::Gateway), "status").await;
     let rocket = create_rocket(&mesh, &a, "Status Rocket", 6).await;
 
     // SCHEDULED -> DELAYED -> DELAYED -> SUCCESSFUL.
@@ -645,7 +592,7 @@ async fn the_status_machine_allows_what_domain_allows_and_keeps_the_history_in_o
 async fn every_write_leaves_exactly_one_change_log_row_and_a_failed_write_none() {
     let mesh = mesh().await;
     let db = database(&mesh).await;
-    let mut agency = agency_client(&mesh);
+    let mut agency = agency_client(mesh.address(Service::Gateway));
     let a = agency_account(&mesh, "changes").await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     // Every request carries the caller's trace context.
@@ -660,7 +607,7 @@ async fn every_write_leaves_exactly_one_change_log_row_and_a_failed_write_none()
     }
     let mut expected: Vec<Step> = Vec::new();
     agency
-        .update_agency_profile(traced!(profile("Changes Space")))
+        .update_agency_profile(traced!(agency_profile("Changes Space")))
         .await
         .expect("profile");
     expected.push(Step {
@@ -672,7 +619,7 @@ async fn every_write_leaves_exactly_one_change_log_row_and_a_failed_write_none()
         i64::try_from(expected.len()).expect("fits")
     );
     agency
-        .update_agency_profile(traced!(profile("Changes Space 2")))
+        .update_agency_profile(traced!(agency_profile("Changes Space 2")))
         .await
         .expect("profile again");
     expected.push(Step {
@@ -869,9 +816,9 @@ async fn every_write_leaves_exactly_one_change_log_row_and_a_failed_write_none()
 async fn an_agency_cannot_see_change_or_report_on_another_agencys_rockets_and_launches() {
     let mesh = mesh().await;
     let db = database(&mesh).await;
-    let mut agency = agency_client(&mesh);
-    let a = ready_agency(&mesh, "owner").await;
-    let b = ready_agency(&mesh, "intruder").await;
+    let mut agency = agency_client(mesh.address(Service::Gateway));
+    let a = fixtures::agency(mesh.address(Service::Gateway), "owner").await;
+    let b = fixtures::agency(mesh.address(Service::Gateway), "intruder").await;
     let rocket = create_rocket(&mesh, &a, "Private", 4).await;
     let launch = schedule(&mesh, &a, &rocket, "Moon").await;
     let flown = schedule(&mesh, &a, &rocket, "Mars").await;
@@ -1108,8 +1055,8 @@ async fn launches_list_with_occupancy_filtered_sorted_and_paged_and_rockets_are_
 {
     let mesh = mesh().await;
     let db = database(&mesh).await;
-    let mut agency = agency_client(&mesh);
-    let a = ready_agency(&mesh, "lister").await;
+    let mut agency = agency_client(mesh.address(Service::Gateway));
+    let a = fixtures::agency(mesh.address(Service::Gateway), "lister").await;
     let rocket = create_rocket(&mesh, &a, "Lister", 10).await;
     let mut launches = Vec::new();
     for (destination, days) in [("Moon", 30), ("Mars", 10), ("Venus", 20)] {
@@ -1448,7 +1395,7 @@ async fn the_gateways_rest_paths_reach_agency_api() {
     assert!(text.starts_with("booking_id,"), "{text}");
     assert!(text.ends_with("TOTAL,,,,0,0,0,0,0,EUR\r\n"), "{text}");
 
-    let other = ready_agency(&mesh, "rest-other").await;
+    let other = fixtures::agency(mesh.address(Service::Gateway), "rest-other").await;
     let other_bearer = format!("Bearer {}", other.token);
     let hidden = astro_e2e::rest::send(
         "GET",

@@ -8,6 +8,7 @@ mod activity_logs;
 mod agency;
 mod booking;
 mod catalogue;
+mod configuration;
 mod finance_payments;
 mod gateway_grpc_web;
 mod gateway_rate_limit;

@@ -1,19 +1,29 @@
-//! Rows to contract messages, in one place.
+//! Records and use-case answers to contract messages (and the few contract values read back),
+//! in one place.
 
 use astro_proto::astrobookings::{
     booking::v1::{
-        Booking, BookingStatus, CancellationReason, Passenger, RefundState, RefundTier, Traveler,
+        Booking, BookingStatus as BookingStatusMessage, CancellationReason, CreateBookingResponse,
+        GetCancellationQuoteResponse, LaunchTraveler, Passenger, RefundState as RefundStateMessage,
+        RefundTier, Traveler,
     },
-    common::v1::{self as common, LaunchSummary, RocketRange},
+    common::v1::{self as common, Contact, LaunchSummary, RocketRange},
 };
-use astro_shared::convert::{money, timestamp};
+use astro_shared::{
+    AppError, AppResult,
+    convert::{money, timestamp},
+};
+use prost::Message as _;
 
 use crate::{
-    domain::seat_limit,
+    app::{
+        bookings::{BookingView, CancellationQuote},
+        reserve::Reservation,
+    },
+    domain::{booking::BookingStatus, refund::RefundState, seat_limit},
     store::{
-        bookings::{BookingRow, PassengerRow},
         launches::LaunchSummaryRow,
-        travelers::TravelerRow,
+        travelers::{TravelerContactRow, TravelerRow},
     },
 };
 
@@ -37,12 +47,9 @@ pub fn launch_summary(row: &LaunchSummaryRow) -> LaunchSummary {
     }
 }
 
-/// A booking with its passengers (rows of other bookings are ignored) and its launch.
-pub fn booking(
-    row: &BookingRow,
-    passengers: &[PassengerRow],
-    launch: Option<&LaunchSummaryRow>,
-) -> Booking {
+/// A booking with its passengers and its launch.
+pub fn booking(view: &BookingView) -> Booking {
+    let row = &view.booking;
     let enum_of = |prefix: &str, value: Option<&str>| -> String {
         value
             .map(|value| format!("{prefix}_{value}"))
@@ -51,12 +58,13 @@ pub fn booking(
     Booking {
         id: row.id.to_string(),
         traveler_id: row.traveler_id.to_string(),
-        launch: launch.map(launch_summary),
-        status: BookingStatus::from_str_name(&format!("BOOKING_STATUS_{}", row.status))
+        launch: view.launch.as_ref().map(launch_summary),
+        status: BookingStatusMessage::from_str_name(&format!("BOOKING_STATUS_{}", row.status))
             .unwrap_or_default()
             .into(),
         seats: row.seats,
-        passengers: passengers
+        passengers: view
+            .passengers
             .iter()
             .filter(|passenger| passenger.booking_id == row.id)
             .map(|passenger| Passenger {
@@ -69,7 +77,7 @@ pub fn booking(
         price_per_seat: Some(money(row.price_minor, &row.currency)),
         total_amount: Some(money(row.total_minor, &row.currency)),
         refunded_amount: Some(money(row.refund_minor, &row.currency)),
-        refund_state: RefundState::from_str_name(&enum_of(
+        refund_state: RefundStateMessage::from_str_name(&enum_of(
             "REFUND_STATE",
             row.refund_state.as_deref(),
         ))
@@ -91,6 +99,44 @@ pub fn booking(
         cancelled_at: row.cancelled_at.map(timestamp),
         completed_at: row.completed_at.map(timestamp),
         audit: Some(audit(&row.audit)),
+    }
+}
+
+/// CreateBooking's answer to the request that made the booking.
+pub fn create_booking(reservation: &Reservation) -> CreateBookingResponse {
+    CreateBookingResponse {
+        booking: Some(booking(&reservation.booking)),
+        payment_client_secret: reservation.payment_client_secret.clone(),
+        idempotent_replay: false,
+    }
+}
+
+/// How CreateBooking's first answer is kept for its retries: the very response, encoded.
+pub fn kept_create_booking(reservation: &Reservation) -> Vec<u8> {
+    create_booking(reservation).encode_to_vec()
+}
+
+/// A retry's answer: the kept first answer, marked as a replay.
+pub fn replayed_create_booking(kept: &[u8]) -> AppResult<CreateBookingResponse> {
+    let mut response = CreateBookingResponse::decode(kept).map_err(AppError::internal)?;
+    response.idempotent_replay = true;
+    Ok(response)
+}
+
+/// GetCancellationQuote's answer; `None` is a booking that cannot be cancelled.
+pub fn cancellation_quote(quote: Option<&CancellationQuote>) -> GetCancellationQuoteResponse {
+    let Some(CancellationQuote { quote, currency }) = quote else {
+        return GetCancellationQuoteResponse::default();
+    };
+    GetCancellationQuoteResponse {
+        cancellable: true,
+        refund_tier: RefundTier::from_str_name(&format!("REFUND_TIER_{}", quote.tier.as_str()))
+            .unwrap_or_default()
+            .into(),
+        refund_percent: i32::try_from(quote.tier.percent()).unwrap_or(0),
+        refund_amount: Some(money(quote.refund_minor, currency)),
+        seats_released: quote.tier.releases_seats(),
+        valid_until: quote.valid_until.map(timestamp),
     }
 }
 
@@ -116,20 +162,55 @@ pub fn traveler(row: &TravelerRow) -> Traveler {
     }
 }
 
-/// A status filter of a request as stored status names; an unknown or UNSPECIFIED value is the
-/// client's mistake.
-pub fn booking_statuses(values: &[i32]) -> Result<Vec<String>, astro_shared::AppError> {
+pub fn contact(row: &TravelerContactRow) -> Contact {
+    Contact {
+        user_id: row.id.to_string(),
+        name: row.name.clone(),
+        email: row.email.clone(),
+        phone: row.phone.clone(),
+    }
+}
+
+/// A traveler booked on a launch, with the seats and bookings they hold there.
+pub fn launch_traveler(row: &TravelerContactRow) -> LaunchTraveler {
+    LaunchTraveler {
+        contact: Some(contact(row)),
+        seats: i32::try_from(row.seats).unwrap_or(i32::MAX),
+        booking_ids: row.booking_ids.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// A status filter of a request; an unknown or UNSPECIFIED value is the client's mistake.
+pub fn booking_statuses(values: &[i32]) -> AppResult<Vec<BookingStatus>> {
     values
         .iter()
-        .map(|&value| match BookingStatus::try_from(value) {
-            Ok(BookingStatus::Unspecified) | Err(_) => Err(astro_shared::AppError::invalid(
-                "statuses",
-                "must be booking statuses (PENDING_PAYMENT, CONFIRMED, COMPLETED, CANCELLED)",
-            )),
-            Ok(status) => Ok(status
-                .as_str_name()
-                .trim_start_matches("BOOKING_STATUS_")
-                .to_owned()),
+        .map(|&value| {
+            let status = match BookingStatusMessage::try_from(value) {
+                Ok(BookingStatusMessage::PendingPayment) => Some(BookingStatus::PendingPayment),
+                Ok(BookingStatusMessage::Confirmed) => Some(BookingStatus::Confirmed),
+                Ok(BookingStatusMessage::Completed) => Some(BookingStatus::Completed),
+                Ok(BookingStatusMessage::Cancelled) => Some(BookingStatus::Cancelled),
+                Ok(BookingStatusMessage::Unspecified) | Err(_) => None,
+            };
+            status.ok_or_else(|| {
+                AppError::invalid(
+                    "statuses",
+                    "must be booking statuses (PENDING_PAYMENT, CONFIRMED, COMPLETED, CANCELLED)",
+                )
+            })
         })
         .collect()
+}
+
+/// A refund state FinanceAPI reports (RecordRefundOutcome).
+pub fn refund_state(value: i32) -> AppResult<RefundState> {
+    match RefundStateMessage::try_from(value) {
+        Ok(RefundStateMessage::Pending) => Ok(RefundState::Pending),
+        Ok(RefundStateMessage::Succeeded) => Ok(RefundState::Succeeded),
+        Ok(RefundStateMessage::Failed) => Ok(RefundState::Failed),
+        _ => Err(AppError::invalid(
+            "state",
+            "must be PENDING, SUCCEEDED or FAILED",
+        )),
+    }
 }

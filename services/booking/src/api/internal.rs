@@ -4,83 +4,47 @@
 use astro_proto::astrobookings::booking::v1::{
     CompleteLaunchBookingsRequest, CompleteLaunchBookingsResponse, ConfirmBookingPaymentRequest,
     ConfirmBookingPaymentResponse, FailBookingPaymentRequest, FailBookingPaymentResponse,
-    LaunchTraveler, ListLaunchBookingsRequest, ListLaunchBookingsResponse,
-    ListLaunchTravelersRequest, ListLaunchTravelersResponse, ListVipTravelersRequest,
-    ListVipTravelersResponse, RecordRefundOutcomeRequest, RecordRefundOutcomeResponse,
-    RefreshCatalogueEntriesRequest, RefreshCatalogueEntriesResponse, RefundLaunchBookingsRequest,
-    RefundLaunchBookingsResponse, RefundState, SyncCatalogueRequest, SyncCatalogueResponse,
+    ListLaunchBookingsRequest, ListLaunchBookingsResponse, ListLaunchTravelersRequest,
+    ListLaunchTravelersResponse, ListVipTravelersRequest, ListVipTravelersResponse,
+    RecordRefundOutcomeRequest, RecordRefundOutcomeResponse, RefreshCatalogueEntriesRequest,
+    RefreshCatalogueEntriesResponse, RefundLaunchBookingsRequest, RefundLaunchBookingsResponse,
+    SyncCatalogueRequest, SyncCatalogueResponse,
     booking_internal_service_server::BookingInternalService,
 };
-use astro_proto::astrobookings::common::v1::Contact;
-use astro_shared::{
-    AppError,
-    changes::Origin,
-    convert::money,
-    paging::page_size,
-    validate::{fingerprint, page_offset, page_token},
-};
+use std::collections::HashMap;
+
+use astro_shared::{AppError, convert::money, paging::QueryKey};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{BookingApi, catalogue};
-use crate::{
-    SERVICE_NAME, bookings,
-    domain::booking::CancellationReason,
-    outcomes,
-    store::{bookings::BookingRow, travelers::TravelerContactRow},
-};
+use super::{BookingApi, catalogue, convert, page_request};
+use crate::domain::booking::BookingStatus;
+
+/// Page size of the internal lists: default and maximum.
+const INTERNAL_PAGE: (u32, u32) = (200, 1_000);
 
 fn id_of(text: &str, field: &str) -> Result<Uuid, AppError> {
     Uuid::parse_str(text.trim()).map_err(|_| AppError::invalid(field, "must be a UUID"))
 }
 
-impl BookingApi {
-    async fn launch_exists(&self, launch_id: Uuid) -> Result<(), AppError> {
-        self.state
-            .store
-            .launch_summary(launch_id)
-            .await?
-            .map(|_| ())
-            .ok_or_else(|| AppError::NotFound("launch".into()))
-    }
-
-    async fn existing_booking(&self, id: &str) -> Result<BookingRow, AppError> {
-        let id = id_of(id, "booking_id")?;
-        self.state
-            .store
-            .booking(id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("booking".into()))
-    }
+/// ListLaunchTravelers' tokens belong to their launch.
+fn launch_travelers_key(launch_id: Uuid) -> QueryKey {
+    QueryKey::of(&["ListLaunchTravelers", &launch_id.to_string()])
 }
 
-/// Keyset paging by traveler id: the token is the last id of the page.
-fn after_traveler(token: &str) -> Result<Option<Uuid>, AppError> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    Uuid::parse_str(token)
-        .map(Some)
-        .map_err(|_| AppError::invalid("page_token", "is not a token from a previous page"))
+/// ListVipTravelers has no filters: its tokens belong to the RPC.
+fn vip_travelers_key() -> QueryKey {
+    QueryKey::of(&["ListVipTravelers"])
 }
 
-fn contact(row: &TravelerContactRow) -> Contact {
-    Contact {
-        user_id: row.id.to_string(),
-        name: row.name.clone(),
-        email: row.email.clone(),
-        phone: row.phone.clone(),
-    }
-}
-
-/// The next page's token: the last id, if the page was full.
-fn next_traveler_token(rows: &[TravelerContactRow], limit: u32) -> String {
-    if rows.len() < limit as usize {
-        return String::new();
-    }
-    rows.last()
-        .map(|row| row.id.to_string())
-        .unwrap_or_default()
+/// ListLaunchBookings' tokens belong to their launch and status filter.
+fn launch_bookings_key(launch_id: Uuid, statuses: &[BookingStatus]) -> QueryKey {
+    let statuses: Vec<&str> = statuses.iter().map(|status| status.as_str()).collect();
+    QueryKey::of(&[
+        "ListLaunchBookings",
+        &launch_id.to_string(),
+        &statuses.join(","),
+    ])
 }
 
 #[tonic::async_trait]
@@ -91,27 +55,16 @@ impl BookingInternalService for BookingApi {
     ) -> Result<Response<ListLaunchTravelersResponse>, Status> {
         let input = request.into_inner();
         let launch_id = id_of(&input.launch_id, "launch_id")?;
-        self.launch_exists(launch_id).await?;
-        let limit = page_size(input.page_size, 200, 1_000)?;
-        let rows = self
-            .state
-            .store
-            .launch_travelers(
-                launch_id,
-                after_traveler(&input.page_token)?,
-                i64::from(limit),
-            )
-            .await?;
+        let page = page_request(
+            launch_travelers_key(launch_id),
+            input.page_size,
+            &input.page_token,
+            INTERNAL_PAGE,
+        )?;
+        let page = self.app.travelers.of_launch(launch_id, page).await?;
         Ok(Response::new(ListLaunchTravelersResponse {
-            travelers: rows
-                .iter()
-                .map(|row| LaunchTraveler {
-                    contact: Some(contact(row)),
-                    seats: i32::try_from(row.seats).unwrap_or(i32::MAX),
-                    booking_ids: row.booking_ids.iter().map(Uuid::to_string).collect(),
-                })
-                .collect(),
-            next_page_token: next_traveler_token(&rows, limit),
+            travelers: page.items.iter().map(convert::launch_traveler).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 
@@ -120,15 +73,16 @@ impl BookingInternalService for BookingApi {
         request: Request<ListVipTravelersRequest>,
     ) -> Result<Response<ListVipTravelersResponse>, Status> {
         let input = request.into_inner();
-        let limit = page_size(input.page_size, 200, 1_000)?;
-        let rows = self
-            .state
-            .store
-            .vip_travelers(after_traveler(&input.page_token)?, i64::from(limit))
-            .await?;
+        let page = page_request(
+            vip_travelers_key(),
+            input.page_size,
+            &input.page_token,
+            INTERNAL_PAGE,
+        )?;
+        let page = self.app.travelers.vips(page).await?;
         Ok(Response::new(ListVipTravelersResponse {
-            travelers: rows.iter().map(contact).collect(),
-            next_page_token: next_traveler_token(&rows, limit),
+            travelers: page.items.iter().map(convert::contact).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 
@@ -138,31 +92,22 @@ impl BookingInternalService for BookingApi {
     ) -> Result<Response<ListLaunchBookingsResponse>, Status> {
         let input = request.into_inner();
         let launch_id = id_of(&input.launch_id, "launch_id")?;
-        self.launch_exists(launch_id).await?;
-        let statuses = super::convert::booking_statuses(&input.statuses)?;
-        let limit = page_size(input.page_size, 200, 1_000)?;
-        let query = fingerprint(&[&launch_id.to_string(), &statuses.join(",")]);
-        let offset = page_offset(&input.page_token, query)?;
-        let mut rows = self
-            .state
-            .store
-            .launch_bookings(
-                launch_id,
-                &statuses,
-                i64::try_from(offset).unwrap_or(i64::MAX),
-                i64::from(limit) + 1,
-            )
+        let statuses = convert::booking_statuses(&input.statuses)?;
+        let page = page_request(
+            launch_bookings_key(launch_id, &statuses),
+            input.page_size,
+            &input.page_token,
+            INTERNAL_PAGE,
+        )?;
+        let page = self
+            .app
+            .bookings
+            .of_launch(launch_id, &statuses, page)
             .await?;
-        let next_page_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            page_token(offset + u64::from(limit), query)
-        } else {
-            String::new()
-        };
         Ok(Response::new(ListLaunchBookingsResponse {
-            bookings: bookings::booking_messages(&self.state, &rows).await?,
-            travelers: Default::default(),
-            next_page_token,
+            bookings: page.items.iter().map(convert::booking).collect(),
+            travelers: HashMap::new(),
+            next_page_token: page.next_page_token,
         }))
     }
 
@@ -172,7 +117,11 @@ impl BookingInternalService for BookingApi {
     ) -> Result<Response<RefundLaunchBookingsResponse>, Status> {
         let input = request.into_inner();
         let launch_id = id_of(&input.launch_id, "launch_id")?;
-        let totals = outcomes::refund_aborted_launch(&self.state, launch_id, &input.reason).await?;
+        let totals = self
+            .app
+            .outcomes
+            .refund_aborted_launch(launch_id, &input.reason)
+            .await?;
         Ok(Response::new(RefundLaunchBookingsResponse {
             bookings_refunded: totals.bookings_refunded,
             holds_released: totals.holds_released,
@@ -186,7 +135,7 @@ impl BookingInternalService for BookingApi {
     ) -> Result<Response<CompleteLaunchBookingsResponse>, Status> {
         let launch_id = id_of(&request.get_ref().launch_id, "launch_id")?;
         let (bookings_completed, holds_released) =
-            outcomes::complete_flown_launch(&self.state, launch_id).await?;
+            self.app.outcomes.complete_flown_launch(launch_id).await?;
         Ok(Response::new(CompleteLaunchBookingsResponse {
             bookings_completed,
             holds_released,
@@ -198,19 +147,15 @@ impl BookingInternalService for BookingApi {
         request: Request<ConfirmBookingPaymentRequest>,
     ) -> Result<Response<ConfirmBookingPaymentResponse>, Status> {
         let input = request.into_inner();
-        let booking = self.existing_booking(&input.booking_id).await?;
-        if input.amount.as_ref().map(|amount| amount.amount_minor) != Some(booking.total_minor) {
-            return Err(AppError::invalid("amount", "must equal the booking's total").into());
-        }
-        let (row, _late) = crate::payments::accept_payment(
-            &self.state,
-            booking.id,
-            &input.payment_id,
-            &Origin::platform(SERVICE_NAME),
-        )
-        .await?;
+        let booking_id = id_of(&input.booking_id, "booking_id")?;
+        let amount_minor = input.amount.as_ref().map(|amount| amount.amount_minor);
+        let booking = self
+            .app
+            .bookings
+            .confirm_payment(booking_id, amount_minor, &input.payment_id)
+            .await?;
         Ok(Response::new(ConfirmBookingPaymentResponse {
-            booking: Some(bookings::booking_message(&self.state, &row).await?),
+            booking: Some(convert::booking(&booking)),
         }))
     }
 
@@ -219,21 +164,14 @@ impl BookingInternalService for BookingApi {
         request: Request<FailBookingPaymentRequest>,
     ) -> Result<Response<FailBookingPaymentResponse>, Status> {
         let input = request.into_inner();
-        let booking = self.existing_booking(&input.booking_id).await?;
-        let row = self
-            .state
-            .store
-            .release_hold(
-                booking.id,
-                CancellationReason::PaymentFailed,
-                &input.failure_message,
-                false,
-                &Origin::platform(SERVICE_NAME),
-            )
-            .await?
-            .unwrap_or(booking);
+        let booking_id = id_of(&input.booking_id, "booking_id")?;
+        let booking = self
+            .app
+            .bookings
+            .fail_payment(booking_id, &input.failure_message)
+            .await?;
         Ok(Response::new(FailBookingPaymentResponse {
-            booking: Some(bookings::booking_message(&self.state, &row).await?),
+            booking: Some(convert::booking(&booking)),
         }))
     }
 
@@ -242,33 +180,17 @@ impl BookingInternalService for BookingApi {
         request: Request<RecordRefundOutcomeRequest>,
     ) -> Result<Response<RecordRefundOutcomeResponse>, Status> {
         let input = request.into_inner();
-        let booking = self.existing_booking(&input.booking_id).await?;
+        let booking_id = id_of(&input.booking_id, "booking_id")?;
         let refund_id = id_of(&input.refund_id, "refund_id")?;
-        let state = match RefundState::try_from(input.state) {
-            Ok(RefundState::Pending) => "PENDING",
-            Ok(RefundState::Succeeded) => "SUCCEEDED",
-            Ok(RefundState::Failed) => "FAILED",
-            _ => {
-                return Err(
-                    AppError::invalid("state", "must be PENDING, SUCCEEDED or FAILED").into(),
-                );
-            }
-        };
+        let state = convert::refund_state(input.state)?;
         let failure = Some(input.failure_message.as_str()).filter(|message| !message.is_empty());
-        let row = self
-            .state
-            .store
-            .record_refund_outcome(
-                booking.id,
-                refund_id,
-                state,
-                failure,
-                &Origin::platform(SERVICE_NAME),
-            )
-            .await?
-            .unwrap_or(booking);
+        let booking = self
+            .app
+            .bookings
+            .record_refund_outcome(booking_id, refund_id, state, failure)
+            .await?;
         Ok(Response::new(RecordRefundOutcomeResponse {
-            booking: Some(bookings::booking_message(&self.state, &row).await?),
+            booking: Some(convert::booking(&booking)),
         }))
     }
 
@@ -276,17 +198,75 @@ impl BookingInternalService for BookingApi {
         &self,
         request: Request<RefreshCatalogueEntriesRequest>,
     ) -> Result<Response<RefreshCatalogueEntriesResponse>, Status> {
-        Ok(Response::new(
-            catalogue::refresh_catalogue_entries(&self.state, request.into_inner()).await?,
-        ))
+        let ids = catalogue::refresh_ids(&request.get_ref().launch_ids)?;
+        let (upserted, removed) = self.app.catalogue.refresh(&ids).await?;
+        Ok(Response::new(RefreshCatalogueEntriesResponse {
+            upserted: i32::try_from(upserted).unwrap_or(i32::MAX),
+            removed: i32::try_from(removed).unwrap_or(i32::MAX),
+        }))
     }
 
     async fn sync_catalogue(
         &self,
         request: Request<SyncCatalogueRequest>,
     ) -> Result<Response<SyncCatalogueResponse>, Status> {
-        Ok(Response::new(
-            catalogue::sync_catalogue(&self.state, request.into_inner()).await?,
-        ))
+        let page = catalogue::sync_page(request.get_ref())?;
+        let batch = self.app.catalogue.sync_batch(page).await?;
+        Ok(Response::new(catalogue::sync_response(&batch)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::PageRequest;
+    use crate::domain::field_of;
+
+    #[test]
+    fn contact_tokens_only_continue_the_list_they_came_from() {
+        let launch = Uuid::from_u128(1);
+        let last = Uuid::from_u128(42);
+        let token = launch_travelers_key(launch).token(&last);
+        let page: PageRequest<Uuid> =
+            page_request(launch_travelers_key(launch), 0, &token, INTERNAL_PAGE).unwrap();
+        assert_eq!((page.after, page.limit), (Some(last), 200));
+        for other in [
+            launch_travelers_key(Uuid::from_u128(2)),
+            vip_travelers_key(),
+        ] {
+            let refused = page_request::<Uuid>(other, 0, &token, INTERNAL_PAGE).unwrap_err();
+            assert_eq!(field_of(refused), "page_token");
+        }
+        // The old tokens were the bare traveler id.
+        let refused =
+            page_request::<Uuid>(vip_travelers_key(), 0, &last.to_string(), INTERNAL_PAGE)
+                .unwrap_err();
+        assert_eq!(field_of(refused), "page_token");
+        assert_eq!(
+            page_request::<Uuid>(vip_travelers_key(), 5_000, "", INTERNAL_PAGE)
+                .unwrap()
+                .limit,
+            1_000
+        );
+    }
+
+    #[test]
+    fn launch_booking_tokens_only_continue_their_launch_and_statuses() {
+        let launch = Uuid::from_u128(1);
+        let key = launch_bookings_key(launch, &[BookingStatus::Confirmed]);
+        let token = key.token(&400_u64);
+        let page: PageRequest<u64> = page_request(key, 0, &token, INTERNAL_PAGE).unwrap();
+        assert_eq!(page.after, Some(400));
+        for other in [
+            launch_bookings_key(Uuid::from_u128(2), &[BookingStatus::Confirmed]),
+            launch_bookings_key(launch, &[]),
+            launch_bookings_key(
+                launch,
+                &[BookingStatus::Confirmed, BookingStatus::Completed],
+            ),
+        ] {
+            let refused = page_request::<u64>(other, 0, &token, INTERNAL_PAGE).unwrap_err();
+            assert_eq!(field_of(refused), "page_token");
+        }
     }
 }

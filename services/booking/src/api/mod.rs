@@ -15,30 +15,35 @@ use astro_proto::astrobookings::booking::v1::{
     booking_service_server::BookingService,
 };
 use astro_shared::{
-    AppError,
+    AppError, AppResult,
     auth::caller,
-    paging::page_size,
-    validate::{bounded_text, fingerprint},
+    paging::{QueryKey, page_size},
+    validate::bounded_text,
 };
-use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    State, bookings,
-    domain::{booking::BookingRequest, traveler::TravelerDetails},
-    reserve, travelers,
+    app::{App, PageRequest, bookings::BookingFilter, reserve::Booked, travelers::Registration},
+    domain::{
+        booking::{BookingRequest, BookingStatus, parse_idempotency_key},
+        traveler::TravelerDetails,
+    },
 };
+
+/// Page size of ListBookings: default and maximum.
+const BOOKINGS_PAGE: (u32, u32) = (20, 100);
 
 /// Serves both the public `BookingService` and the internal `BookingInternalService`.
 #[derive(Clone)]
 pub struct BookingApi {
-    state: State,
+    app: App,
 }
 
 impl BookingApi {
-    pub fn new(state: State) -> Self {
-        Self { state }
+    pub fn new(app: App) -> Self {
+        Self { app }
     }
 }
 
@@ -49,31 +54,101 @@ fn traveler_id<T>(request: &Request<T>) -> Result<Uuid, Status> {
         .map_err(|_| Status::unauthenticated("the token's subject is not an account id"))
 }
 
+/// The page a list request asks for: its size (0 is `sizes`' default, larger ones are clamped
+/// to its maximum) and where its token says it starts; a token of another query is refused.
+fn page_request<P: DeserializeOwned>(
+    key: QueryKey,
+    requested_size: i32,
+    token: &str,
+    (default, maximum): (u32, u32),
+) -> AppResult<PageRequest<P>> {
+    let limit = page_size(requested_size, default, maximum)?;
+    Ok(PageRequest {
+        key,
+        limit,
+        after: key.position(token)?,
+    })
+}
+
+/// A booking id of a traveler's request: one that is not a UUID names no booking of theirs.
+fn own_booking_id(text: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(text.trim()).map_err(|_| AppError::NotFound("booking".into()))
+}
+
+/// ListBookings' tokens belong to its filters (the traveler is the token's bearer anyway).
+fn bookings_key(filter: &BookingFilter) -> QueryKey {
+    let statuses: Vec<&str> = filter
+        .statuses
+        .iter()
+        .map(|status| status.as_str())
+        .collect();
+    QueryKey::of(&[
+        "ListBookings",
+        &statuses.join(","),
+        &filter
+            .launch_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+    ])
+}
+
+fn booking_filter(request: &ListBookingsRequest) -> AppResult<BookingFilter> {
+    let statuses: Vec<BookingStatus> = convert::booking_statuses(&request.statuses)?;
+    let launch_id = match request.launch_id.trim() {
+        "" => None,
+        text => Some(
+            Uuid::parse_str(text)
+                .map_err(|_| AppError::invalid("launch_id", "must be a launch id (UUID)"))?,
+        ),
+    };
+    Ok(BookingFilter {
+        statuses,
+        launch_id,
+    })
+}
+
 #[tonic::async_trait]
 impl BookingService for BookingApi {
     async fn list_launches(
         &self,
         request: Request<ListLaunchesRequest>,
     ) -> Result<Response<ListLaunchesResponse>, Status> {
-        Ok(Response::new(
-            catalogue::list_launches(&self.state, request.into_inner()).await?,
-        ))
+        let query = catalogue::list_query(request.get_ref())?;
+        let selection = self.app.catalogue.list(&query).await?;
+        Ok(Response::new(catalogue::list_response(&selection)))
     }
 
     async fn get_launch(
         &self,
         request: Request<GetLaunchRequest>,
     ) -> Result<Response<GetLaunchResponse>, Status> {
-        Ok(Response::new(
-            catalogue::get_launch(&self.state, request.into_inner()).await?,
-        ))
+        let key = crate::domain::catalogue::LaunchKey::parse(&request.get_ref().id_or_slug)?;
+        let (entry, bookable) = self.app.catalogue.get(&key).await?;
+        Ok(Response::new(GetLaunchResponse {
+            launch: Some(catalogue::launch(&entry, bookable)),
+        }))
     }
 
     async fn register_traveler(
         &self,
         request: Request<RegisterTravelerRequest>,
     ) -> Result<Response<RegisterTravelerResponse>, Status> {
-        let traveler = travelers::register(&self.state, request.into_inner()).await?;
+        let input = request.into_inner();
+        // Everything this service checks is checked before the account exists.
+        let details =
+            TravelerDetails::parse(&input.phone, &input.tax_id, input.billing_address.as_ref())?;
+        let idempotency_key = parse_idempotency_key(&input.idempotency_key, false)?;
+        let traveler = self
+            .app
+            .travelers
+            .register(Registration {
+                name: input.name,
+                email: input.email,
+                password: input.password,
+                details,
+                idempotency_key,
+            })
+            .await?;
         Ok(Response::new(RegisterTravelerResponse {
             traveler: Some(convert::traveler(&traveler)),
         }))
@@ -84,7 +159,7 @@ impl BookingService for BookingApi {
         request: Request<GetTravelerProfileRequest>,
     ) -> Result<Response<GetTravelerProfileResponse>, Status> {
         let id = traveler_id(&request)?;
-        let traveler = travelers::own_profile(&self.state, &id.to_string()).await?;
+        let traveler = self.app.travelers.own_profile(id).await?;
         Ok(Response::new(GetTravelerProfileResponse {
             traveler: Some(convert::traveler(&traveler)),
         }))
@@ -98,7 +173,7 @@ impl BookingService for BookingApi {
         let input = request.into_inner();
         let details =
             TravelerDetails::parse(&input.phone, &input.tax_id, input.billing_address.as_ref())?;
-        let traveler = travelers::update_profile(&self.state, &id.to_string(), &details).await?;
+        let traveler = self.app.travelers.update_profile(id, &details).await?;
         Ok(Response::new(UpdateTravelerProfileResponse {
             traveler: Some(convert::traveler(&traveler)),
         }))
@@ -116,9 +191,16 @@ impl BookingService for BookingApi {
             &input.payment_method_id,
             &input.idempotency_key,
         )?;
-        Ok(Response::new(
-            reserve::create_booking(&self.state, id, booking).await?,
-        ))
+        let response = match self
+            .app
+            .reservations
+            .create(id, booking, convert::kept_create_booking)
+            .await?
+        {
+            Booked::New(reservation) => convert::create_booking(&reservation),
+            Booked::Replay(kept) => convert::replayed_create_booking(&kept)?,
+        };
+        Ok(Response::new(response))
     }
 
     async fn list_bookings(
@@ -127,36 +209,17 @@ impl BookingService for BookingApi {
     ) -> Result<Response<ListBookingsResponse>, Status> {
         let id = traveler_id(&request)?;
         let input = request.into_inner();
-        let statuses = convert::booking_statuses(&input.statuses)?;
-        let launch_id = match input.launch_id.trim() {
-            "" => None,
-            text => Some(
-                Uuid::parse_str(text)
-                    .map_err(|_| AppError::invalid("launch_id", "must be a launch id (UUID)"))?,
-            ),
-        };
-        let limit = page_size(input.page_size, 20, 100)?;
-        let query = fingerprint(&[
-            &statuses.join(","),
-            &launch_id.map(|id| id.to_string()).unwrap_or_default(),
-        ]);
-        let after = parse_cursor(&input.page_token, query)?;
-        let mut rows = self
-            .state
-            .store
-            .traveler_bookings(id, &statuses, launch_id, after, i64::from(limit) + 1)
-            .await?;
-        let next_page_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|last| cursor(last.audit.created_at, last.id, query))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let filter = booking_filter(&input)?;
+        let page = page_request(
+            bookings_key(&filter),
+            input.page_size,
+            &input.page_token,
+            BOOKINGS_PAGE,
+        )?;
+        let page = self.app.bookings.list_own(id, &filter, page).await?;
         Ok(Response::new(ListBookingsResponse {
-            bookings: bookings::booking_messages(&self.state, &rows).await?,
-            next_page_token,
+            bookings: page.items.iter().map(convert::booking).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 
@@ -165,10 +228,10 @@ impl BookingService for BookingApi {
         request: Request<GetBookingRequest>,
     ) -> Result<Response<GetBookingResponse>, Status> {
         let id = traveler_id(&request)?;
-        let booking = bookings::owned_booking(&self.state, id, &request.get_ref().id).await?;
-        let history = self.state.store.launch_history(booking.launch_id).await?;
+        let booking_id = own_booking_id(&request.get_ref().id)?;
+        let (booking, history) = self.app.bookings.own_with_history(id, booking_id).await?;
         Ok(Response::new(GetBookingResponse {
-            booking: Some(bookings::booking_message(&self.state, &booking).await?),
+            booking: Some(convert::booking(&booking)),
             launch_history: history
                 .iter()
                 .map(astro_shared::launch_history::StatusChangeRow::to_proto)
@@ -181,8 +244,9 @@ impl BookingService for BookingApi {
         request: Request<GetCancellationQuoteRequest>,
     ) -> Result<Response<GetCancellationQuoteResponse>, Status> {
         let id = traveler_id(&request)?;
-        let booking = bookings::owned_booking(&self.state, id, &request.get_ref().id).await?;
-        Ok(Response::new(bookings::quote(&self.state, &booking).await?))
+        let booking_id = own_booking_id(&request.get_ref().id)?;
+        let quote = self.app.bookings.quote_own(id, booking_id).await?;
+        Ok(Response::new(convert::cancellation_quote(quote.as_ref())))
     }
 
     async fn cancel_booking(
@@ -192,47 +256,62 @@ impl BookingService for BookingApi {
         let id = traveler_id(&request)?;
         let input = request.into_inner();
         let note = bounded_text("reason", &input.reason, 500)?;
-        let booking = bookings::owned_booking(&self.state, id, &input.id).await?;
-        let cancelled = bookings::cancel(&self.state, id, booking, &note).await?;
+        let booking_id = own_booking_id(&input.id)?;
+        let cancelled = self.app.bookings.cancel_own(id, booking_id, &note).await?;
         Ok(Response::new(CancelBookingResponse {
-            booking: Some(bookings::booking_message(&self.state, &cancelled).await?),
+            booking: Some(convert::booking(&cancelled)),
         }))
     }
 }
 
-/// A keyset page token: the last row's (created_at, id), bound to the query's filters.
-fn cursor(created_at: DateTime<Utc>, id: Uuid, query: u64) -> String {
-    format!(
-        "{}.{}.{query:016x}",
-        created_at.timestamp_micros(),
-        id.simple()
-    )
-}
+#[cfg(test)]
+mod tests {
+    use astro_proto::astrobookings::booking::v1::BookingStatus as BookingStatusMessage;
 
-fn parse_cursor(token: &str, query: u64) -> Result<Option<(DateTime<Utc>, Uuid)>, AppError> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let invalid = || {
-        AppError::invalid(
+    use super::*;
+    use crate::domain::field_of;
+
+    #[test]
+    fn a_bookings_token_only_continues_the_filters_it_came_from() {
+        let confirmed = ListBookingsRequest {
+            statuses: vec![BookingStatusMessage::Confirmed.into()],
+            ..Default::default()
+        };
+        let filter = booking_filter(&confirmed).unwrap();
+        assert_eq!(filter.statuses, [BookingStatus::Confirmed]);
+        let key = bookings_key(&filter);
+        let token = key.token(&(1_800_000_000_000_000_i64, Uuid::from_u128(7)));
+        let page: PageRequest<(i64, Uuid)> = page_request(key, 0, &token, BOOKINGS_PAGE).unwrap();
+        assert_eq!(
+            page.after,
+            Some((1_800_000_000_000_000, Uuid::from_u128(7)))
+        );
+        assert_eq!(page.limit, 20);
+
+        let other_launch = BookingFilter {
+            launch_id: Some(Uuid::from_u128(9)),
+            ..filter.clone()
+        };
+        let any_status = BookingFilter::default();
+        for other in [other_launch, any_status] {
+            let refused =
+                page_request::<(i64, Uuid)>(bookings_key(&other), 0, &token, BOOKINGS_PAGE)
+                    .unwrap_err();
+            assert_eq!(field_of(refused), "page_token");
+        }
+        assert_eq!(
+            field_of(
+                page_request::<(i64, Uuid)>(key, 0, "1800000000000000.7.0", BOOKINGS_PAGE)
+                    .unwrap_err()
+            ),
             "page_token",
-            "is not a token from a previous page of this query",
-        )
-    };
-    let mut parts = token.split('.');
-    let (Some(micros), Some(id), Some(mark), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid());
-    };
-    if mark != format!("{query:016x}") {
-        return Err(invalid());
+            "the old format is refused"
+        );
+        assert_eq!(
+            page_request::<(i64, Uuid)>(key, 1000, "", BOOKINGS_PAGE)
+                .unwrap()
+                .limit,
+            100
+        );
     }
-    let created_at = micros
-        .parse()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
-    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
-    Ok(Some((created_at, id)))
 }

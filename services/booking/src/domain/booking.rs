@@ -236,6 +236,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::domain::field_of;
 
     fn passenger(date_of_birth: &str) -> Passenger {
         Passenger {
@@ -253,13 +254,6 @@ mod tests {
             "pm_card_visa",
             "key-12345678",
         )
-    }
-
-    fn field_of(error: AppError) -> String {
-        match error {
-            AppError::InvalidArgument { field, .. } => field,
-            other => panic!("not a field error: {other:?}"),
-        }
     }
 
     #[test]

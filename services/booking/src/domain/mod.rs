@@ -1,8 +1,9 @@
 //! BookingAPI's rules as plain types and functions, free of I/O: passengers and their ages,
-//! seat limits, the refund policy, idempotency fingerprints. The store enforces the seat rules
-//! again in SQL, where concurrency is decided.
+//! seat limits, the refund policy, idempotency fingerprints, the catalogue's selection. The
+//! store enforces the seat rules again in SQL, where concurrency is decided.
 
 pub mod booking;
+pub mod catalogue;
 pub mod refund;
 pub mod traveler;
 
@@ -16,6 +17,15 @@ pub fn seat_limit(vip: bool) -> i32 {
     if vip { VIP_SEAT_LIMIT } else { SEAT_LIMIT }
 }
 
+/// The field an INVALID_ARGUMENT names, for tests of validation.
+#[cfg(test)]
+pub(crate) fn field_of(error: astro_shared::AppError) -> String {
+    match error {
+        astro_shared::AppError::InvalidArgument { field, .. } => field,
+        other => panic!("not a field error: {other:?}"),
+    }
+}
+
 /// `google.rpc.ErrorInfo` reasons of CreateBooking and CancelBooking, as the contract names them.
 pub mod reasons {
     pub const LAUNCH_NOT_BOOKABLE: &str = "LAUNCH_NOT_BOOKABLE";
@@ -24,19 +34,4 @@ pub mod reasons {
     pub const PROFILE_INCOMPLETE: &str = "PROFILE_INCOMPLETE";
     pub const PAYMENT_DECLINED: &str = "PAYMENT_DECLINED";
     pub const NOT_CANCELLABLE: &str = "NOT_CANCELLABLE";
-
-    /// The reason as a `'static` name, for answers replayed from storage.
-    pub fn known(reason: &str) -> &'static str {
-        [
-            LAUNCH_NOT_BOOKABLE,
-            SEATS_UNAVAILABLE,
-            SEAT_LIMIT_EXCEEDED,
-            PROFILE_INCOMPLETE,
-            PAYMENT_DECLINED,
-            NOT_CANCELLABLE,
-        ]
-        .into_iter()
-        .find(|known| *known == reason)
-        .unwrap_or("FAILED_PRECONDITION")
-    }
 }

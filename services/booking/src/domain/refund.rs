@@ -57,6 +57,26 @@ impl RefundTier {
     }
 }
 
+/// Where a due refund stands, as stored and as FinanceAPI reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundState {
+    /// Due, or submitted and not settled yet.
+    Pending,
+    Succeeded,
+    /// Refused for good; finance staff follow up.
+    Failed,
+}
+
+impl RefundState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
 /// What cancelling a paid booking now would do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quote {

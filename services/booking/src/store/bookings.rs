@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::Store;
 use crate::domain::{
-    booking::{BookingRequest, CancellationReason},
-    refund::{self, RefundTier},
+    booking::{BookingRequest, BookingStatus, CancellationReason},
+    refund::{self, RefundState, RefundTier},
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -324,11 +324,12 @@ impl Store {
     pub async fn traveler_bookings(
         &self,
         traveler_id: Uuid,
-        statuses: &[String],
+        statuses: &[BookingStatus],
         launch_id: Option<Uuid>,
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> Result<Vec<BookingRow>, AppError> {
+        let statuses = status_names(statuses);
         Ok(sqlx::query_as::<_, BookingRow>(&format!(
             "SELECT {BOOKING_COLUMNS} FROM bookings \
              WHERE traveler_id = $1 \
@@ -338,7 +339,7 @@ impl Store {
              ORDER BY created_at DESC, id DESC LIMIT $6"
         ))
         .bind(traveler_id)
-        .bind(statuses)
+        .bind(&statuses)
         .bind(launch_id)
         .bind(after.map(|(at, _)| at))
         .bind(after.map(|(_, id)| id))
@@ -351,17 +352,18 @@ impl Store {
     pub async fn launch_bookings(
         &self,
         launch_id: Uuid,
-        statuses: &[String],
+        statuses: &[BookingStatus],
         offset: i64,
         limit: i64,
     ) -> Result<Vec<BookingRow>, AppError> {
+        let statuses = status_names(statuses);
         Ok(sqlx::query_as::<_, BookingRow>(&format!(
             "SELECT {BOOKING_COLUMNS} FROM bookings \
              WHERE launch_id = $1 AND (cardinality($2::text[]) = 0 OR status = ANY($2)) \
              ORDER BY created_at, id OFFSET $3 LIMIT $4"
         ))
         .bind(launch_id)
-        .bind(statuses)
+        .bind(&statuses)
         .bind(offset)
         .bind(limit)
         .fetch_all(self.pool())
@@ -683,7 +685,7 @@ impl Store {
         &self,
         id: Uuid,
         refund_id: Uuid,
-        state: &str,
+        state: RefundState,
         error: Option<&str>,
         origin: &Origin,
     ) -> Result<Option<BookingRow>, AppError> {
@@ -697,7 +699,7 @@ impl Store {
         ))
         .bind(id)
         .bind(refund_id)
-        .bind(state)
+        .bind(state.as_str())
         .bind(error)
         .bind(origin.service)
         .bind(origin.user_id.as_deref())
@@ -705,14 +707,14 @@ impl Store {
         .fetch_optional(&mut *transaction)
         .await?;
         if let Some(booking) = &updated
-            && state != "PENDING"
+            && state != RefundState::Pending
         {
             record_change(
                 &mut transaction,
                 origin,
                 "booking",
                 &id.to_string(),
-                &format!("BOOKING_REFUND_{state}"),
+                &format!("BOOKING_REFUND_{}", state.as_str()),
                 booking.event_payload(),
             )
             .await?;
@@ -720,6 +722,11 @@ impl Store {
         transaction.commit().await?;
         Ok(updated)
     }
+}
+
+/// Stored status names, for `status = ANY($n)`.
+fn status_names(statuses: &[BookingStatus]) -> Vec<&'static str> {
+    statuses.iter().map(|status| status.as_str()).collect()
 }
 
 /// Cancels a paid booking under `tier`; the caller holds the booking's row lock.

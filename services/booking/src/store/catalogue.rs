@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::catalogue::query::{Entry, LaunchKey};
+use crate::domain::catalogue::{Entry, LaunchKey};
 
 const SELECT: &str = "SELECT l.id, l.slug, l.agency_id, a.name AS agency_name, \
      r.name AS rocket_name, r.rocket_range, l.spaceport, l.destination, l.scheduled_at, \

@@ -10,7 +10,6 @@ use astro_shared::{
     changes::{Change, ChangeFeed, ChangeHandler, run_feed},
     telemetry::error_chain,
 };
-use fred::prelude::EventInterface as _;
 use uuid::Uuid;
 
 use super::Catalogue;
@@ -122,7 +121,7 @@ pub async fn run(catalogue: Catalogue, feed_interval: Duration) {
 /// restarted, and rows handled meanwhile may be lost with it) and whenever the `built` marker
 /// is missing. A failed rebuild is retried on the next check.
 async fn keep_built(catalogue: Catalogue) {
-    let mut reconnections = catalogue.cache.client().reconnect_rx();
+    let mut reconnections = catalogue.cache.reconnections();
     let mut last_rebuild: Option<Instant> = None;
     let mut wanted = true;
     let mut ticks = tokio::time::interval(CHECK_EVERY);

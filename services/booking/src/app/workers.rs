@@ -9,7 +9,11 @@ use astro_shared::{
 };
 use tracing::Instrument as _;
 
-use crate::{SERVICE_NAME, State, domain::booking::CancellationReason, outcomes, payments};
+use super::{
+    App, SERVICE_NAME,
+    outcomes::{self, LaunchOutcomes},
+};
+use crate::{domain::booking::CancellationReason, store::Store};
 
 /// How often each worker runs.
 #[derive(Debug, Clone, Copy)]
@@ -19,34 +23,35 @@ pub struct Intervals {
 }
 
 /// Starts every worker; each runs until the process ends.
-pub fn spawn(state: State, intervals: Intervals) {
-    tokio::spawn(state.catalogue.clone().run(intervals.feed));
+pub fn spawn(app: &App, store: &Store, intervals: Intervals) {
+    tokio::spawn(app.catalogue.clone().run(intervals.feed));
     let feed = ChangeFeed::new(
-        state.store.pool().clone(),
+        store.pool().clone(),
         "booking-launch-outcomes",
         &outcomes::EVENTS,
     );
     tokio::spawn(run_feed(
         feed,
-        outcomes::LaunchOutcomes(state.clone()),
+        LaunchOutcomes(app.outcomes.clone()),
         intervals.feed,
     ));
-    tokio::spawn(sweep(state, intervals.sweep));
+    tokio::spawn(sweep(app.clone(), store.clone(), intervals.sweep));
 }
 
 /// Every `interval`: expired holds are settled (charge cancelled and seats released, or the
 /// booking confirmed if the payment went through after all) and refunds that a request or an
 /// earlier run left unfinished are driven again with their own refund ids.
-async fn sweep(state: State, interval: Duration) {
+async fn sweep(app: App, store: Store, interval: Duration) {
+    let payments = &app.payments;
     loop {
         tokio::time::sleep(interval).await;
         let span = tracing::info_span!("booking.sweep");
         async {
             let origin = Origin::platform(SERVICE_NAME);
-            match state.store.open_holds(None, 100).await {
+            match store.open_holds(None, 100).await {
                 Ok(holds) => {
                     for hold in holds {
-                        match payments::settle_hold(&state, &hold, CancellationReason::HoldExpired, "", &origin).await {
+                        match payments.settle_hold(&hold, CancellationReason::HoldExpired, "", &origin).await {
                             Ok(Some(booking)) => tracing::info!(booking_id = %booking.id, status = %booking.status, "expired hold settled"),
                             Ok(None) => {}
                             Err(error) => tracing::warn!(booking_id = %hold.id, error = %error_chain(&error), "expired hold not settled yet"),
@@ -55,9 +60,9 @@ async fn sweep(state: State, interval: Duration) {
                 }
                 Err(error) => tracing::warn!(error = %error_chain(&error), "hold sweep failed"),
             }
-            match state.store.refunds_due(None, interval, 100).await {
+            match store.refunds_due(None, interval, 100).await {
                 Ok(due) if !due.is_empty() => {
-                    if let Err(error) = payments::drive_refunds(&state, &due, &origin).await {
+                    if let Err(error) = payments.drive_refunds(&due, &origin).await {
                         tracing::warn!(error = %error_chain(&error), "some refunds are still due");
                     }
                 }

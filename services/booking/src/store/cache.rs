@@ -23,13 +23,16 @@ use chrono::{DateTime, Utc};
 use fred::{
     clients::WithOptions,
     interfaces::LuaInterface as _,
-    prelude::{Client, ClientLike as _, HashesInterface as _, KeysInterface as _, Options},
+    prelude::{
+        Client, ClientLike as _, EventInterface as _, HashesInterface as _, KeysInterface as _,
+        Options,
+    },
     types::Value,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::query::{Entry, LaunchKey};
+use crate::domain::catalogue::{Entry, LaunchKey};
 
 /// Upserts (entry JSON) or removes (empty JSON) launches read at `ARGV[1]`, each only if no
 /// later read of it was written already and no rebuild read it later.
@@ -254,8 +257,9 @@ impl Cache {
         }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A message per reconnection to CacheDB (which may have restarted empty).
+    pub fn reconnections(&self) -> tokio::sync::broadcast::Receiver<fred::types::config::Server> {
+        self.client.reconnect_rx()
     }
 
     /// False while the connection is down: callers skip CacheDB at once instead of waiting for

@@ -2,13 +2,11 @@
 //! kept in CacheDB as a read model of OperationsDB and refreshed from the change log; read from
 //! OperationsDB directly while CacheDB is down or not built, slower but just as correct.
 //!
-//! - [`query`]: the rules (bookable, filters, sort, pages) as pure functions, used by both paths;
-//! - [`source`]: OperationsDB reads; [`cache`]: the CacheDB layout and its atomic writes;
-//! - [`feed`]: which launches a change-log row affects, and the loop keeping CacheDB in step.
+//! The rules (bookable, filters, sort, pages) are `domain::catalogue`'s, used by both paths;
+//! OperationsDB reads are `store::catalogue`'s, the CacheDB layout and its atomic writes
+//! `store::cache`'s; [`feed`] keeps CacheDB in step.
 
-pub mod cache;
 mod feed;
-pub mod query;
 
 use std::{
     collections::HashMap,
@@ -16,15 +14,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use astro_shared::{AppError, AppResult, config::redis_key_prefix, telemetry::error_chain};
-use base64::Engine as _;
-use chrono::{DateTime, Utc};
+use astro_shared::{AppError, AppResult, telemetry::error_chain};
+use chrono::Utc;
 use uuid::Uuid;
 
-pub use query::{Entry, LaunchKey, ListQuery, Selection};
-
-use self::cache::Cache;
-use crate::store::catalogue::Source;
+use super::PageRequest;
+use crate::{
+    domain::catalogue::{self, Entry, LaunchKey, ListQuery, Selection, SyncPosition},
+    store::{
+        cache::{Cache, Change},
+        catalogue::Source,
+    },
+};
 
 /// After a CacheDB command fails, reads go straight to OperationsDB for this long instead of
 /// each waiting for CacheDB's timeout.
@@ -84,10 +85,10 @@ impl Health {
 }
 
 impl Catalogue {
-    pub fn new(pool: sqlx::PgPool, cache: fred::prelude::Client) -> Self {
+    pub fn new(source: Source, cache: Cache) -> Self {
         Self {
-            source: Source::new(pool),
-            cache: Cache::new(cache, &redis_key_prefix()),
+            source,
+            cache,
             health: Arc::new(Health::default()),
         }
     }
@@ -98,7 +99,7 @@ impl Catalogue {
         if self.health.usable(&self.cache) {
             match self.cache.entries().await {
                 Ok(Some(snapshot)) => {
-                    return Ok(query::select(&snapshot.entries, query, Utc::now()));
+                    return Ok(catalogue::select(&snapshot.entries, query, Utc::now()));
                 }
                 Ok(None) => self
                     .health
@@ -109,7 +110,7 @@ impl Catalogue {
             self.health.fallback("CacheDB is not connected");
         }
         let read = self.source.bookable().await?;
-        Ok(query::select(&read.entries, query, Utc::now()))
+        Ok(catalogue::select(&read.entries, query, Utc::now()))
     }
 
     /// One launch by id or slug with whether it is bookable now. Launches that left the
@@ -150,7 +151,7 @@ impl Catalogue {
         let read = self.source.launches(&ids).await?;
         let found: HashMap<Uuid, &Entry> =
             read.entries.iter().map(|entry| (entry.id, entry)).collect();
-        let changes: Vec<cache::Change<'_>> = ids
+        let changes: Vec<Change<'_>> = ids
             .iter()
             .map(|id| {
                 let entry = found
@@ -169,7 +170,7 @@ impl Catalogue {
     /// Returns (upserted, removed).
     pub async fn rebuild(&self) -> AppResult<(u32, u32)> {
         let read = self.source.bookable().await?;
-        let changes: Vec<cache::Change<'_>> = read
+        let changes: Vec<Change<'_>> = read
             .entries
             .iter()
             .filter(|entry| entry.bookable_at(read.at))
@@ -180,17 +181,16 @@ impl Catalogue {
         Ok((counts(&changes).0, removed))
     }
 
-    /// One batch of a CATALOGUE sync job (SyncCatalogue): the next `batch_size` launches in id
+    /// One batch of a CATALOGUE sync job (SyncCatalogue): the next `page.limit` launches in id
     /// order are written or removed; the last batch removes entries of launches no batch saw
-    /// and marks the catalogue built. `page_token` is empty for the first batch.
-    pub async fn sync_batch(
-        &self,
-        job_id: &str,
-        page_token: &str,
-        batch_size: u32,
-    ) -> AppResult<SyncBatch> {
-        let job = job_fingerprint(job_id);
-        let resumed = SyncToken::decode(page_token, job)?;
+    /// and marks the catalogue built. `page.after` is `None` for the first batch.
+    pub async fn sync_batch(&self, page: PageRequest<SyncPosition>) -> AppResult<SyncBatch> {
+        let batch_size = page.limit;
+        // (when the job started, where it stands)
+        let resumed = match page.after {
+            Some(position) => Some((position.started()?, position)),
+            None => None,
+        };
         if !self.cache.is_connected() {
             return Err(AppError::unavailable(
                 "CacheDB",
@@ -200,16 +200,16 @@ impl Catalogue {
         let (read, total) = self
             .source
             .batch(
-                resumed.as_ref().map(|token| token.after),
+                resumed.map(|(_, position)| position.after),
                 i64::from(batch_size),
                 resumed.is_none(),
             )
             .await?;
-        let (started, items_total) = match &resumed {
-            Some(token) => (token.started, token.total),
+        let (started, items_total) = match resumed {
+            Some((started, position)) => (started, position.total),
             None => (read.at, total.unwrap_or_default()),
         };
-        let changes: Vec<cache::Change<'_>> = read
+        let changes: Vec<Change<'_>> = read
             .entries
             .iter()
             .map(|entry| {
@@ -222,13 +222,11 @@ impl Catalogue {
         self.cache.apply(read.at, &changes).await?;
         let items_processed = u32::try_from(changes.len()).unwrap_or(u32::MAX);
         let next_page_token = match read.entries.last() {
-            Some(last) if items_processed >= batch_size => SyncToken {
-                job,
-                started,
+            Some(last) if items_processed >= batch_size => page.key.token(&SyncPosition {
+                started_us: started.timestamp_micros(),
                 total: items_total,
                 after: last.id,
-            }
-            .encode(),
+            }),
             _ => {
                 // Every launch that existed when the job started was written by some batch
                 // since, so what is older than the start is gone from OperationsDB.
@@ -251,92 +249,11 @@ impl Catalogue {
 }
 
 /// (upserted, removed) of a list of changes.
-fn counts(changes: &[cache::Change<'_>]) -> (u32, u32) {
+fn counts(changes: &[Change<'_>]) -> (u32, u32) {
     let upserted = changes.iter().filter(|(_, entry)| entry.is_some()).count();
     let removed = changes.len() - upserted;
     (
         u32::try_from(upserted).unwrap_or(u32::MAX),
         u32::try_from(removed).unwrap_or(u32::MAX),
     )
-}
-
-/// FNV-1a of a job id: stable across builds and processes, so any replica resumes a job.
-fn job_fingerprint(job_id: &str) -> u64 {
-    job_id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |hash: u64, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        })
-}
-
-/// Where a sync job stands: which job, when it started, how many launches it covers, and the
-/// last launch written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct SyncToken {
-    job: u64,
-    started: DateTime<Utc>,
-    total: i64,
-    after: Uuid,
-}
-
-impl SyncToken {
-    fn encode(&self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-            "s1.{:016x}.{}.{}.{}",
-            self.job,
-            self.started.timestamp_micros(),
-            self.total,
-            self.after
-        ))
-    }
-
-    /// `None` for the first batch; a token of another job, or no token at all, is refused.
-    fn decode(token: &str, job: u64) -> AppResult<Option<Self>> {
-        if token.is_empty() {
-            return Ok(None);
-        }
-        let invalid = || AppError::invalid("page_token", "is not a token of this sync job");
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token)
-            .map_err(|_| invalid())?;
-        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-        let parts: Vec<&str> = text.split('.').collect();
-        let ["s1", mark, started, total, after] = parts.as_slice() else {
-            return Err(invalid());
-        };
-        if *mark != format!("{job:016x}") {
-            return Err(invalid());
-        }
-        Ok(Some(Self {
-            job,
-            started: started
-                .parse()
-                .ok()
-                .and_then(DateTime::from_timestamp_micros)
-                .ok_or_else(invalid)?,
-            total: total.parse().map_err(|_| invalid())?,
-            after: after.parse().map_err(|_| invalid())?,
-        }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sync_tokens_round_trip_and_belong_to_one_job() {
-        let job = job_fingerprint("job-1");
-        let token = SyncToken {
-            job,
-            started: DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap(),
-            total: 42,
-            after: Uuid::new_v4(),
-        };
-        let encoded = token.encode();
-        assert_eq!(SyncToken::decode(&encoded, job).unwrap(), Some(token));
-        assert_eq!(SyncToken::decode("", job).unwrap(), None);
-        assert!(SyncToken::decode(&encoded, job_fingerprint("job-2")).is_err());
-        assert!(SyncToken::decode("garbage", job).is_err());
-    }
 }

@@ -1,0 +1,11 @@
+-- CreateBooking's final error answers are kept whole: the google.rpc.Status the first request
+-- answered (code, message and details: BadRequest's field, ErrorInfo's reason and metadata),
+-- encoded, and replayed from it as it was, instead of being rebuilt from the code, message,
+-- reason and metadata columns.
+--
+-- Rows written before this migration keep error_code, error_message, error_reason and
+-- error_metadata, and BookingAPI still reads a DONE row through them when it has no
+-- error_status (the fallback answers as the code that wrote them did). Nothing writes those
+-- columns any more; they can be dropped by a later migration once no such row remains (records
+-- are meant to be kept 24 hours).
+ALTER TABLE booking_requests ADD COLUMN error_status BYTEA;
