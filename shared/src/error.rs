@@ -117,16 +117,20 @@ impl AppError {
         self
     }
 
-    /// An error answered by another service of the mesh, seen by its caller: the callee being
-    /// unreachable or slow is this request's dependency failure; anything else is unexpected
-    /// here, so callers match the codes they expect before falling back to this.
-    pub fn upstream(dependency: &'static str, status: tonic::Status) -> Self {
-        match status.code() {
-            Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::Cancelled
-            | Code::ResourceExhausted => Self::unavailable(dependency, anyhow::anyhow!("{status}")),
-            _ => Self::internal(anyhow::anyhow!("{dependency} answered {status}")),
+    /// An error answered by another service of the mesh (a `Status`, or the `AppError` it was
+    /// decoded to), seen by a caller that has no meaning of its own for it: the callee being
+    /// unreachable, slow or out of capacity is this request's dependency failure, named for the
+    /// callee (the client may retry); anything else is unexpected here (INTERNAL, its text kept
+    /// for the log). Callers match the errors they expect before falling back to this.
+    pub fn upstream(dependency: &'static str, answered: impl Into<Self>) -> Self {
+        match answered.into() {
+            error @ (Self::Unavailable { .. }
+            | Self::DeadlineExceeded
+            | Self::ResourceExhausted { .. }) => Self::unavailable(dependency, error),
+            Self::Internal(cause) => {
+                Self::Internal(cause.context(format!("{dependency} answered an internal error")))
+            }
+            other => Self::internal(anyhow::anyhow!("{dependency} answered {other}")),
         }
     }
 
@@ -212,7 +216,8 @@ impl From<AppError> for Status {
 /// callee said: BadRequest gives the field back, ErrorInfo the reason (or the unreachable
 /// dependency), RetryInfo the delay. Codes the mesh never sends from an `AppError` (CANCELLED,
 /// UNKNOWN, UNIMPLEMENTED, ...) are unexpected here and become INTERNAL, their text kept for
-/// the log only.
+/// the log only, except CANCELLED: a call that ran out of time on the client's side, or the
+/// callee's own request timeout (tonic's server answers it so), is DEADLINE_EXCEEDED.
 impl From<Status> for AppError {
     fn from(status: Status) -> Self {
         let details = status.get_error_details();
@@ -256,7 +261,7 @@ impl From<Status> for AppError {
                 ),
                 cause: anyhow::anyhow!("{message}"),
             },
-            Code::DeadlineExceeded => Self::DeadlineExceeded,
+            Code::DeadlineExceeded | Code::Cancelled => Self::DeadlineExceeded,
             _ => Self::internal(anyhow::anyhow!("{status}")),
         }
     }
@@ -418,6 +423,39 @@ mod tests {
         }
         let unexpected = AppError::from(Status::unimplemented("not built"));
         assert_eq!(unexpected.code(), Code::Internal);
+    }
+
+    #[test]
+    fn an_upstream_error_is_retryable_only_when_the_callee_could_not_serve() {
+        let code = |status: Status| AppError::upstream("FinanceAPI", status).code();
+        for status in [
+            Status::unavailable("down"),
+            Status::deadline_exceeded("slow"),
+            Status::cancelled("timed out"),
+            Status::from(AppError::ResourceExhausted {
+                message: "busy".into(),
+                retry_after: Duration::from_secs(1),
+            }),
+        ] {
+            assert_eq!(code(status), Code::Unavailable);
+        }
+        for status in [
+            Status::not_found("booking not found"),
+            Status::failed_precondition("no"),
+            Status::internal("bug"),
+            Status::unimplemented("not built"),
+        ] {
+            assert_eq!(code(status), Code::Internal);
+        }
+        let unavailable = Status::from(AppError::upstream(
+            "FinanceAPI",
+            AppError::from(Status::unavailable("down")),
+        ));
+        assert_eq!(
+            unavailable_dependency(&unavailable).as_deref(),
+            Some("FinanceAPI"),
+            "named for the service we called"
+        );
     }
 
     #[test]

@@ -173,15 +173,13 @@ impl Directory {
     }
 }
 
-/// What a callee's error means here, decided on the error it stands for: the thing asked
-/// about is not there, or its id is not even well formed (NOT_FOUND, INVALID_ARGUMENT), so
-/// there is nobody to tell: `Ok(None)`. Anything else fails the lookup, as the shared upstream
-/// mapping names it: unreachable or slow (a client-side timeout is CANCELLED, a code the mesh
-/// never answers with and so outside `From<Status>`) is `dependency` being unavailable.
+/// What a callee's error means here: the thing asked about is not there, or its id is not even
+/// well formed (NOT_FOUND, INVALID_ARGUMENT), so there is nobody to tell: `Ok(None)`. Anything
+/// else fails the lookup as the shared upstream mapping names it.
 fn unless_gone<T>(dependency: &'static str, status: Status) -> Result<Option<T>, AppError> {
-    match AppError::from(status.clone()) {
+    match AppError::from(status) {
         AppError::NotFound(_) | AppError::InvalidArgument { .. } => Ok(None),
-        _ => Err(AppError::upstream(dependency, status)),
+        other => Err(AppError::upstream(dependency, other)),
     }
 }
 

@@ -7,10 +7,7 @@ use astro_shared::{AppError, changes::Origin, error::PAYMENT_GATEWAY};
 use uuid::Uuid;
 
 use crate::{
-    clients::{
-        finance::{ChargeState, Finance},
-        unexpected,
-    },
+    clients::finance::{ChargeState, FINANCE, Finance},
     domain::{
         booking::{BookingStatus, CancellationReason},
         refund::RefundState,
@@ -20,8 +17,6 @@ use crate::{
         bookings::{BookingRow, Confirmation},
     },
 };
-
-const FINANCE: &str = "FinanceAPI";
 
 /// What a charge attempt came to.
 #[derive(Debug)]
@@ -78,7 +73,7 @@ impl Payments {
             Err(error @ AppError::Unavailable { .. }) if names_payment_gateway(&error) => {
                 return Charge::NotCharged(error);
             }
-            Err(error) => return Charge::Unknown(unexpected(FINANCE, error)),
+            Err(error) => return Charge::Unknown(AppError::upstream(FINANCE, error)),
         };
         match charge.state {
             ChargeState::Succeeded => Charge::Succeeded {
@@ -158,7 +153,7 @@ impl Payments {
                 let (row, _late) = self.accept_payment(booking.id, &payment_id, origin).await?;
                 return Ok(Some(row));
             }
-            Err(error) => return Err(unexpected(FINANCE, error)),
+            Err(error) => return Err(AppError::upstream(FINANCE, error)),
         }
         self.store
             .release_hold(booking.id, reason, note, false, origin)
@@ -191,7 +186,7 @@ impl Payments {
             Err(AppError::FailedPrecondition(message) | AppError::Refused { message, .. }) => {
                 (RefundState::Failed, Some(message))
             }
-            Err(error) => return Err(unexpected(FINANCE, error)),
+            Err(error) => return Err(AppError::upstream(FINANCE, error)),
         };
         tracing::info!(booking_id = %booking.id, %refund_id, state = state.as_str(), "refund outcome");
         Ok(self
@@ -235,7 +230,6 @@ mod tests {
     use tonic::Status;
 
     use super::*;
-    use crate::clients::answered;
 
     #[test]
     fn only_an_unreachable_payment_gateway_means_not_charged() {
@@ -243,14 +237,13 @@ mod tests {
             PAYMENT_GATEWAY,
             anyhow::anyhow!("connection refused"),
         ));
-        assert!(names_payment_gateway(&answered(FINANCE, gateway_down)));
+        assert!(names_payment_gateway(&AppError::from(gateway_down)));
         let database_down = Status::from(AppError::unavailable(
             "OperationsDB",
             anyhow::anyhow!("connection refused"),
         ));
-        assert!(!names_payment_gateway(&answered(FINANCE, database_down)));
-        assert!(!names_payment_gateway(&answered(
-            FINANCE,
+        assert!(!names_payment_gateway(&AppError::from(database_down)));
+        assert!(!names_payment_gateway(&AppError::from(
             Status::unavailable("transport error")
         )));
     }

@@ -14,18 +14,13 @@ use uuid::Uuid;
 
 use super::{PageRequest, SERVICE_NAME, bookings::launch_exists};
 use crate::{
-    clients::{
-        system::{NewAccount, System},
-        unexpected,
-    },
+    clients::system::{NewAccount, SYSTEM, System},
     domain::traveler::TravelerDetails,
     store::{
         Store,
         travelers::{TravelerContactRow, TravelerRow},
     },
 };
-
-const SYSTEM: &str = "SystemAPI";
 
 /// How long a client is asked to wait when SystemAPI is out of capacity without saying how long.
 const ACCOUNT_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -120,7 +115,7 @@ impl Travelers {
             .system
             .account(&user_id)
             .await
-            .map_err(|error| unexpected(SYSTEM, error))?;
+            .map_err(|error| AppError::upstream(SYSTEM, error))?;
         self.store
             .ensure_traveler(
                 traveler_id,
@@ -197,7 +192,7 @@ fn account_error(error: AppError) -> AppError {
                 retry_after
             },
         },
-        other => unexpected(SYSTEM, other),
+        other => AppError::upstream(SYSTEM, other),
     }
 }
 
@@ -207,10 +202,9 @@ mod tests {
     use tonic_types::StatusExt as _;
 
     use super::*;
-    use crate::clients::answered;
 
     fn answer(status: Status) -> Status {
-        Status::from(account_error(answered(SYSTEM, status)))
+        Status::from(account_error(AppError::from(status)))
     }
 
     #[test]

@@ -9,13 +9,13 @@ use astro_proto::astrobookings::finance::v1::{
 use astro_shared::{AppError, convert::money, grpc_client::TracedChannel};
 use uuid::Uuid;
 
-use super::answered;
 use crate::{
     domain::{booking::CancellationReason, refund::RefundState},
     store::bookings::BookingRow,
 };
 
-const FINANCE: &str = "FinanceAPI";
+/// FinanceAPI as a dependency, in errors and logs.
+pub const FINANCE: &str = "FinanceAPI";
 
 /// Where a charge stands, as FinanceAPI reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,7 @@ impl Finance {
             .clone()
             .charge_booking(request)
             .await
-            .map_err(|status| answered(FINANCE, status))?
+            .map_err(AppError::from)?
             .into_inner()
             .charge
             .unwrap_or_default();
@@ -108,7 +108,7 @@ impl Finance {
                 booking_id: id.to_string(),
             })
             .await
-            .map_err(|status| answered(FINANCE, status))?;
+            .map_err(AppError::from)?;
         Ok(())
     }
 
@@ -137,7 +137,7 @@ impl Finance {
             .clone()
             .refund_booking(request)
             .await
-            .map_err(|status| answered(FINANCE, status))?
+            .map_err(AppError::from)?
             .into_inner()
             .refund
             .unwrap_or_default();

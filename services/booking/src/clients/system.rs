@@ -10,9 +10,8 @@ use astro_proto::astrobookings::{
 };
 use astro_shared::{AppError, grpc_client::TracedChannel};
 
-use super::answered;
-
-const SYSTEM: &str = "SystemAPI";
+/// SystemAPI as a dependency, in errors and logs.
+pub const SYSTEM: &str = "SystemAPI";
 
 /// An account as BookingAPI needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +53,7 @@ impl System {
                 role: Role::Traveler.into(),
             })
             .await
-            .map_err(|status| answered(SYSTEM, status))?
+            .map_err(AppError::from)?
             .into_inner();
         let user = created
             .user
@@ -74,7 +73,7 @@ impl System {
                 reason: reason.to_owned(),
             })
             .await
-            .map_err(|status| answered(SYSTEM, status))?;
+            .map_err(AppError::from)?;
         Ok(())
     }
 
@@ -87,7 +86,7 @@ impl System {
                 user_id: user_id.to_owned(),
             })
             .await
-            .map_err(|status| answered(SYSTEM, status))?
+            .map_err(AppError::from)?
             .into_inner()
             .user
             .unwrap_or_default();
