@@ -19,6 +19,7 @@ mod lifecycle;
 mod mail_catcher;
 mod mesh;
 mod notify;
+mod paging;
 mod security;
 mod system_auth;
 mod system_internal;
