@@ -46,8 +46,11 @@ pub struct Rpc {
     pub access: Access,
     /// The rate-limit group (`auth`, `catalogue`, ...).
     pub group: &'static str,
-    /// The deadline given to the upstream call.
+    /// The deadline given to the upstream call; for a server stream over REST, the deadline
+    /// of its first message.
     pub timeout: Duration,
+    /// The deadline of a whole server stream over REST (its `grpc-timeout`).
+    pub stream_timeout: Duration,
     /// The request field the `Idempotency-Key` header fills, if the request has one.
     pub idempotency_field: Option<FieldDescriptor>,
 }
@@ -89,6 +92,10 @@ pub enum Lookup<'a> {
 pub trait RouteSettings {
     fn group(&self, rpc_name: &str) -> &'static str;
     fn timeout(&self, rpc_name: &str) -> Duration;
+    /// The deadline of a whole server stream (by default the RPC's deadline).
+    fn stream_timeout(&self, rpc_name: &str) -> Duration {
+        self.timeout(rpc_name)
+    }
 }
 
 /// Every public RPC and REST route.
@@ -133,6 +140,7 @@ impl Contracts {
                     access,
                     group: settings.group(method.name()),
                     timeout: settings.timeout(method.name()),
+                    stream_timeout: settings.stream_timeout(method.name()),
                     idempotency_field: method.input().get_field_by_name("idempotency_key"),
                     descriptor: method.clone(),
                 });

@@ -55,8 +55,14 @@ pub struct Config {
     /// client sent none (or a longer one). Default 10 s.
     pub upstream_timeout: Duration,
     /// `ASTRO_GATEWAY_ROUTE_TIMEOUTS_MS`: per-RPC deadlines overriding the default, as
-    /// `ExportLogs=60000,GenerateInvoices=30000` (RPC method names).
+    /// `ExportLogs=60000,GenerateInvoices=30000` (RPC method names). For a server-streaming
+    /// RPC answered over REST this bounds the wait for its first message (until then the
+    /// answer can still be a 504).
     pub route_timeouts: HashMap<String, Duration>,
+    /// `ASTRO_GATEWAY_STREAM_TIMEOUT_MS`: the deadline of a whole server stream answered over
+    /// REST (a long export), sent upstream as its `grpc-timeout`; never shorter than the
+    /// route's own deadline. Past it the body is aborted. Default 10 min.
+    pub stream_timeout: Duration,
     /// `ASTRO_GATEWAY_CORS_ORIGINS`: comma-separated origins allowed to call from a browser,
     /// or `*` (the default, for development).
     pub cors_origins: String,
@@ -103,6 +109,7 @@ impl Config {
             },
             upstream_timeout: env.millis_or("UPSTREAM_TIMEOUT_MS", Duration::from_secs(10))?,
             route_timeouts,
+            stream_timeout: env.millis_or("STREAM_TIMEOUT_MS", Duration::from_secs(600))?,
             cors_origins: env.or("CORS_ORIGINS", "*".to_owned())?,
             drain_delay: env.millis_or("DRAIN_DELAY_MS", Duration::from_secs(1))?,
             drain_timeout: env.millis_or("DRAIN_TIMEOUT_MS", Duration::from_secs(10))?,
@@ -113,6 +120,17 @@ impl Config {
             rate_limits: RateLimits::from_env(&env)?,
             trusted_proxy_hops: env.or("TRUSTED_PROXY_HOPS", 0)?,
         })
+    }
+
+    /// The longest deadline any upstream call of a route may have: a server stream's, or the
+    /// longest per-RPC one.
+    fn longest_deadline(&self) -> Duration {
+        self.route_timeouts
+            .values()
+            .copied()
+            .chain([self.upstream_timeout, self.stream_timeout])
+            .max()
+            .unwrap_or(self.upstream_timeout)
     }
 }
 
@@ -143,6 +161,10 @@ impl RouteSettings for Config {
             .get(rpc_name)
             .copied()
             .unwrap_or(self.upstream_timeout)
+    }
+
+    fn stream_timeout(&self, rpc_name: &str) -> Duration {
+        self.stream_timeout.max(self.timeout(rpc_name))
     }
 }
 
@@ -192,7 +214,11 @@ pub fn app(config: &Config) -> anyhow::Result<Router> {
 /// The gateway's HTTP application built from `parts`. Must run inside a Tokio runtime (the
 /// CacheDB connection starts in the background).
 pub fn app_with(config: &Config, parts: AppParts) -> anyhow::Result<Router> {
-    let upstreams = Upstreams::connect(&config.upstreams, config.upstream_timeout)?;
+    let upstreams = Upstreams::connect(
+        &config.upstreams,
+        config.upstream_timeout,
+        config.longest_deadline(),
+    )?;
     let contracts = Arc::new(Contracts::load(
         parts.pool,
         &upstreams.service_names(),

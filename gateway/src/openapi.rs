@@ -14,6 +14,17 @@ use crate::{
 
 const OUTPUT_ONLY: i32 = 3;
 const INPUT_ONLY: i32 = 4;
+/// How a server stream of file chunks is answered (see `rest::stream`).
+const STREAMED_DOWNLOAD: &str = "OK. A file streamed as the upstream produces it (chunked, no \
+    Content-Length): the bytes of every message's `data`, with the first message's content type \
+    and file name (Content-Disposition). A stream that fails before its first message is \
+    answered with the error instead. A failure after the first byte cannot change the status: \
+    the body is aborted (the connection closes before the last chunk; over HTTP/2 the stream \
+    is reset), so a body that ends normally is complete.";
+/// How any other server stream is answered (see `rest::stream`).
+const STREAMED_ARRAY: &str = "OK. The JSON array of the stream's messages, written element by \
+    element as they arrive (chunked). A stream that fails before its first message is answered \
+    with the error instead; a failure after it aborts the body, the array left unterminated.";
 /// How deep nested message fields are offered as `a.b.c` query parameters.
 const MAX_QUERY_DEPTH: usize = 3;
 
@@ -205,20 +216,27 @@ fn responses(route: &Route, schemas: &mut Schemas<'_>) -> Json {
         Some(field) => schemas.field(field, false),
         None => schemas.message_ref(&output),
     };
-    if route.rpc.descriptor.is_server_streaming() {
+    let streaming = route.rpc.descriptor.is_server_streaming();
+    if streaming {
         schema = json!({"type": "array", "items": schema});
     }
+    let download = DownloadShape::of(&output).is_some();
     let mut content = Map::new();
     content.insert("application/json".into(), json!({"schema": schema}));
-    if DownloadShape::of(&output).is_some() {
+    if download {
         content.insert(
             "*/*".into(),
             json!({"schema": {"type": "string", "format": "binary"}}),
         );
     }
+    let description = match (streaming, download) {
+        (true, true) => STREAMED_DOWNLOAD,
+        (true, false) => STREAMED_ARRAY,
+        (false, _) => "OK",
+    };
     let status_ref = schemas.status_ref();
     json!({
-        "200": {"description": "OK", "content": content},
+        "200": {"description": description, "content": content},
         "default": {
             "description": "An error: a google.rpc.Status with the HTTP status mapped from its gRPC code.",
             "content": {"application/json": {"schema": status_ref}},

@@ -8,7 +8,7 @@ use astro_proto::astrobookings::{
     finance::v1::finance_service_server, notify::v1::notify_service_server,
     system::v1::system_service_server,
 };
-use astro_shared::grpc_client::TracedChannel;
+use astro_shared::grpc_client::{CONNECT_TIMEOUT, TracedChannel, lazy_channel};
 
 /// One upstream process and the public gRPC service it serves.
 #[derive(Clone)]
@@ -18,7 +18,12 @@ pub struct Upstream {
     /// The fully-qualified gRPC service name, e.g. `astrobookings.booking.v1.BookingService`.
     pub service: String,
     pub url: String,
+    /// For the calls that give their own deadline (REST, the gRPC proxy, health checks): it
+    /// reaches the upstream unchanged up to the longest the gateway gives (a long stream's).
     pub channel: TracedChannel,
+    /// The same connection with the default deadline as ceiling, for calls made on the
+    /// gateway's own behalf (the JWKS).
+    capped: TracedChannel,
 }
 
 /// Every public upstream, looked up by gRPC service name.
@@ -42,7 +47,13 @@ pub struct UpstreamUrls {
 
 impl Upstreams {
     /// Lazy channels to every upstream: the gateway starts even while they are down.
-    pub fn connect(urls: &UpstreamUrls, default_deadline: Duration) -> anyhow::Result<Self> {
+    /// `longest_deadline` is the longest any route gives its upstream call: a channel's own
+    /// deadline is a ceiling, and one at `default_deadline` would cut a longer route's to it.
+    pub fn connect(
+        urls: &UpstreamUrls,
+        default_deadline: Duration,
+        longest_deadline: Duration,
+    ) -> anyhow::Result<Self> {
         let standard = [
             ("system", system_service_server::SERVICE_NAME, &urls.system),
             ("agency", agency_service_server::SERVICE_NAME, &urls.agency),
@@ -64,12 +75,16 @@ impl Upstreams {
             .chain(urls.extra.iter().cloned());
         let upstreams = targets
             .map(|(name, service, url)| {
-                let channel = TracedChannel::lazy(&url, default_deadline)?;
+                let connection = lazy_channel(&url, CONNECT_TIMEOUT)?;
                 Ok(Upstream {
                     name,
                     service,
                     url,
-                    channel,
+                    channel: TracedChannel::new(
+                        connection.clone(),
+                        longest_deadline.max(default_deadline),
+                    ),
+                    capped: TracedChannel::new(connection, default_deadline),
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -83,10 +98,10 @@ impl Upstreams {
             .find(|upstream| upstream.service == service)
     }
 
-    /// SystemAPI's channel (for the JWKS).
+    /// SystemAPI's channel with the default deadline (for the JWKS).
     pub fn system_channel(&self) -> Option<TracedChannel> {
         self.by_service(system_service_server::SERVICE_NAME)
-            .map(|upstream| upstream.channel.clone())
+            .map(|upstream| upstream.capped.clone())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Upstream> {

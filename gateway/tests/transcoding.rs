@@ -6,7 +6,15 @@
 //! gRPC code the request asks for. It stands in for an upstream only; nothing here replaces a
 //! database.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use astro_gateway::{
     AppParts, Config,
@@ -117,6 +125,26 @@ service EchoService {
     option (google.api.http) = {get: "/v1/fail/{code}"};
     option (astrobookings.common.v1.access) = {public: true};
   }
+  // Streams a file of `page_size` chunks (each `big` bytes, or a numbered line), then ends with
+  // `code` after `ratio` seconds; with `flag`, stalls before the end.
+  rpc Download(EchoRequest) returns (stream Chunk) {
+    option (google.api.http) = {get: "/v1/downloads/{id}"};
+    option (astrobookings.common.v1.access) = {public: true};
+  }
+  // Streams `page_size` echoes, then ends with `code`.
+  rpc Watch(EchoRequest) returns (stream EchoResponse) {
+    option (google.api.http) = {get: "/v1/watch/{id}"};
+    option (astrobookings.common.v1.access) = {public: true};
+  }
+}
+
+// One chunk of a streamed file, shaped like ExportLogsResponse.
+message Chunk {
+  bytes data = 1;
+  // First chunk only.
+  string content_type = 2;
+  // First chunk only.
+  string filename = 3;
 }
 "#;
 
@@ -143,6 +171,19 @@ fn test_pool() -> DescriptorPool {
 
 /// The stand-in upstream: echoes, or fails with the requested code.
 async fn stand_in(pool: DescriptorPool, request: http::Request<Body>) -> http::Response<Body> {
+    let method = request
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let grpc_timeout = request
+        .headers()
+        .get("grpc-timeout")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let metadata: Vec<(String, String)> = [
         "authorization",
         "x-request-id",
@@ -165,6 +206,9 @@ async fn stand_in(pool: DescriptorPool, request: http::Request<Body>) -> http::R
         .get_message_by_name("gatewaytest.v1.EchoRequest")
         .expect("request type");
     let echo = DynamicMessage::decode(input, &body[5..]).expect("request decodes");
+    if method == "Download" || method == "Watch" {
+        return streamed(&pool, &method, &echo, &grpc_timeout);
+    }
     let code = echo
         .get_field_by_name("code")
         .and_then(|value| value.as_i32())
@@ -210,6 +254,130 @@ async fn stand_in(pool: DescriptorPool, request: http::Request<Body>) -> http::R
         .expect("response")
 }
 
+/// One gRPC message frame.
+fn grpc_frame(message: &DynamicMessage) -> Bytes {
+    let encoded = message.encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(encoded.len()).expect("small").to_be_bytes());
+    frame.extend_from_slice(&encoded);
+    Bytes::from(frame)
+}
+
+/// How many messages the stand-in has produced for each streamed request id: what the gateway
+/// has pulled from it.
+fn produced(id: &str) -> Arc<AtomicU64> {
+    static PRODUCED: OnceLock<Mutex<HashMap<String, Arc<AtomicU64>>>> = OnceLock::new();
+    PRODUCED
+        .get_or_init(Mutex::default)
+        .lock()
+        .expect("lock")
+        .entry(id.to_owned())
+        .or_default()
+        .clone()
+}
+
+/// A server stream as `echo` asks for it (see the contract), each message made only when the
+/// gateway's HTTP/2 flow control lets the stand-in send it.
+fn streamed(
+    pool: &DescriptorPool,
+    method: &str,
+    echo: &DynamicMessage,
+    grpc_timeout: &str,
+) -> http::Response<Body> {
+    let number = |name: &str| {
+        echo.get_field_by_name(name)
+            .and_then(|value| value.as_i64().or(value.as_i32().map(i64::from)))
+            .unwrap_or(0)
+    };
+    let count = u64::try_from(number("page_size")).expect("a count");
+    let size = usize::try_from(number("big")).expect("a size");
+    let code = i32::try_from(number("code")).expect("a code");
+    let pause = echo
+        .get_field_by_name("ratio")
+        .and_then(|value| value.as_f64())
+        .map_or(Duration::ZERO, Duration::from_secs_f64);
+    let stall = echo
+        .get_field_by_name("flag")
+        .and_then(|value| value.as_bool())
+        .unwrap_or(false);
+    let id = echo
+        .get_field_by_name("id")
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if count == 0 && code != 0 {
+        return tonic::Status::new(tonic::Code::from_i32(code), "the stand-in stream fails")
+            .into_http();
+    }
+    let produced = produced(&id);
+    let download = method == "Download";
+    let (chunk, echo_response) = (
+        pool.get_message_by_name("gatewaytest.v1.Chunk")
+            .expect("chunk type"),
+        pool.get_message_by_name("gatewaytest.v1.EchoResponse")
+            .expect("response type"),
+    );
+    let grpc_timeout = grpc_timeout.to_owned();
+    let message = move |index: u64| {
+        if download {
+            let mut message = DynamicMessage::new(chunk.clone());
+            let data = if size > 0 {
+                vec![b'x'; size]
+            } else {
+                format!("part {index}\n").into_bytes()
+            };
+            message.set_field_by_name("data", Value::Bytes(Bytes::from(data)));
+            if index == 0 {
+                message.set_field_by_name(
+                    "content_type",
+                    Value::String("text/plain; charset=utf-8".into()),
+                );
+                message.set_field_by_name("filename", Value::String(format!("things-{id}.txt")));
+            }
+            message
+        } else {
+            let mut message = DynamicMessage::new(echo_response.clone());
+            message.set_field_by_name("served_by", Value::String(format!("{id}-{index}")));
+            let map = HashMap::from([(
+                MapKey::String("grpc-timeout".into()),
+                Value::String(grpc_timeout.clone()),
+            )]);
+            message.set_field_by_name("metadata", Value::Map(map));
+            message
+        }
+    };
+    let frames = futures::stream::unfold(0_u64, move |index| {
+        let produced = produced.clone();
+        let message = message.clone();
+        async move {
+            if index < count {
+                produced.fetch_add(1, Ordering::SeqCst);
+                let frame = http_body::Frame::data(grpc_frame(&message(index)));
+                return Some((Ok::<_, std::convert::Infallible>(frame), index + 1));
+            }
+            if index > count {
+                return None;
+            }
+            tokio::time::sleep(pause).await;
+            if stall {
+                futures::future::pending::<()>().await;
+            }
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from(code));
+            if code != 0 {
+                trailers.insert(
+                    "grpc-message",
+                    http::HeaderValue::from_static("the stand-in stream fails"),
+                );
+            }
+            Some((Ok(http_body::Frame::trailers(trailers)), index + 1))
+        }
+    });
+    http::Response::builder()
+        .header("content-type", "application/grpc")
+        .body(Body::new(StreamBody::new(frames)))
+        .expect("response")
+}
+
 struct TestGateway {
     address: SocketAddr,
 }
@@ -231,6 +399,11 @@ async fn serve(router: axum::Router) -> SocketAddr {
 }
 
 async fn start(max_body_bytes: usize) -> TestGateway {
+    start_with(|config| config.max_body_bytes = max_body_bytes).await
+}
+
+/// A gateway with the test settings as `adjust` leaves them.
+async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestGateway {
     let pool = test_pool();
     let upstream_pool = pool.clone();
     let upstream = serve(
@@ -241,7 +414,7 @@ async fn start(max_body_bytes: usize) -> TestGateway {
     )
     .await;
     let nowhere = "http://127.0.0.1:9".to_owned();
-    let config = Config {
+    let mut config = Config {
         listen_addr: ([127, 0, 0, 1], 0).into(),
         upstreams: UpstreamUrls {
             system: nowhere.clone(),
@@ -257,11 +430,12 @@ async fn start(max_body_bytes: usize) -> TestGateway {
         },
         upstream_timeout: Duration::from_secs(5),
         route_timeouts: HashMap::new(),
+        stream_timeout: Duration::from_secs(60),
         cors_origins: "*".into(),
         drain_delay: Duration::ZERO,
         drain_timeout: Duration::from_secs(1),
         ready_cache: Duration::ZERO,
-        max_body_bytes,
+        max_body_bytes: 1024 * 1024,
         max_header_bytes: 16 * 1024,
         redis_url: None,
         rate_limits: RateLimits {
@@ -269,6 +443,7 @@ async fn start(max_body_bytes: usize) -> TestGateway {
         },
         trusted_proxy_hops: 0,
     };
+    adjust(&mut config);
     let app = astro_gateway::app_with(
         &config,
         AppParts {
@@ -346,6 +521,25 @@ impl TestGateway {
 
     async fn get(&self, path: &str) -> Answer {
         self.send("GET", path, &[], None).await
+    }
+
+    /// GET `path`, the body left to read as it comes.
+    async fn open(&self, path: &str) -> http::Response<Body> {
+        self.try_open(path).await.expect("gateway answers")
+    }
+
+    /// As [`Self::open`], or the error of a connection closed before the whole head came.
+    async fn try_open(
+        &self,
+        path: &str,
+    ) -> Result<http::Response<Body>, hyper_util::client::legacy::Error> {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<Bytes>>();
+        let request = http::Request::get(format!("http://{}{path}", self.address))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        Ok(client.request(request).await?.map(Body::new))
     }
 }
 
@@ -710,6 +904,15 @@ async fn the_openapi_document_describes_the_routes_from_the_same_descriptors() {
             ["schema"]["$ref"],
         "#/components/schemas/gatewaytest.v1.EchoRequest"
     );
+    // A streamed download says how it ends when the stream fails midway.
+    let download = &document["paths"]["/v1/downloads/{id}"]["get"]["responses"]["200"];
+    assert!(
+        download["description"]
+            .as_str()
+            .is_some_and(|text| text.contains("chunked") && text.contains("the body is aborted")),
+        "{download}"
+    );
+    assert_eq!(download["content"]["*/*"]["schema"]["format"], "binary");
     assert_eq!(
         document["paths"]["/v1/things/{id}/raw"]["post"]["security"],
         json!([{"bearer": []}])
@@ -761,5 +964,176 @@ async fn the_openapi_document_describes_the_routes_from_the_same_descriptors() {
         docs.json
             .as_str()
             .is_some_and(|html| html.contains("/v1/things/{id}:cancel"))
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_download_is_one_chunked_file_with_the_first_chunk_s_type_and_name() {
+    let gateway = start(1024 * 1024).await;
+    let response = gateway.open("/v1/downloads/d1?pageSize=3").await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"things-d1.txt\""
+    );
+    assert!(
+        !headers.contains_key("content-length"),
+        "streamed, so no length up front"
+    );
+    let body = response.into_body().collect().await.expect("a whole body");
+    assert_eq!(body.to_bytes(), "part 0\npart 1\npart 2\n");
+}
+
+#[tokio::test]
+async fn any_other_stream_is_the_json_array_of_its_messages_with_the_stream_s_deadline() {
+    let gateway = start_with(|config| config.stream_timeout = Duration::from_secs(90)).await;
+    let answer = gateway.get("/v1/watch/w1?pageSize=3").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.headers["content-type"], "application/json");
+    let served: Vec<&str> = answer
+        .json
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|message| message["servedBy"].as_str())
+        .collect();
+    assert_eq!(served, ["w1-0", "w1-1", "w1-2"]);
+    // The upstream is given the stream's deadline, not the unary one (5 s here).
+    let deadline = answer.json[0]["metadata"]["grpc-timeout"]
+        .as_str()
+        .and_then(astro_shared::grpc_client::parse_grpc_timeout)
+        .expect("a grpc-timeout");
+    assert!(
+        deadline > Duration::from_secs(80) && deadline <= Duration::from_secs(90),
+        "{deadline:?}"
+    );
+
+    let empty = gateway.get("/v1/watch/w2").await;
+    assert_eq!(empty.status, 200);
+    assert_eq!(empty.json, json!([]));
+}
+
+#[tokio::test]
+async fn a_stream_failing_before_its_first_message_is_a_status_and_after_it_an_aborted_body() {
+    let gateway = start(1024 * 1024).await;
+    let answer = gateway.get("/v1/downloads/e1?code=5").await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.json["code"], 5);
+    assert_eq!(answer.json["message"], "the stand-in stream fails");
+
+    // The failure comes after what was sent had time to leave: the client has the status and
+    // those bytes, then the body breaks.
+    for (path, sent) in [
+        (
+            "/v1/downloads/e2?pageSize=2&code=13&ratio=0.2",
+            "part 0\npart 1\n",
+        ),
+        ("/v1/watch/e3?pageSize=1&code=13&ratio=0.2", "[{"),
+    ] {
+        let response = gateway.open(path).await;
+        assert_eq!(response.status(), 200, "{path}: the status was sent first");
+        let (received, outcome) = read_to_end(response.into_body()).await;
+        assert!(
+            String::from_utf8_lossy(&received).starts_with(sent),
+            "{path}: {received:?}"
+        );
+        assert!(
+            outcome.is_err(),
+            "{path}: the client sees the body broken, not complete"
+        );
+    }
+    // The failure follows the first message at once: the connection may close before even the
+    // head is flushed. Broken either way, never complete.
+    for path in [
+        "/v1/downloads/e4?pageSize=2&code=13",
+        "/v1/watch/e5?pageSize=2&code=13",
+    ] {
+        match gateway.try_open(path).await {
+            Ok(response) => {
+                assert_eq!(response.status(), 200);
+                let (_, outcome) = read_to_end(response.into_body()).await;
+                assert!(outcome.is_err(), "{path}: the body is broken");
+            }
+            Err(error) => assert!(!error.is_connect(), "{path}: {error:?}"),
+        }
+    }
+}
+
+/// Every byte of `body` until it ends, and whether it ended whole.
+async fn read_to_end(mut body: Body) -> (Vec<u8>, Result<(), axum::Error>) {
+    let mut received = Vec::new();
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => received.extend(frame.into_data().unwrap_or_default()),
+            Some(Err(error)) => return (received, Err(error)),
+            None => return (received, Ok(())),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_reads_a_stream_no_faster_than_its_client_and_stops_when_it_leaves() {
+    const CHUNK: u64 = 32 * 1024;
+    const CHUNKS: u64 = 4_000;
+    // The upstream's HTTP/2 window (2 MiB), the socket buffers to the client and a chunk or
+    // two in the gateway; far below the 125 MiB of the whole stream.
+    const AHEAD_BOUND: u64 = 32 * 1024 * 1024 / CHUNK;
+    let gateway = start(1024 * 1024).await;
+    let response = gateway
+        .open(&format!("/v1/downloads/bp?pageSize={CHUNKS}&big={CHUNK}"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let first = body.frame().await.expect("a frame").expect("data");
+    assert!(first.is_data());
+    // The client stops reading: the gateway must stop pulling from the upstream.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pulled = produced("bp").load(Ordering::SeqCst);
+    assert!(
+        pulled < AHEAD_BOUND,
+        "the gateway pulled {pulled} chunks of {CHUNKS} while its client read one"
+    );
+    // The client reads on: the stream moves again.
+    for _ in 0..64 {
+        body.frame().await.expect("a frame").expect("data");
+    }
+    assert!(produced("bp").load(Ordering::SeqCst) > pulled);
+    // The client leaves: the upstream call is cancelled, nothing more is pulled.
+    drop(body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at_leave = produced("bp").load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(produced("bp").load(Ordering::SeqCst), at_leave);
+    assert!(at_leave < CHUNKS);
+}
+
+#[tokio::test]
+async fn a_stream_outliving_its_deadline_is_aborted_but_not_at_the_unary_deadline() {
+    let gateway = start_with(|config| {
+        config.upstream_timeout = Duration::from_millis(300);
+        config.stream_timeout = Duration::from_millis(1_500);
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let response = gateway.open("/v1/downloads/s1?pageSize=1&flag=true").await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let first = body
+        .frame()
+        .await
+        .expect("a frame")
+        .expect("the first chunk");
+    assert_eq!(first.into_data().expect("data"), "part 0\n");
+    let end = body.frame().await;
+    assert!(
+        matches!(end, Some(Err(_))),
+        "a stalled stream is aborted at its deadline"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(1_400),
+        "the unary deadline did not cut the stream: {elapsed:?}"
     );
 }

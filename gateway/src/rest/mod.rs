@@ -1,10 +1,12 @@
 //! REST/JSON transcoding driven by the descriptor set, like Envoy's gRPC-JSON transcoder: find
 //! the route of a request, admit it at the edge, build the request message, call the upstream
-//! over gRPC and answer in proto3 JSON, or with a `google.rpc.Status`.
+//! over gRPC and answer in proto3 JSON (a server stream as it arrives: see `stream`), or with
+//! a `google.rpc.Status`.
 
 pub mod codec;
 pub mod request;
 pub mod response;
+pub mod stream;
 pub mod template;
 
 use std::{net::IpAddr, str::FromStr as _, sync::Arc};
@@ -14,7 +16,6 @@ use axum::{
     http::{HeaderMap, HeaderValue, Request, header},
     response::Response,
 };
-use futures::TryStreamExt as _;
 use http::{StatusCode, uri::PathAndQuery};
 use http_body_util::BodyExt as _;
 use prost_reflect::DynamicMessage;
@@ -84,7 +85,9 @@ impl Rest {
     }
 
     /// Calls the upstream, and answers DEADLINE_EXCEEDED itself if the upstream overruns the
-    /// route's deadline (a stuck upstream must not hold the client).
+    /// route's deadline (a stuck upstream must not hold the client). For a server stream the
+    /// route's deadline covers its first message; the rest has the stream's deadline (see
+    /// `call_upstream`).
     async fn call(
         &self,
         route: &Route,
@@ -111,6 +114,7 @@ impl Rest {
         message: DynamicMessage,
         metadata: MetadataMap,
     ) -> Result<Response, ApiError> {
+        let started = tokio::time::Instant::now();
         let rpc = &route.rpc;
         let service = rpc.descriptor.parent_service().full_name().to_owned();
         let upstream = self
@@ -119,8 +123,16 @@ impl Rest {
             .ok_or_else(ApiError::not_found)?;
         let path = PathAndQuery::from_str(&rpc.grpc_path)
             .map_err(|_| ApiError::from(Status::internal("bad RPC path")))?;
+        let streaming = rpc.descriptor.is_server_streaming();
         let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::new(), message);
-        request.set_timeout(rpc.timeout);
+        // A stream's `grpc-timeout` is the deadline of the whole stream, as gRPC means it: the
+        // upstream must not stop a long export at the unary deadline. Its server still bounds
+        // its own start by its request timeout, and `call` bounds the first message here.
+        request.set_timeout(if streaming {
+            rpc.stream_timeout
+        } else {
+            rpc.timeout
+        });
         let codec = codec::DynamicCodec::new(rpc.descriptor.output());
         let mut grpc = tonic::client::Grpc::new(upstream.channel.clone());
         grpc.ready()
@@ -129,26 +141,29 @@ impl Rest {
 
         let output = rpc.descriptor.output();
         let download = response::DownloadShape::of(&output);
-        if rpc.descriptor.is_server_streaming() {
-            let stream = grpc
+        if streaming {
+            let mut rest = grpc
                 .server_streaming(request, path, codec)
                 .await
                 .map_err(|status| upstream_error(status, &upstream.name))?
                 .into_inner();
-            let messages: Vec<DynamicMessage> = stream
-                .try_collect()
+            // Until the first message the answer can still be an error status.
+            let first = rest
+                .message()
                 .await
                 .map_err(|status| upstream_error(status, &upstream.name))?;
-            if let (Some(download), Some(first)) = (&download, messages.first())
-                && let Some(content_type) = download.content_type(first)
-            {
-                return Ok(download.respond(&messages, &content_type));
-            }
-            let items = messages
-                .iter()
-                .map(|message| response::to_json(message, route.response_body.as_ref()))
-                .collect::<Result<Vec<_>, _>>()?;
-            return Ok(response::json_response(&serde_json::Value::Array(items)));
+            let opened = stream::Opened {
+                rest,
+                deadline: started + rpc.stream_timeout,
+                upstream: upstream.name.clone(),
+                rpc: rpc.grpc_path.clone(),
+            };
+            return stream::respond(
+                first.as_ref(),
+                opened,
+                download.as_ref(),
+                route.response_body.as_ref(),
+            );
         }
         let message = grpc
             .unary(request, path, codec)
@@ -158,7 +173,8 @@ impl Rest {
         if let Some(download) = &download
             && let Some(content_type) = download.content_type(&message)
         {
-            return Ok(download.respond(std::slice::from_ref(&message), &content_type));
+            let body = Body::from(download.data(&message));
+            return Ok(download.respond(&message, &content_type, body));
         }
         let json = response::to_json(&message, route.response_body.as_ref())?;
         Ok(response::json_response(&json))

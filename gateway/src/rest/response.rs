@@ -1,11 +1,13 @@
 //! Protobuf response message(s) → REST response: proto3 JSON (lowerCamelCase, int64 as
-//! strings, enums by name, RFC 3339 timestamps, defaults emitted), `response_body` applied, a
-//! server stream as a JSON array, and file downloads for messages shaped like `HttpBody`.
+//! strings, enums by name, RFC 3339 timestamps, defaults emitted), `response_body` applied, and
+//! file downloads for messages shaped like `HttpBody` (server streams: see `stream`).
 
 use axum::{
+    body::Body,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, SerializeOptions};
 
 use crate::errors::ApiError;
@@ -86,14 +88,18 @@ impl DownloadShape {
         Some(Self::string(message, &self.content_type)).filter(|value| !value.is_empty())
     }
 
-    /// The bytes, content type and file name as an HTTP response.
-    pub fn respond(&self, messages: &[DynamicMessage], content_type: &str) -> Response {
-        let mut body = Vec::new();
-        for message in messages {
-            if let Some(bytes) = message.get_field(&self.data).as_bytes() {
-                body.extend_from_slice(bytes);
-            }
-        }
+    /// The bytes of one message of the download.
+    pub fn data(&self, message: &DynamicMessage) -> Bytes {
+        message
+            .get_field(&self.data)
+            .as_bytes()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A 200 download with `body`, the content type and the file name of `first` (the only
+    /// message of a unary answer, the first of a stream).
+    pub fn respond(&self, first: &DynamicMessage, content_type: &str, body: Body) -> Response {
         let mut response = (StatusCode::OK, body).into_response();
         let headers = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(content_type) {
@@ -102,7 +108,7 @@ impl DownloadShape {
         let filename = self
             .filename
             .as_ref()
-            .and_then(|field| messages.first().map(|first| Self::string(first, field)))
+            .map(|field| Self::string(first, field))
             .filter(|name| {
                 !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic() && c != '"')
             });

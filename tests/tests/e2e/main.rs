@@ -14,6 +14,7 @@ mod gateway_grpc_web;
 mod gateway_rate_limit;
 mod gateway_rest;
 mod gateway_schemathesis;
+mod gateway_streaming;
 mod internal_auth;
 mod lifecycle;
 mod mail_catcher;
