@@ -96,7 +96,10 @@ impl Config {
         let route_timeouts_text: String = env.or("ROUTE_TIMEOUTS_MS", String::new())?;
         let route_timeouts = parse_route_timeouts(&route_timeouts_text)
             .map_err(|reason| anyhow::anyhow!("{}: {reason}", env.variable("ROUTE_TIMEOUTS_MS")))?;
-        let redis_url: String = env.or("REDIS_URL", String::new())?;
+        let redis_url = env
+            .secret("REDIS_URL")?
+            .map(|url| url.expose().to_owned())
+            .unwrap_or_default();
         Ok(Self {
             listen_addr: env.or("LISTEN_ADDR", ([127, 0, 0, 1], 8080).into())?,
             upstreams: UpstreamUrls {

@@ -136,6 +136,15 @@ impl Env {
         Ok(inline.map(Secret::new))
     }
 
+    /// A required secret, given as [`Self::secret`] takes it: inline or, as Kubernetes mounts
+    /// secrets, in the file `<NAME>_FILE` names. Connection URLs carrying credentials are read
+    /// this way too.
+    pub fn required_secret(&self, name: &str) -> Result<Secret, ConfigError> {
+        self.secret(name)?.ok_or_else(|| ConfigError::Missing {
+            variable: format!("{} (or {}_FILE)", self.variable(name), self.variable(name)),
+        })
+    }
+
     fn parse<T>(&self, name: &str, value: String) -> Result<T, ConfigError>
     where
         T: FromStr,
@@ -236,6 +245,11 @@ pub struct ServerConfig {
     /// `<PREFIX>_DRAIN_TIMEOUT_MS`: then, how long in-flight requests may take to finish
     /// before the process exits anyway. Default 10 s.
     pub drain_timeout: Duration,
+    /// `<PREFIX>_MAX_CONNECTION_AGE_MS`: a client connection is asked to go away (HTTP/2
+    /// GOAWAY) after this long, so clients reconnect and spread over the replicas behind one
+    /// Kubernetes Service address instead of staying on the first pod they met. The requests
+    /// still running on it finish first. Default 5 min.
+    pub max_connection_age: Duration,
 }
 
 impl ServerConfig {
@@ -247,6 +261,7 @@ impl ServerConfig {
             max_message_bytes: env.or("MAX_MESSAGE_BYTES", 4 * 1024 * 1024)?,
             drain_delay: env.millis_or("DRAIN_DELAY_MS", Duration::from_secs(1))?,
             drain_timeout: env.millis_or("DRAIN_TIMEOUT_MS", Duration::from_secs(10))?,
+            max_connection_age: env.millis_or("MAX_CONNECTION_AGE_MS", Duration::from_secs(300))?,
         })
     }
 }
@@ -407,6 +422,19 @@ mod tests {
         assert!(env.secret("NOT_SET").unwrap().is_none());
         let error = env.secret("KEY").unwrap_err().to_string();
         assert!(error.starts_with("ASTRO_X_KEY_FILE="), "{error}");
+        assert_eq!(
+            env.required_secret("PASSWORD").unwrap().expose(),
+            "from-file"
+        );
+        let missing = env
+            .required_secret("DATABASE_URL")
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            missing,
+            "ASTRO_X_DATABASE_URL (or ASTRO_X_DATABASE_URL_FILE) is required but not set"
+        );
         let _ = std::fs::remove_file(path);
     }
 }

@@ -167,6 +167,9 @@ impl BoundGrpcServer {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let serving = Server::builder()
             .timeout(config.request_timeout)
+            // No `max_connection_age_grace`: in tonic 0.14 setting it replaces the GOAWAY at
+            // that age with a hard close after age + grace, cutting the calls in flight.
+            .max_connection_age(config.max_connection_age)
             .layer(GrpcServerTraceLayer)
             .layer(auth)
             .add_routes(routes.routes())

@@ -46,10 +46,10 @@ impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Env::new("ASTRO_AGENCY");
         Ok(Self {
-            redis_url: env.required("REDIS_URL")?,
+            redis_url: env.required_secret("REDIS_URL")?.expose().to_owned(),
             system_url: env.or("SYSTEM_URL", "http://127.0.0.1:50051".to_owned())?,
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50052).into())?,
-            database_url: env.required("DATABASE_URL")?,
+            database_url: env.required_secret("DATABASE_URL")?.expose().to_owned(),
             database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 10)?,
             service_auth: ServiceAuthConfig::from_env(&env)?,
         })

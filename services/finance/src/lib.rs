@@ -61,13 +61,13 @@ impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Env::new("ASTRO_FINANCE");
         Self {
-            redis_url: env.required("REDIS_URL")?,
+            redis_url: env.required_secret("REDIS_URL")?.expose().to_owned(),
             system_url: env.or("SYSTEM_URL", "http://127.0.0.1:50051".to_owned())?,
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50054).into())?,
-            database_url: env.required("DATABASE_URL")?,
+            database_url: env.required_secret("DATABASE_URL")?.expose().to_owned(),
             database_max_connections: env.or("DATABASE_MAX_CONNECTIONS", 10)?,
             stripe_url: env.or("STRIPE_URL", "https://api.stripe.com/".to_owned())?,
-            stripe_secret_key: env.required("STRIPE_SECRET_KEY")?,
+            stripe_secret_key: env.required_secret("STRIPE_SECRET_KEY")?,
             stripe_timeout: env.millis_or("STRIPE_TIMEOUT_MS", Duration::from_secs(10))?,
             gateway_lease: env.millis_or("GATEWAY_LEASE_MS", Duration::from_secs(30))?,
             gateway_wait: env.millis_or("GATEWAY_WAIT_MS", Duration::from_secs(5))?,

@@ -108,7 +108,9 @@ impl Config {
         let env = Env::new("ASTRO_NOTIFY");
         let smtp_host: String = env.or("SMTP_HOST", "127.0.0.1".to_owned())?;
         let smtp_user: String = env.or("SMTP_USERNAME", String::new())?;
-        let smtp_password: Secret = env.or("SMTP_PASSWORD", Secret::new(""))?;
+        let smtp_password = env
+            .secret("SMTP_PASSWORD")?
+            .unwrap_or_else(|| Secret::new(""));
         let smtp_timeout = env.millis_or("SMTP_TIMEOUT_MS", Duration::from_secs(20))?;
         let lease = env.millis_or("LEASE_MS", Duration::from_secs(60))?;
         anyhow::ensure!(
@@ -121,10 +123,10 @@ impl Config {
             system_url: env.or("SYSTEM_URL", "http://127.0.0.1:50051".to_owned())?,
             agency_url: env.or("AGENCY_URL", "http://127.0.0.1:50052".to_owned())?,
             booking_url: env.or("BOOKING_URL", "http://127.0.0.1:50053".to_owned())?,
-            redis_url: env.required("REDIS_URL")?,
-            mongo_url: env.required("MONGO_URL")?,
+            redis_url: env.required_secret("REDIS_URL")?.expose().to_owned(),
+            mongo_url: env.required_secret("MONGO_URL")?.expose().to_owned(),
             mongo_database: env.or("MONGO_DB", "astro_system".to_owned())?,
-            database_url: env.required("DATABASE_URL")?,
+            database_url: env.required_secret("DATABASE_URL")?.expose().to_owned(),
             smtp: SmtpConfig {
                 port: env.or("SMTP_PORT", 25)?,
                 tls: env.or("SMTP_TLS", SmtpTls::StartTls)?,

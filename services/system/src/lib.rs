@@ -99,9 +99,9 @@ impl Config {
         };
         Ok(Self {
             server: ServerConfig::from_env(&env, ([127, 0, 0, 1], 50051).into())?,
-            mongo_url: env.required("MONGO_URL")?,
+            mongo_url: env.required_secret("MONGO_URL")?.expose().to_owned(),
             mongo_database: env.or("MONGO_DB", "astro_system".to_owned())?,
-            redis_url: env.required("REDIS_URL")?,
+            redis_url: env.required_secret("REDIS_URL")?.expose().to_owned(),
             jwt_private_key_file: env.required("JWT_PRIVATE_KEY_FILE")?,
             token_lifetimes: TokenLifetimes {
                 access: Duration::from_secs(env.or("ACCESS_TOKEN_TTL_SECONDS", 900)?),

@@ -176,3 +176,66 @@ async fn booking_waits_for_redis_while_postgresql_is_up() {
     )
     .await;
 }
+
+/// Behind a Kubernetes Service every replica shares one address, and an HTTP/2 client keeps
+/// its first connection forever: with `MAX_CONNECTION_AGE_MS` the server sends GOAWAY after
+/// that age, so the client reconnects (and could land on another replica) without one call
+/// failing. Counted at a TCP proxy in front of SystemAPI.
+#[tokio::test]
+async fn an_old_connection_is_sent_away_and_the_client_reconnects_without_a_failed_call() {
+    let servers = TestServers::from_env();
+    let mesh = astro_e2e::Mesh::start(
+        &servers,
+        astro_e2e::MeshOptions {
+            extra_env: HashMap::from([(
+                "ASTRO_SYSTEM_MAX_CONNECTION_AGE_MS".to_owned(),
+                "300".to_owned(),
+            )]),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("mesh starts");
+    let target = mesh.address(Service::System);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy = listener.local_addr().expect("address");
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counting = tokio::spawn({
+        let accepted = std::sync::Arc::clone(&accepted);
+        async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }
+    });
+
+    let mut client = tonic_health::pb::health_client::HealthClient::new(astro_e2e::channel(proxy));
+    let mut failures = Vec::new();
+    for _ in 0..20 {
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: Service::System.grpc_service().to_owned(),
+        };
+        if let Err(status) = client.check(request).await {
+            failures.push(status);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    counting.abort();
+    let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        failures.is_empty(),
+        "calls failed across the reconnects: {failures:?}"
+    );
+    // 2 s of calls with a 300 ms age: several connections (one, without the setting).
+    assert!(
+        connections >= 3,
+        "the client kept {connections} connection(s) over 2 s with a 300 ms connection age"
+    );
+}
