@@ -347,11 +347,12 @@ impl<'a> Schemas<'a> {
         {
             let value = entry.map_entry_value_field();
             let value_schema = self.kind(&value.kind(), &value);
-            return json!({"type": "object", "additionalProperties": value_schema});
+            // proto3 JSON takes `null` for a map or a list as "empty", as for any field.
+            return json!({"type": "object", "additionalProperties": value_schema, "nullable": true});
         }
         if field.is_list() {
             let _ = for_query;
-            return json!({"type": "array", "items": single});
+            return json!({"type": "array", "items": single, "nullable": true});
         }
         single
     }

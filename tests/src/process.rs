@@ -278,6 +278,7 @@ pub struct Mesh {
     envs: HashMap<Service, HashMap<String, String>>,
     /// SystemAPI's way to NotifyAPI (see `Mesh::start`).
     _notify_relay: crate::forwarder::Relay,
+    _booking_relay: crate::forwarder::Relay,
     servers: TestServers,
     pub database_url: String,
     pub system_db_name: String,
@@ -336,11 +337,15 @@ impl Mesh {
             common.insert("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned());
         }
         // Each process binds port 0 and is started after those it calls, so it is told their
-        // addresses. SystemAPI and NotifyAPI call each other: SystemAPI is given a port of the
-        // harness's own, which relays to NotifyAPI once NotifyAPI listens.
+        // addresses. SystemAPI and NotifyAPI call each other, and so do FinanceAPI and
+        // BookingAPI: the one started first is given a port of the harness's own, which relays
+        // to the other once it listens.
         let notify_relay = crate::forwarder::Relay::bind().await?;
-        let mut addresses: HashMap<Service, SocketAddr> =
-            HashMap::from([(Service::Notify, notify_relay.address)]);
+        let booking_relay = crate::forwarder::Relay::bind().await?;
+        let mut addresses: HashMap<Service, SocketAddr> = HashMap::from([
+            (Service::Notify, notify_relay.address),
+            (Service::Booking, booking_relay.address),
+        ]);
         let env_for = |service: Service,
                        addresses: &HashMap<Service, SocketAddr>|
          -> HashMap<String, String> {
@@ -387,6 +392,9 @@ impl Mesh {
                     set("DATABASE_URL", &database_url);
                     set("STRIPE_URL", &servers.stripe_url);
                     set("STRIPE_SECRET_KEY", "sk_test_astrobookings");
+                    set("AGENCY_URL", &url(Service::Agency));
+                    set("BOOKING_URL", &url(Service::Booking));
+                    set("FEED_INTERVAL_MS", "100");
                 }
                 Service::Notify => {
                     set("MONGO_URL", &servers.mongo_url);
@@ -426,9 +434,9 @@ impl Mesh {
         let mut envs = HashMap::new();
         for service in [
             Service::System,
+            Service::Agency,
             Service::Finance,
             Service::Booking,
-            Service::Agency,
             Service::Notify,
             Service::Gateway,
         ] {
@@ -444,10 +452,12 @@ impl Mesh {
             envs.insert(service, env);
         }
         notify_relay.point_to(addresses[&Service::Notify]);
+        booking_relay.point_to(addresses[&Service::Booking]);
         let mesh = Self {
             processes,
             envs,
             _notify_relay: notify_relay,
+            _booking_relay: booking_relay,
             servers: servers.clone(),
             database_url,
             system_db_name,
@@ -493,6 +503,21 @@ impl Mesh {
         process.child.kill()?;
         process.wait_exit(Duration::from_secs(10)).await?;
         Ok(())
+    }
+
+    /// As [`Self::restart`], with `overrides` (full names) changed in its environment from now
+    /// on, e.g. a clock offset.
+    pub async fn restart_with(
+        &mut self,
+        service: Service,
+        overrides: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        let env = self.envs.get_mut(&service).context("no such process")?;
+        for (name, value) in overrides {
+            env.insert((*name).to_owned(), (*value).to_owned());
+        }
+        self.kill(service).await?;
+        self.restart(service).await
     }
 
     /// Starts `service` again with the environment it had (same address, same databases) and

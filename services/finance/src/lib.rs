@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod clients;
 pub mod domain;
 pub mod payment_gateway;
 pub mod store;
@@ -10,6 +11,8 @@ pub mod store;
 use std::{future::Future, time::Duration};
 
 use astro_proto::astrobookings::{
+    agency::v1::agency_internal_service_client::AgencyInternalServiceClient,
+    booking::v1::booking_internal_service_client::BookingInternalServiceClient,
     common::v1::MeshService,
     finance::v1::{
         finance_internal_service_server::{self, FinanceInternalServiceServer},
@@ -19,6 +22,7 @@ use astro_proto::astrobookings::{
 use astro_shared::{
     activity::ActivityLog,
     auth,
+    changes::{ChangeFeed, run_feed},
     config::{Env, Secret, ServerConfig},
     db,
     server::{BoundGrpcServer, GrpcServer},
@@ -52,6 +56,22 @@ pub struct Config {
     /// `ASTRO_FINANCE_GATEWAY_WAIT_MS`: how long a retry waits for a concurrent attempt's
     /// outcome before answering with what is known, e.g. PENDING (default 5000).
     pub gateway_wait: Duration,
+    /// `ASTRO_FINANCE_AGENCY_URL`: AgencyAPI, which knows launches and the agencies to bill
+    /// (default `http://127.0.0.1:50052`).
+    pub agency_url: String,
+    /// `ASTRO_FINANCE_BOOKING_URL`: BookingAPI, which knows a launch's revenue (default
+    /// `http://127.0.0.1:50053`).
+    pub booking_url: String,
+    /// `ASTRO_FINANCE_TIME_ZONE`: the platform's IANA time zone for invoices' legal dates, the
+    /// years of their numbers and report periods (default UTC). Fixed for a deployment:
+    /// changing it moves where later invoices' days begin, never an issued invoice.
+    pub time_zone: chrono_tz::Tz,
+    /// `ASTRO_FINANCE_CLOCK_OFFSET_MS` (default 0): added to the clock for legal dates, due
+    /// dates and statuses, so tests reach a year's end or a due date without waiting.
+    pub clock_offset_ms: i64,
+    /// `ASTRO_FINANCE_FEED_INTERVAL_MS`: how often the change log is read for launches that
+    /// ended (default 500 ms).
+    pub feed_interval: Duration,
     /// `ASTRO_FINANCE_SERVICE_KEY_FILE` and `ASTRO_FINANCE_SERVICE_PUBLIC_KEYS_DIR`: this
     /// service's identity for internal calls and its callers' public keys.
     pub service_auth: ServiceAuthConfig,
@@ -71,6 +91,11 @@ impl Config {
             stripe_timeout: env.millis_or("STRIPE_TIMEOUT_MS", Duration::from_secs(10))?,
             gateway_lease: env.millis_or("GATEWAY_LEASE_MS", Duration::from_secs(30))?,
             gateway_wait: env.millis_or("GATEWAY_WAIT_MS", Duration::from_secs(5))?,
+            agency_url: env.or("AGENCY_URL", "http://127.0.0.1:50052".to_owned())?,
+            booking_url: env.or("BOOKING_URL", "http://127.0.0.1:50053".to_owned())?,
+            time_zone: env.or("TIME_ZONE", chrono_tz::Tz::UTC)?,
+            clock_offset_ms: env.or("CLOCK_OFFSET_MS", 0)?,
+            feed_interval: env.millis_or("FEED_INTERVAL_MS", Duration::from_millis(500))?,
             service_auth: ServiceAuthConfig::from_env(&env)?,
         }
         .validated()
@@ -99,6 +124,8 @@ pub struct State {
     pub payments: app::payments::Payments,
     /// Refunds of booking charges through the payment gateway.
     pub refunds: app::refunds::Refunds,
+    /// Launch fee invoices and the payments FINANCE records against them.
+    pub invoices: app::invoices::Invoices,
 }
 
 /// Connects (lazily) and binds; the returned future finishes once its databases answer.
@@ -112,6 +139,20 @@ pub async fn build(
         ServiceCredentials::load(MeshService::Finance, &config.service_auth)?;
     let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
     let store = store::Store::new(operations_db);
+    let channel = |url: &str, callee| identity.channel(url, Duration::from_secs(10), callee);
+    let directory = clients::Directory {
+        agency: AgencyInternalServiceClient::new(channel(&config.agency_url, MeshService::Agency)?),
+        booking: BookingInternalServiceClient::new(channel(
+            &config.booking_url,
+            MeshService::Booking,
+        )?),
+    };
+    let calendar = domain::invoice::Calendar {
+        time_zone: config.time_zone,
+        clock_offset: chrono::Duration::milliseconds(config.clock_offset_ms),
+    };
+    let invoices =
+        app::invoices::Invoices::new(store.clone(), directory, activity.clone(), calendar);
     let gateway = payment_gateway::PaymentGateway::new(
         &config.stripe_url,
         &config.stripe_secret_key,
@@ -123,8 +164,19 @@ pub async fn build(
     };
     let payments =
         app::payments::Payments::new(store.clone(), gateway.clone(), activity.clone(), timing);
+    let feed = ChangeFeed::new(
+        store.pool().clone(),
+        "finance-launch-invoicing",
+        &app::invoices::EVENTS,
+    );
     let refunds = app::refunds::Refunds::new(store, gateway, activity, timing, payments.clone());
-    let api = api::FinanceApi::new(State { payments, refunds });
+    let invoicing = app::invoices::LaunchInvoicing(invoices.clone());
+    let feed_interval = config.feed_interval;
+    let api = api::FinanceApi::new(State {
+        payments,
+        refunds,
+        invoices,
+    });
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
         &config.system_url,
@@ -146,6 +198,8 @@ pub async fn build(
         .await?;
     Ok((server, async move {
         tokio::join!(operations_db_ready, cache_ready);
+        // Launches that ended are invoiced from the change log, once OperationsDB answers.
+        tokio::spawn(run_feed(feed, invoicing, feed_interval));
     }))
 }
 

@@ -133,11 +133,15 @@ struct ChangeLogRow {
     payload: serde_json::Value,
 }
 
+/// Rows of AgencyAPI's own entities: what other services write in reaction (an aborted
+/// launch's invoice) comes asynchronously and is theirs to count.
 async fn change_log_count(db: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM change_log")
-        .fetch_one(db)
-        .await
-        .expect("change log count")
+    sqlx::query_scalar(
+        "SELECT count(*) FROM change_log WHERE entity IN ('agency', 'rocket', 'launch')",
+    )
+    .fetch_one(db)
+    .await
+    .expect("change log count")
 }
 
 #[tokio::test]
@@ -779,7 +783,8 @@ async fn every_write_leaves_exactly_one_change_log_row_and_a_failed_write_none()
 
     let rows: Vec<ChangeLogRow> = sqlx::query_as(
         "SELECT entity, entity_id, event_type, origin_service, origin_user_id, \
-         origin_trace_id, origin_traceparent, payload FROM change_log ORDER BY id",
+         origin_trace_id, origin_traceparent, payload FROM change_log \
+         WHERE entity IN ('agency', 'rocket', 'launch') ORDER BY id",
     )
     .fetch_all(&db)
     .await

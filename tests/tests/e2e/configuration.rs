@@ -13,7 +13,7 @@ async fn a_service_refuses_a_variable_it_does_not_know_and_names_it() {
     for (service, unknown) in [
         // Written by ./dev until now, read by nothing.
         (Service::Booking, "ASTRO_BOOKING_AGENCY_URL"),
-        (Service::Finance, "ASTRO_FINANCE_BOOKING_URL"),
+        (Service::Finance, "ASTRO_FINANCE_NOTIFY_URL"),
         // A typo.
         (Service::Gateway, "ASTRO_GATEWAY_RATE_LIMITS_AUTH"),
     ] {

@@ -9,6 +9,7 @@ mod agency;
 mod booking;
 mod catalogue;
 mod configuration;
+mod finance_invoices;
 mod finance_payments;
 mod gateway_grpc_web;
 mod gateway_rate_limit;

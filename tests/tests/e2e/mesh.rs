@@ -135,17 +135,20 @@ async fn the_gateway_forwards_rpcs_and_never_exposes_internal_services() {
         );
     }
 
-    // Internal services are served by the process itself (not built yet: UNIMPLEMENTED
-    // from the service's default stub)...
+    // Internal services are served by the process itself (which validates the request)...
     let internal_rpc = "/astrobookings.finance.v1.FinanceInternalService/IssueLaunchInvoice";
     let mut direct =
         FinanceInternalServiceClient::new(mesh.internal_channel(Service::Finance, Service::Agency));
     let status = direct
         .issue_launch_invoice(IssueLaunchInvoiceRequest::default())
         .await
-        .expect_err("not built yet");
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert_eq!(status.message(), "Not yet implemented");
+        .expect_err("a launch id is required");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("launch_id"),
+        "{}",
+        status.message()
+    );
 
     // ...but the gateway refuses them, over plain gRPC and over grpc-web.
     let mut through_gateway =

@@ -2,8 +2,9 @@
 //! never exposes it); the acting party is the platform.
 
 use astro_proto::astrobookings::booking::v1::{
-    CompleteLaunchBookingsRequest, CompleteLaunchBookingsResponse, ConfirmBookingPaymentRequest,
-    ConfirmBookingPaymentResponse, FailBookingPaymentRequest, FailBookingPaymentResponse,
+    BatchGetLaunchRevenueRequest, BatchGetLaunchRevenueResponse, CompleteLaunchBookingsRequest,
+    CompleteLaunchBookingsResponse, ConfirmBookingPaymentRequest, ConfirmBookingPaymentResponse,
+    FailBookingPaymentRequest, FailBookingPaymentResponse, LaunchRevenue,
     ListLaunchBookingsRequest, ListLaunchBookingsResponse, ListLaunchTravelersRequest,
     ListLaunchTravelersResponse, ListVipTravelersRequest, ListVipTravelersResponse,
     RecordRefundOutcomeRequest, RecordRefundOutcomeResponse, RefreshCatalogueEntriesRequest,
@@ -191,6 +192,33 @@ impl BookingInternalService for BookingApi {
             .await?;
         Ok(Response::new(RecordRefundOutcomeResponse {
             booking: Some(convert::booking(&booking)),
+        }))
+    }
+
+    async fn batch_get_launch_revenue(
+        &self,
+        request: Request<BatchGetLaunchRevenueRequest>,
+    ) -> Result<Response<BatchGetLaunchRevenueResponse>, Status> {
+        let launch_ids = request
+            .get_ref()
+            .launch_ids
+            .iter()
+            .map(|id| id_of(id, "launch_ids"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self.app.bookings.launch_revenue(&launch_ids).await?;
+        Ok(Response::new(BatchGetLaunchRevenueResponse {
+            revenues: rows
+                .iter()
+                .map(|row| LaunchRevenue {
+                    launch_id: row.launch_id.to_string(),
+                    gross_revenue: Some(money(row.gross_minor, &row.currency)),
+                    refunds: Some(money(row.refunds_minor, &row.currency)),
+                    net_revenue: Some(money(row.gross_minor - row.refunds_minor, &row.currency)),
+                    paid_bookings: i32::try_from(row.paid_bookings).unwrap_or(i32::MAX),
+                    seats_sold: i32::try_from(row.seats_sold).unwrap_or(i32::MAX),
+                    passengers: i32::try_from(row.passengers).unwrap_or(i32::MAX),
+                })
+                .collect(),
         }))
     }
 

@@ -14,6 +14,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{PageRequest, SERVICE_NAME, payments::Payments};
+
+/// Most launches one BatchGetLaunchRevenue may ask for.
+const MAX_REVENUE_LAUNCHES: usize = 100;
 use crate::{
     domain::{
         booking::{BookingStatus, CancellationReason},
@@ -22,7 +25,7 @@ use crate::{
     },
     store::{
         Store,
-        bookings::{BookingRow, PassengerRow},
+        bookings::{BookingRow, LaunchRevenueRow, PassengerRow},
         launches::LaunchSummaryRow,
     },
 };
@@ -63,6 +66,31 @@ pub struct Bookings {
 }
 
 impl Bookings {
+    /// Revenue of up to 100 launches (BatchGetLaunchRevenue for FinanceAPI's invoices), one
+    /// entry per distinct id, in the order asked.
+    pub async fn launch_revenue(
+        &self,
+        launch_ids: &[Uuid],
+    ) -> Result<Vec<LaunchRevenueRow>, AppError> {
+        if launch_ids.is_empty() || launch_ids.len() > MAX_REVENUE_LAUNCHES {
+            return Err(AppError::invalid(
+                "launch_ids",
+                format!("must hold 1 to {MAX_REVENUE_LAUNCHES} launch ids"),
+            ));
+        }
+        let mut distinct = launch_ids.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut rows: HashMap<Uuid, LaunchRevenueRow> = self
+            .store
+            .launch_revenue(&distinct)
+            .await?
+            .into_iter()
+            .map(|row| (row.launch_id, row))
+            .collect();
+        Ok(launch_ids.iter().filter_map(|id| rows.remove(id)).collect())
+    }
+
     pub fn new(store: Store, payments: Payments, activity: ActivityLog) -> Self {
         Self {
             store,

@@ -787,3 +787,47 @@ async fn give_back_seats(
     .await?;
     Ok(())
 }
+
+/// One launch's revenue figures (BatchGetLaunchRevenue), in the launch's currency.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LaunchRevenueRow {
+    pub launch_id: Uuid,
+    /// Empty for an unknown launch (all figures zero).
+    pub currency: String,
+    pub gross_minor: i64,
+    pub refunds_minor: i64,
+    pub paid_bookings: i64,
+    pub seats_sold: i64,
+    pub passengers: i64,
+}
+
+impl Store {
+    /// Revenue of each launch in `launch_ids`, one row per id, zero for launches without paid
+    /// bookings. Paid bookings are those whose charge succeeded (CONFIRMED, COMPLETED and the
+    /// CANCELLED ones that had been paid); their refunds count whether paid out yet or not.
+    pub async fn launch_revenue(
+        &self,
+        launch_ids: &[Uuid],
+    ) -> Result<Vec<LaunchRevenueRow>, AppError> {
+        Ok(sqlx::query_as::<_, LaunchRevenueRow>(
+            "SELECT ids.id AS launch_id, COALESCE(l.currency, '') AS currency, \
+                    COALESCE(sum(b.total_minor) FILTER (WHERE b.paid), 0)::bigint AS gross_minor, \
+                    COALESCE(sum(b.refund_minor) FILTER (WHERE b.paid), 0)::bigint AS refunds_minor, \
+                    count(b.id) FILTER (WHERE b.paid) AS paid_bookings, \
+                    COALESCE(sum(b.seats) FILTER (WHERE b.status IN ('CONFIRMED', 'COMPLETED') \
+                        OR (b.status = 'CANCELLED' AND b.paid AND NOT b.seats_released)), 0)::bigint \
+                        AS seats_sold, \
+                    COALESCE(sum(passengers.count) \
+                        FILTER (WHERE b.status IN ('CONFIRMED', 'COMPLETED')), 0)::bigint AS passengers \
+             FROM unnest($1::uuid[]) AS ids(id) \
+             LEFT JOIN launches l ON l.id = ids.id \
+             LEFT JOIN bookings b ON b.launch_id = ids.id \
+             LEFT JOIN LATERAL (SELECT count(*) AS count FROM booking_passengers p \
+                                WHERE p.booking_id = b.id) passengers ON true \
+             GROUP BY ids.id, l.currency",
+        )
+        .bind(launch_ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

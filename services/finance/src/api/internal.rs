@@ -1,19 +1,22 @@
 //! `FinanceInternalService`: booking charges, their cancellation and refunds, for BookingAPI.
-//! IssueLaunchInvoice keeps the generated UNIMPLEMENTED until the invoicing issue builds it.
+//! IssueLaunchInvoice for AgencyAPI: the launch's invoice, issued now if it has none.
 
 use astro_proto::astrobookings::finance::v1::{
     CancelBookingChargeRequest, CancelBookingChargeResponse, ChargeBookingRequest,
-    ChargeBookingResponse, RefundBookingRequest, RefundBookingResponse,
+    ChargeBookingResponse, IssueLaunchInvoiceRequest, IssueLaunchInvoiceResponse,
+    RefundBookingRequest, RefundBookingResponse,
     finance_internal_service_server::FinanceInternalService,
 };
 use tonic::{Request, Response, Status};
 
-use super::{FinanceApi, convert};
+use super::{FinanceApi, convert, invoices};
+use crate::SERVICE_NAME;
 use crate::domain::{
     self,
     charge::{ChargeInput, NewCharge},
     refund::{NewRefund, RefundInput},
 };
+use astro_shared::changes::Origin;
 
 #[tonic::async_trait]
 impl FinanceInternalService for FinanceApi {
@@ -69,6 +72,24 @@ impl FinanceInternalService for FinanceApi {
         let row = self.state.refunds.refund(refund).await?;
         Ok(Response::new(RefundBookingResponse {
             refund: Some(convert::refund(&row)),
+        }))
+    }
+
+    async fn issue_launch_invoice(
+        &self,
+        request: Request<IssueLaunchInvoiceRequest>,
+    ) -> Result<Response<IssueLaunchInvoiceResponse>, Status> {
+        let launch_id = domain::parse_id("launch_id", &request.get_ref().launch_id)?;
+        let origin = Origin::platform(SERVICE_NAME);
+        let (row, created) = self
+            .state
+            .invoices
+            .issue_for_launch(launch_id, &origin)
+            .await?;
+        let status = row.status(self.state.invoices.calendar().today());
+        Ok(Response::new(IssueLaunchInvoiceResponse {
+            invoice: Some(invoices::invoice(&row, status, &[])),
+            created,
         }))
     }
 }

@@ -1,12 +1,20 @@
 //! gRPC adapters of FinanceAPI: decode the request into domain input, call the use case,
 //! encode the answer. Who may call what is enforced before these run, by the auth layer from the
 //! contracts' access options. RPCs that no issue has built yet keep the generated default and
-//! answer UNIMPLEMENTED.
+//! answer UNIMPLEMENTED: PayInvoice, SendInvoiceReminder, the reports and the webhook (the
+//! FinanceAPI issue's later parts).
 
 mod convert;
 mod internal;
+mod invoices;
 
-use astro_proto::astrobookings::finance::v1::finance_service_server::FinanceService;
+use astro_proto::astrobookings::finance::v1::{
+    CorrectPaymentRequest, CorrectPaymentResponse, GenerateInvoicesRequest,
+    GenerateInvoicesResponse, GetInvoiceRequest, GetInvoiceResponse, ListInvoicesRequest,
+    ListInvoicesResponse, RecordPaymentRequest, RecordPaymentResponse,
+    finance_service_server::FinanceService,
+};
+use tonic::{Request, Response, Status};
 
 use crate::State;
 
@@ -23,4 +31,39 @@ impl FinanceApi {
 }
 
 #[tonic::async_trait]
-impl FinanceService for FinanceApi {}
+impl FinanceService for FinanceApi {
+    async fn generate_invoices(
+        &self,
+        request: Request<GenerateInvoicesRequest>,
+    ) -> Result<Response<GenerateInvoicesResponse>, Status> {
+        self.generate_invoices_rpc(request).await
+    }
+
+    async fn list_invoices(
+        &self,
+        request: Request<ListInvoicesRequest>,
+    ) -> Result<Response<ListInvoicesResponse>, Status> {
+        self.list_invoices_rpc(request).await
+    }
+
+    async fn get_invoice(
+        &self,
+        request: Request<GetInvoiceRequest>,
+    ) -> Result<Response<GetInvoiceResponse>, Status> {
+        self.get_invoice_rpc(request).await
+    }
+
+    async fn record_payment(
+        &self,
+        request: Request<RecordPaymentRequest>,
+    ) -> Result<Response<RecordPaymentResponse>, Status> {
+        self.record_payment_rpc(request).await
+    }
+
+    async fn correct_payment(
+        &self,
+        request: Request<CorrectPaymentRequest>,
+    ) -> Result<Response<CorrectPaymentResponse>, Status> {
+        self.correct_payment_rpc(request).await
+    }
+}

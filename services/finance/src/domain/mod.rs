@@ -4,6 +4,8 @@
 //! enforces the same invariants again in SQL.
 
 pub mod charge;
+pub mod invoice;
+pub mod invoice_payment;
 pub mod refund;
 
 use astro_shared::AppError;

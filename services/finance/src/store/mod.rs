@@ -11,6 +11,7 @@
 //! Queries are checked at run time (`sqlx::query_as` with `FromRow`): the project has no
 //! `.sqlx/` offline data yet.
 
+pub mod invoices;
 pub mod payments;
 pub mod refunds;
 
@@ -32,6 +33,10 @@ pub struct Store {
 impl Store {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 }
 

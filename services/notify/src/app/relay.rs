@@ -22,8 +22,8 @@ use crate::{
         Event, EventData, Origin, Subject,
         money::display_money,
         payload::{
-            BookingCancelled, BookingConfirmed, Launch, LaunchAborted, LaunchDelayed,
-            LaunchDetails, LaunchFailed, LaunchScheduled, LaunchSuccessful,
+            BookingCancelled, BookingConfirmed, InvoiceIssued, Launch, LaunchAborted,
+            LaunchDelayed, LaunchDetails, LaunchFailed, LaunchScheduled, LaunchSuccessful,
         },
         templates::Links,
     },
@@ -40,6 +40,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "LAUNCH_FAILED",
     "BOOKING_CONFIRMED",
     "BOOKING_CANCELLED",
+    "INVOICE_ISSUED",
 ];
 
 pub struct Relay {
@@ -68,7 +69,9 @@ impl ChangeHandler for Relay {
             return Ok(());
         }
         let launch_id = match told {
-            Told::BookingConfirmed | Told::BookingCancelled => text(&change.payload, "launch_id"),
+            Told::BookingConfirmed | Told::BookingCancelled | Told::InvoiceIssued => {
+                text(&change.payload, "launch_id")
+            }
             _ => change.entity_id.clone(),
         };
         // Names for the e-mail (rocket, agency) live with the launch; its dates and status
@@ -90,6 +93,7 @@ enum Told {
     LaunchFailed,
     BookingConfirmed,
     BookingCancelled,
+    InvoiceIssued,
 }
 
 impl Told {
@@ -103,6 +107,7 @@ impl Told {
             "LAUNCH_SUCCESSFUL" => Self::LaunchSuccessful,
             "LAUNCH_FAILED" => Self::LaunchFailed,
             "BOOKING_CONFIRMED" => Self::BookingConfirmed,
+            "INVOICE_ISSUED" => Self::InvoiceIssued,
             "BOOKING_CANCELLED"
                 if matches!(
                     text(&change.payload, "cancellation_reason").as_str(),
@@ -172,6 +177,16 @@ fn event_of(
             reason: text(payload, "reason"),
         }),
         Told::LaunchSuccessful => EventData::LaunchSuccessful(LaunchSuccessful { launch: details }),
+        Told::InvoiceIssued => {
+            subject.invoice_id = change.entity_id.clone();
+            EventData::InvoiceIssued(InvoiceIssued {
+                launch: details,
+                invoice_number: text(payload, "invoice_number"),
+                invoice_url: links.invoice(&change.entity_id),
+                amount: display_money(integer(payload, "amount_minor"), &text(payload, "currency")),
+                due_date: text(payload, "due_date"),
+            })
+        }
         Told::BookingConfirmed | Told::BookingCancelled => {
             subject.booking_id = change.entity_id.clone();
             subject.user_id = text(payload, "traveler_id");

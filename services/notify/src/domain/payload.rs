@@ -167,6 +167,8 @@ pub struct BookingCancelled {
 pub struct InvoiceIssued {
     pub launch: LaunchDetails,
     pub invoice_number: String,
+    /// Where the agency reads the invoice; may be empty.
+    pub invoice_url: String,
     /// Formatted.
     pub amount: String,
     pub due_date: String,
@@ -376,6 +378,7 @@ impl EventData {
             Self::InvoiceIssued(data) => (
                 vec![
                     required("invoice_number", &mut data.invoice_number),
+                    optional("invoice_url", &mut data.invoice_url),
                     required("amount", &mut data.amount),
                     required("due_date", &mut data.due_date),
                 ],

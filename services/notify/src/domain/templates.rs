@@ -37,6 +37,11 @@ impl Links {
         }
     }
 
+    /// The agency's page of one of its invoices.
+    pub fn invoice(&self, invoice_id: &str) -> String {
+        format!("{}/agency/invoices/{invoice_id}", self.public_base_url)
+    }
+
     /// The public page of a launch, by its SEO slug.
     pub fn launch(&self, slug: &str) -> String {
         format!("{}/launches/{slug}", self.public_base_url)
@@ -295,7 +300,8 @@ fn invoice_issued(issued: &InvoiceIssued, launch: &Launch<'_>) -> Parts {
             ),
             format!("It is due on {}.", issued.due_date),
         ],
-        None,
+        (!issued.invoice_url.is_empty())
+            .then(|| ("View the invoice".to_owned(), issued.invoice_url.clone())),
     )
 }
 

@@ -1,0 +1,445 @@
+//! Launch fee invoices: issued once per SUCCESSFUL or ABORTED launch (from the change log as
+//! soon as the launch ends, by GenerateInvoices and by AgencyAPI's IssueLaunchInvoice, all
+//! through [`Invoices::issue_for_launch`]), read by FINANCE and by the agency billed, and
+//! paid by payments FINANCE records and corrects.
+//!
+//! Everything an invoice says is gathered before its transaction opens (the launch and the
+//! agency from AgencyAPI, the revenue from BookingAPI); the store then numbers and inserts it
+//! in one transaction, so a slow dependency never holds the number series' lock.
+
+use astro_proto::astrobookings::common::v1::Role;
+use astro_shared::{
+    AppError,
+    activity::ActivityLog,
+    auth::Caller,
+    changes::{Change, ChangeHandler, Origin},
+    paging::{Page, QueryKey, read_limit},
+};
+use uuid::Uuid;
+
+use crate::SERVICE_NAME;
+use crate::{
+    clients::{Directory, LaunchFacts, Outcome},
+    domain::{
+        invoice::{Calendar, Fee, InvoiceStatus, Period, RELIABLE_AFTER},
+        invoice_payment::{Correction, NewPayment},
+    },
+    store::{
+        Store,
+        invoices::{
+            InvoiceFilter, InvoiceOrder, InvoicePaymentRow, InvoiceRow, NewInvoice, Recorded,
+        },
+    },
+};
+
+/// The change-log events that issue an invoice.
+pub const EVENTS: [&str; 2] = ["LAUNCH_SUCCESSFUL", "LAUNCH_ABORTED"];
+
+/// Most launches one GenerateInvoices may list.
+const MAX_LISTED_LAUNCHES: usize = 100;
+
+/// Which launches GenerateInvoices looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every SUCCESSFUL or ABORTED launch.
+    All,
+    /// These launches, each of which must exist and have ended so.
+    Launches(Vec<Uuid>),
+    /// The SUCCESSFUL or ABORTED launches scheduled in the period.
+    Period(Period),
+}
+
+impl Selection {
+    /// From GenerateInvoices' fields: launch ids, or a period, or neither.
+    pub fn parse(launch_ids: Vec<Uuid>, period: &str) -> Result<Self, AppError> {
+        match (launch_ids.is_empty(), period.trim().is_empty()) {
+            (true, true) => Ok(Self::All),
+            (false, true) if launch_ids.len() > MAX_LISTED_LAUNCHES => Err(AppError::invalid(
+                "launch_ids",
+                format!("must hold at most {MAX_LISTED_LAUNCHES} launch ids"),
+            )),
+            (false, true) => {
+                let mut ids = launch_ids;
+                ids.sort_unstable();
+                ids.dedup();
+                Ok(Self::Launches(ids))
+            }
+            (true, false) => Ok(Self::Period(Period::parse("period", period)?)),
+            (false, false) => Err(AppError::invalid(
+                "period",
+                "give either launch ids or a period, not both",
+            )),
+        }
+    }
+}
+
+/// What GenerateInvoices did.
+#[derive(Debug, Clone, Default)]
+pub struct Generated {
+    pub created: Vec<InvoiceRow>,
+    pub already_invoiced: Vec<Uuid>,
+}
+
+/// An invoice with its payments (GetInvoice, and the answers of payment writes).
+#[derive(Debug, Clone)]
+pub struct InvoiceView {
+    pub invoice: InvoiceRow,
+    pub status: InvoiceStatus,
+    pub payments: Vec<InvoicePaymentRow>,
+}
+
+/// ListInvoices' request, parsed.
+#[derive(Debug, Clone)]
+pub struct InvoiceQuery {
+    pub filter: InvoiceFilter,
+    pub order: InvoiceOrder,
+    pub descending: bool,
+    pub key: QueryKey,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Clone)]
+pub struct Invoices {
+    store: Store,
+    directory: Directory,
+    activity: ActivityLog,
+    calendar: Calendar,
+}
+
+impl Invoices {
+    pub fn new(
+        store: Store,
+        directory: Directory,
+        activity: ActivityLog,
+        calendar: Calendar,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            activity,
+            calendar,
+        }
+    }
+
+    pub fn calendar(&self) -> Calendar {
+        self.calendar
+    }
+
+    /// The invoice of one launch, issued now if it has none (`true` if this call issued it).
+    /// NOT_FOUND for an unknown launch, FAILED_PRECONDITION unless it is SUCCESSFUL or ABORTED.
+    pub async fn issue_for_launch(
+        &self,
+        launch_id: Uuid,
+        origin: &Origin,
+    ) -> Result<(InvoiceRow, bool), AppError> {
+        if let Some(existing) = self.store.invoice_by_launch(launch_id).await? {
+            return Ok((existing, false));
+        }
+        let launch = self
+            .directory
+            .launch(launch_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("launch".into()))?;
+        self.issue(&launch, origin).await
+    }
+
+    async fn issue(
+        &self,
+        launch: &LaunchFacts,
+        origin: &Origin,
+    ) -> Result<(InvoiceRow, bool), AppError> {
+        let bill_to = self
+            .directory
+            .bill_to(launch.agency_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("agency".into()))?;
+        let (fee, earlier, revenue) = match launch.outcome {
+            Outcome::Successful => {
+                let earlier = self
+                    .directory
+                    .successful_before(launch.agency_id, launch.scheduled_at)
+                    .await?;
+                let revenue = self.directory.revenue(launch.id).await?;
+                (
+                    Fee::successful(&revenue, earlier.len()),
+                    earlier,
+                    Some(revenue),
+                )
+            }
+            Outcome::Aborted => (Fee::aborted(), Vec::new(), None),
+            Outcome::Other => {
+                return Err(AppError::FailedPrecondition(
+                    "only a SUCCESSFUL or ABORTED launch is invoiced".into(),
+                ));
+            }
+        };
+        let issued_at = self.calendar.now();
+        let new = NewInvoice {
+            launch_id: launch.id,
+            agency_id: launch.agency_id,
+            reliability_launch_ids: if fee.reliable_agency {
+                earlier.iter().take(RELIABLE_AFTER).copied().collect()
+            } else {
+                Vec::new()
+            },
+            earlier_successful_launches: i32::try_from(earlier.len()).unwrap_or(i32::MAX),
+            fee,
+            bill_to: bill_to.snapshot,
+            launch: launch.snapshot.clone(),
+            legal_date: self.calendar.date_of(issued_at),
+            issued_at,
+            revenue,
+        };
+        let (invoice, created) = self.store.issue_invoice(&new, origin).await?;
+        if created {
+            tracing::info!(
+                invoice_id = %invoice.id,
+                number = %invoice.number,
+                launch_id = %invoice.launch_id,
+                amount_minor = invoice.amount_minor,
+                currency = %invoice.currency,
+                "invoice issued"
+            );
+            self.activity.info(
+                "invoice.issued",
+                origin.user_id.as_deref(),
+                format!(
+                    "invoice {} issued: {} {} minor units",
+                    invoice.number, invoice.currency, invoice.amount_minor
+                ),
+                &[
+                    ("invoice_id", &invoice.id.to_string()),
+                    ("launch_id", &invoice.launch_id.to_string()),
+                    ("agency_id", &invoice.agency_id.to_string()),
+                ],
+            );
+        }
+        Ok((invoice, created))
+    }
+
+    /// GenerateInvoices (FINANCE): issues what is missing among the selected launches, one
+    /// transaction per invoice, and reports what already existed.
+    pub async fn generate(
+        &self,
+        caller: &Caller,
+        selection: Selection,
+    ) -> Result<Generated, AppError> {
+        let origin = Origin::user(SERVICE_NAME, &caller.user_id);
+        let launches = match &selection {
+            Selection::All => self.directory.billable(None).await?,
+            Selection::Period(period) => {
+                let range = (
+                    self.calendar.start_of(period.start),
+                    self.calendar.start_of(period.end),
+                );
+                self.directory.billable(Some(range)).await?
+            }
+            Selection::Launches(ids) => {
+                let mut launches = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let launch = self.directory.launch(*id).await?.ok_or_else(|| {
+                        AppError::invalid("launch_ids", format!("launch {id} does not exist"))
+                    })?;
+                    if launch.outcome == Outcome::Other {
+                        return Err(AppError::FailedPrecondition(format!(
+                            "launch {id} is not SUCCESSFUL or ABORTED"
+                        )));
+                    }
+                    launches.push(launch);
+                }
+                launches
+            }
+        };
+        let ids: Vec<Uuid> = launches.iter().map(|launch| launch.id).collect();
+        let invoiced = self.store.invoiced_launches(&ids).await?;
+        let mut generated = Generated::default();
+        for launch in &launches {
+            if invoiced.contains(&launch.id) {
+                generated.already_invoiced.push(launch.id);
+                continue;
+            }
+            let (invoice, created) = self.issue(launch, &origin).await?;
+            if created {
+                generated.created.push(invoice);
+            } else {
+                generated.already_invoiced.push(launch.id);
+            }
+        }
+        self.activity.info(
+            "invoice.generated",
+            Some(&caller.user_id),
+            format!(
+                "invoice generation: {} issued, {} already invoiced",
+                generated.created.len(),
+                generated.already_invoiced.len()
+            ),
+            &[],
+        );
+        Ok(generated)
+    }
+
+    /// The agency an AGENCY caller may see; `None` (everything) for FINANCE.
+    fn scope(caller: &Caller) -> Result<Option<Uuid>, AppError> {
+        match caller.role {
+            Role::Finance => Ok(None),
+            Role::Agency => Uuid::parse_str(&caller.user_id).map(Some).map_err(|_| {
+                AppError::internal(anyhow::anyhow!(
+                    "the caller's user id {:?} is not a UUID",
+                    caller.user_id
+                ))
+            }),
+            _ => Err(AppError::PermissionDenied(
+                "invoices are for FINANCE and the agency billed".into(),
+            )),
+        }
+    }
+
+    /// ListInvoices: FINANCE every invoice, an AGENCY its own whatever it filters on.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        mut query: InvoiceQuery,
+    ) -> Result<(Page<(InvoiceRow, InvoiceStatus)>, i64), AppError> {
+        if let Some(agency_id) = Self::scope(caller)? {
+            query.filter.agency_id = Some(agency_id);
+        }
+        let today = self.calendar.today();
+        let (rows, total) = self
+            .store
+            .invoices(
+                &query.filter,
+                today,
+                query.order,
+                query.descending,
+                i64::try_from(query.offset).unwrap_or(i64::MAX),
+                read_limit(query.limit),
+            )
+            .await?;
+        let page = Page::from_offset_rows(rows, query.offset, query.limit, query.key);
+        Ok((
+            page.map(|row| {
+                let status = row.status(today);
+                (row, status)
+            }),
+            total,
+        ))
+    }
+
+    /// GetInvoice: another agency's invoice is NOT_FOUND, as a missing one.
+    pub async fn get(&self, caller: &Caller, id: Uuid) -> Result<InvoiceView, AppError> {
+        let invoice = self
+            .store
+            .invoice(id, Self::scope(caller)?)
+            .await?
+            .ok_or_else(|| AppError::NotFound("invoice".into()))?;
+        self.view(invoice).await
+    }
+
+    async fn view(&self, invoice: InvoiceRow) -> Result<InvoiceView, AppError> {
+        let payments = self.store.invoice_payments(invoice.id).await?;
+        Ok(InvoiceView {
+            status: invoice.status(self.calendar.today()),
+            invoice,
+            payments,
+        })
+    }
+
+    /// RecordPayment (FINANCE): a payment received outside the gateway; a replayed key answers
+    /// the first payment and records nothing.
+    pub async fn record_payment(
+        &self,
+        caller: &Caller,
+        invoice_id: Uuid,
+        payment: NewPayment,
+    ) -> Result<(InvoicePaymentRow, InvoiceView, bool), AppError> {
+        let origin = Origin::user(SERVICE_NAME, &caller.user_id);
+        let (row, replay) = match self
+            .store
+            .record_invoice_payment(invoice_id, &payment, &origin)
+            .await?
+        {
+            Recorded::New(row) => (row, false),
+            Recorded::Replay(row) => (row, true),
+        };
+        let view = self.get(caller, invoice_id).await?;
+        if !replay {
+            self.activity.info(
+                "invoice.payment_recorded",
+                Some(&caller.user_id),
+                format!(
+                    "payment of {} {} minor units recorded on invoice {}; now {}",
+                    row.currency,
+                    row.amount_minor,
+                    view.invoice.number,
+                    view.status.as_str()
+                ),
+                &[
+                    ("invoice_id", &invoice_id.to_string()),
+                    ("payment_id", &row.id.to_string()),
+                ],
+            );
+        }
+        Ok((row, view, replay))
+    }
+
+    /// CorrectPayment (FINANCE): reverses the payment in the ledger and records what it is
+    /// now, with the employee and the reason.
+    pub async fn correct_payment(
+        &self,
+        caller: &Caller,
+        invoice_id: Uuid,
+        payment_id: Uuid,
+        correction: Correction,
+    ) -> Result<(InvoicePaymentRow, InvoiceView), AppError> {
+        let origin = Origin::user(SERVICE_NAME, &caller.user_id);
+        let row = self
+            .store
+            .correct_invoice_payment(invoice_id, payment_id, &correction, &origin)
+            .await?;
+        let view = self.get(caller, invoice_id).await?;
+        self.activity.info(
+            "invoice.payment_corrected",
+            Some(&caller.user_id),
+            format!(
+                "payment on invoice {} corrected from {} to {} minor units ({}); now {}",
+                view.invoice.number,
+                row.original_amount_minor,
+                row.amount_minor,
+                correction.reason,
+                view.status.as_str()
+            ),
+            &[
+                ("invoice_id", &invoice_id.to_string()),
+                ("payment_id", &row.id.to_string()),
+            ],
+        );
+        Ok((row, view))
+    }
+}
+
+/// The change-log consumer that invoices a launch as soon as it ends.
+pub struct LaunchInvoicing(pub Invoices);
+
+impl ChangeHandler for LaunchInvoicing {
+    async fn handle(&self, change: &Change) -> Result<(), AppError> {
+        let Ok(launch_id) = Uuid::parse_str(&change.entity_id) else {
+            tracing::warn!(change_id = change.id, entity_id = %change.entity_id, "launch change without a launch id; skipped");
+            return Ok(());
+        };
+        let origin = Origin::platform(SERVICE_NAME);
+        match self.0.issue_for_launch(launch_id, &origin).await {
+            Ok(_) => Ok(()),
+            // The launch is gone or did not end so after all: nothing to bill, ever.
+            Err(AppError::NotFound(what)) => {
+                tracing::warn!(%launch_id, %what, "launch outcome not invoiced: not found");
+                Ok(())
+            }
+            Err(AppError::FailedPrecondition(why)) => {
+                tracing::warn!(%launch_id, %why, "launch outcome not invoiced");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+}

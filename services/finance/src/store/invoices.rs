@@ -1,0 +1,647 @@
+//! The `invoices` table, its number series and the payments ledger beside it.
+//!
+//! An invoice is issued in one transaction: its number is taken from the locked counter row
+//! of its year, the invoice is inserted (one per launch: `invoices_one_per_launch`) and its
+//! INVOICE_ISSUED change is logged. If anything fails, or another issuer of the same launch
+//! won, the transaction rolls back and the number is given back: numbers stay gapless.
+//! A payment moves the invoice's tally with one conditional UPDATE (never beyond the amount)
+//! in the transaction that writes the payment and its ledger entries.
+
+use astro_shared::AppError;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{AuditRow, Origin, Store, record_change};
+use crate::domain::{
+    invoice::{self, Fee, InvoiceStatus, Revenue},
+    invoice_payment::{Channel, Correction, NewPayment},
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InvoiceRow {
+    pub id: Uuid,
+    pub number: String,
+    pub launch_id: Uuid,
+    pub agency_id: Uuid,
+    pub kind: String,
+    pub bill_to: Value,
+    pub launch: Value,
+    pub legal_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub fee_rate_basis_points: i32,
+    pub reliable_agency: bool,
+    pub earlier_successful_launches: i32,
+    pub reliability_launch_ids: Vec<Uuid>,
+    pub revenue_currency: String,
+    pub gross_revenue_minor: i64,
+    pub refunds_minor: i64,
+    pub net_revenue_minor: i64,
+    pub seats_sold: i32,
+    pub passengers: i32,
+    pub lines: Value,
+    pub issued_at: DateTime<Utc>,
+    pub amount_paid_minor: i64,
+    pub paid_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    pub audit: AuditRow,
+}
+
+impl InvoiceRow {
+    pub fn status(&self, today: NaiveDate) -> InvoiceStatus {
+        InvoiceStatus::of(
+            self.amount_minor,
+            self.amount_paid_minor,
+            self.due_date,
+            today,
+        )
+    }
+
+    pub fn lines(&self) -> Vec<invoice::Line> {
+        serde_json::from_value(self.lines.clone()).unwrap_or_default()
+    }
+}
+
+const INVOICE_COLUMNS: &str = "id, number, launch_id, agency_id, kind, bill_to, launch, \
+     legal_date, due_date, currency, amount_minor, fee_rate_basis_points, reliable_agency, \
+     earlier_successful_launches, reliability_launch_ids, revenue_currency, gross_revenue_minor, \
+     refunds_minor, net_revenue_minor, seats_sold, passengers, lines, issued_at, \
+     amount_paid_minor, paid_at, created_at, created_service, created_user_id, created_trace_id, \
+     updated_at, updated_service, updated_user_id, updated_trace_id";
+
+/// [`InvoiceStatus::of`] in SQL, for filters (`$1` is today in the platform time zone).
+const STATUS_SQL: &str = "CASE WHEN amount_paid_minor >= amount_minor THEN 'PAID' \
+     WHEN due_date < $1 THEN 'OVERDUE' WHEN amount_paid_minor > 0 THEN 'PARTIALLY_PAID' \
+     ELSE 'ISSUED' END";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InvoicePaymentRow {
+    pub id: Uuid,
+    pub invoice_id: Uuid,
+    pub channel: String,
+    pub status: String,
+    pub currency: String,
+    pub original_amount_minor: i64,
+    pub amount_minor: i64,
+    pub reference: String,
+    pub note: String,
+    pub received_at: Option<DateTime<Utc>>,
+    pub gateway_payment_id: Option<String>,
+    pub idempotency_key: String,
+    pub correction_reason: String,
+    pub corrected_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    pub audit: AuditRow,
+}
+
+const PAYMENT_COLUMNS: &str = "id, invoice_id, channel, status, currency, original_amount_minor, \
+     amount_minor, reference, note, received_at, gateway_payment_id, idempotency_key, \
+     correction_reason, corrected_at, created_at, created_service, created_user_id, \
+     created_trace_id, updated_at, updated_service, updated_user_id, updated_trace_id";
+
+/// Everything an invoice is issued with, gathered before its transaction opens.
+#[derive(Debug, Clone)]
+pub struct NewInvoice {
+    pub launch_id: Uuid,
+    pub agency_id: Uuid,
+    pub fee: Fee,
+    /// Name, tax id, legal address and e-mail of the agency, as JSON.
+    pub bill_to: Value,
+    /// The launch as it was, as JSON (`common.v1.LaunchSummary` fields).
+    pub launch: Value,
+    pub legal_date: NaiveDate,
+    pub issued_at: DateTime<Utc>,
+    pub earlier_successful_launches: i32,
+    pub reliability_launch_ids: Vec<Uuid>,
+    /// SUCCESSFUL launches only.
+    pub revenue: Option<Revenue>,
+}
+
+/// Filters of ListInvoices.
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    /// Always set for an AGENCY caller.
+    pub agency_id: Option<Uuid>,
+    pub launch_id: Option<Uuid>,
+    pub statuses: Vec<InvoiceStatus>,
+    pub legal_date_from: Option<NaiveDate>,
+    pub legal_date_to: Option<NaiveDate>,
+}
+
+/// Sort orders of ListInvoices; each ends with the id so pages never overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceOrder {
+    LegalDate,
+    DueDate,
+    Amount,
+    AmountDue,
+}
+
+impl InvoiceOrder {
+    fn sql(self, descending: bool) -> String {
+        let direction = if descending { "DESC" } else { "ASC" };
+        let column = match self {
+            Self::LegalDate => "legal_date {d}, number {d}",
+            Self::DueDate => "due_date {d}, number {d}",
+            Self::Amount => "amount_minor {d}, number {d}",
+            Self::AmountDue => "(amount_minor - amount_paid_minor) {d}, number {d}",
+        };
+        format!("{}, id {direction}", column.replace("{d}", direction))
+    }
+}
+
+/// What RecordPayment did.
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    New(InvoicePaymentRow),
+    /// The idempotency key was used before: the payment it recorded, untouched.
+    Replay(InvoicePaymentRow),
+}
+
+fn issued_payload(row: &InvoiceRow) -> Value {
+    serde_json::json!({
+        "invoice_id": row.id,
+        "invoice_number": row.number,
+        "agency_id": row.agency_id,
+        "launch_id": row.launch_id,
+        "kind": row.kind,
+        "amount_minor": row.amount_minor,
+        "currency": row.currency,
+        "legal_date": row.legal_date.to_string(),
+        "due_date": row.due_date.to_string(),
+    })
+}
+
+fn payment_payload(invoice: &InvoiceRow, payment: &InvoicePaymentRow) -> Value {
+    serde_json::json!({
+        "invoice_id": invoice.id,
+        "invoice_number": invoice.number,
+        "agency_id": invoice.agency_id,
+        "payment_id": payment.id,
+        "channel": payment.channel,
+        "amount_minor": payment.amount_minor,
+        "original_amount_minor": payment.original_amount_minor,
+        "currency": payment.currency,
+        "amount_paid_minor": invoice.amount_paid_minor,
+        "correction_reason": payment.correction_reason,
+    })
+}
+
+impl Store {
+    pub async fn invoice_by_launch(&self, launch_id: Uuid) -> Result<Option<InvoiceRow>, AppError> {
+        Ok(sqlx::query_as::<_, InvoiceRow>(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE launch_id = $1"
+        ))
+        .bind(launch_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Which of `launch_ids` already have an invoice.
+    pub async fn invoiced_launches(&self, launch_ids: &[Uuid]) -> Result<Vec<Uuid>, AppError> {
+        Ok(
+            sqlx::query_scalar("SELECT launch_id FROM invoices WHERE launch_id = ANY($1)")
+                .bind(launch_ids)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Issues the invoice of a launch, or finds the one it already has (`true` if this call
+    /// issued it).
+    pub async fn issue_invoice(
+        &self,
+        new: &NewInvoice,
+        origin: &Origin,
+    ) -> Result<(InvoiceRow, bool), AppError> {
+        if let Some(existing) = self.invoice_by_launch(new.launch_id).await? {
+            return Ok((existing, false));
+        }
+        let year = invoice::number_year(new.legal_date);
+        let mut transaction = self.pool.begin().await?;
+        // The counter row stays locked until commit: issuers of one year queue here, and a
+        // rollback gives the number back.
+        let sequence: i32 = sqlx::query_scalar(
+            "INSERT INTO invoice_number_series (series, year, last_number) VALUES ('INVOICE', $1, 1) \
+             ON CONFLICT (series, year) DO UPDATE \
+                 SET last_number = invoice_number_series.last_number + 1 \
+             RETURNING last_number",
+        )
+        .bind(year)
+        .fetch_one(&mut *transaction)
+        .await?;
+        let revenue = new.revenue.clone().unwrap_or_default();
+        let inserted = sqlx::query_as::<_, InvoiceRow>(&format!(
+            "INSERT INTO invoices (id, number, number_year, number_sequence, launch_id, agency_id, \
+                 kind, bill_to, launch, legal_date, due_date, currency, amount_minor, \
+                 fee_rate_basis_points, reliable_agency, earlier_successful_launches, \
+                 reliability_launch_ids, revenue_currency, gross_revenue_minor, refunds_minor, \
+                 seats_sold, passengers, lines, issued_at, amount_paid_minor, paid_at, \
+                 created_service, created_user_id, created_trace_id, updated_service, \
+                 updated_user_id, updated_trace_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20, $21, $22, $23, $24, 0, CASE WHEN $13 = 0 THEN $24 END, \
+                 $25, $26, $27, $25, $26, $27) \
+             ON CONFLICT (launch_id) DO NOTHING RETURNING {INVOICE_COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(invoice::invoice_number(year, sequence))
+        .bind(year)
+        .bind(sequence)
+        .bind(new.launch_id)
+        .bind(new.agency_id)
+        .bind(new.fee.kind.as_str())
+        .bind(&new.bill_to)
+        .bind(&new.launch)
+        .bind(new.legal_date)
+        .bind(invoice::due_date(new.legal_date))
+        .bind(&new.fee.currency)
+        .bind(new.fee.amount_minor)
+        .bind(new.fee.rate_basis_points)
+        .bind(new.fee.reliable_agency)
+        .bind(new.earlier_successful_launches)
+        .bind(&new.reliability_launch_ids)
+        .bind(&revenue.currency)
+        .bind(revenue.gross_minor)
+        .bind(revenue.refunds_minor)
+        .bind(revenue.seats_sold)
+        .bind(revenue.passengers)
+        .bind(serde_json::to_value(&new.fee.lines).map_err(AppError::internal)?)
+        .bind(new.issued_at)
+        .bind(origin.service)
+        .bind(origin.user_id.as_deref())
+        .bind(origin.trace_id())
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(row) = inserted else {
+            // A concurrent issuer of this launch committed first.
+            transaction.rollback().await?;
+            let existing = self
+                .invoice_by_launch(new.launch_id)
+                .await?
+                .ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!(
+                        "invoice of launch {} conflicted but is gone",
+                        new.launch_id
+                    ))
+                })?;
+            return Ok((existing, false));
+        };
+        record_change(
+            &mut transaction,
+            origin,
+            "invoice",
+            &row.id.to_string(),
+            "INVOICE_ISSUED",
+            issued_payload(&row),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok((row, true))
+    }
+
+    /// One invoice; with `agency_id`, only if it is that agency's.
+    pub async fn invoice(
+        &self,
+        id: Uuid,
+        agency_id: Option<Uuid>,
+    ) -> Result<Option<InvoiceRow>, AppError> {
+        Ok(sqlx::query_as::<_, InvoiceRow>(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices \
+             WHERE id = $1 AND ($2::uuid IS NULL OR agency_id = $2)"
+        ))
+        .bind(id)
+        .bind(agency_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A page of invoices and the number matching the filter.
+    pub async fn invoices(
+        &self,
+        filter: &InvoiceFilter,
+        today: NaiveDate,
+        order: InvoiceOrder,
+        descending: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<InvoiceRow>, i64), AppError> {
+        let statuses: Vec<&str> = filter
+            .statuses
+            .iter()
+            .map(|status| status.as_str())
+            .collect();
+        let condition = format!(
+            "($2::uuid IS NULL OR agency_id = $2) AND ($3::uuid IS NULL OR launch_id = $3) \
+             AND (cardinality($4::text[]) = 0 OR {STATUS_SQL} = ANY($4)) \
+             AND ($5::date IS NULL OR legal_date >= $5) AND ($6::date IS NULL OR legal_date <= $6)"
+        );
+        let rows = sqlx::query_as::<_, InvoiceRow>(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE {condition} ORDER BY {} \
+             OFFSET $7 LIMIT $8",
+            order.sql(descending)
+        ))
+        .bind(today)
+        .bind(filter.agency_id)
+        .bind(filter.launch_id)
+        .bind(&statuses)
+        .bind(filter.legal_date_from)
+        .bind(filter.legal_date_to)
+        .bind(offset)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM invoices WHERE {condition}"))
+                .bind(today)
+                .bind(filter.agency_id)
+                .bind(filter.launch_id)
+                .bind(&statuses)
+                .bind(filter.legal_date_from)
+                .bind(filter.legal_date_to)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((rows, total))
+    }
+
+    /// An invoice's payments, oldest first.
+    pub async fn invoice_payments(
+        &self,
+        invoice_id: Uuid,
+    ) -> Result<Vec<InvoicePaymentRow>, AppError> {
+        Ok(sqlx::query_as::<_, InvoicePaymentRow>(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM invoice_payments WHERE invoice_id = $1 \
+             ORDER BY created_at, id"
+        ))
+        .bind(invoice_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn payment_by_key(
+        &self,
+        invoice_id: Uuid,
+        idempotency_key: &str,
+    ) -> Result<Option<InvoicePaymentRow>, AppError> {
+        Ok(sqlx::query_as::<_, InvoicePaymentRow>(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM invoice_payments \
+             WHERE invoice_id = $1 AND idempotency_key = $2"
+        ))
+        .bind(invoice_id)
+        .bind(idempotency_key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records a payment FINANCE received, within what is still due.
+    pub async fn record_invoice_payment(
+        &self,
+        invoice_id: Uuid,
+        payment: &NewPayment,
+        origin: &Origin,
+    ) -> Result<Recorded, AppError> {
+        if let Some(existing) = self
+            .payment_by_key(invoice_id, &payment.idempotency_key)
+            .await?
+        {
+            return Ok(Recorded::Replay(existing));
+        }
+        let mut transaction = self.pool.begin().await?;
+        let invoice = sqlx::query_as::<_, InvoiceRow>(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(invoice_id)
+        .fetch_optional(&mut *transaction)
+        .await?
+        .ok_or_else(|| AppError::NotFound("invoice".into()))?;
+        if invoice.currency != payment.currency {
+            return Err(AppError::invalid(
+                "amount.currency",
+                format!("must be the invoice's currency, {}", invoice.currency),
+            ));
+        }
+        let inserted = sqlx::query_as::<_, InvoicePaymentRow>(&format!(
+            "INSERT INTO invoice_payments (id, invoice_id, channel, status, currency, \
+                 original_amount_minor, amount_minor, reference, note, received_at, \
+                 idempotency_key, created_service, created_user_id, created_trace_id, \
+                 updated_service, updated_user_id, updated_trace_id) \
+             VALUES ($1, $2, $3, 'SUCCEEDED', $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $10, \
+                 $11, $12) \
+             ON CONFLICT (invoice_id, idempotency_key) DO NOTHING RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(invoice_id)
+        .bind(payment.channel.as_str())
+        .bind(&payment.currency)
+        .bind(payment.amount_minor)
+        .bind(&payment.reference)
+        .bind(&payment.note)
+        .bind(payment.received_at)
+        .bind(&payment.idempotency_key)
+        .bind(origin.service)
+        .bind(origin.user_id.as_deref())
+        .bind(origin.trace_id())
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(row) = inserted else {
+            transaction.rollback().await?;
+            let existing = self
+                .payment_by_key(invoice_id, &payment.idempotency_key)
+                .await?
+                .ok_or_else(|| AppError::Aborted("the same key is being recorded".into()))?;
+            return Ok(Recorded::Replay(existing));
+        };
+        let invoice = move_tally(&mut transaction, &invoice, payment.amount_minor, origin).await?;
+        append_entry(
+            &mut transaction,
+            &row,
+            "PAYMENT",
+            row.amount_minor,
+            "",
+            origin,
+        )
+        .await?;
+        record_change(
+            &mut transaction,
+            origin,
+            "invoice_payment",
+            &row.id.to_string(),
+            "INVOICE_PAYMENT_RECORDED",
+            payment_payload(&invoice, &row),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(Recorded::New(row))
+    }
+
+    /// Corrects a recorded payment: a REVERSAL of what it was and, unless voided, a
+    /// CORRECTION with what it is now, and the invoice's tally moved by the difference.
+    pub async fn correct_invoice_payment(
+        &self,
+        invoice_id: Uuid,
+        payment_id: Uuid,
+        correction: &Correction,
+        origin: &Origin,
+    ) -> Result<InvoicePaymentRow, AppError> {
+        let mut transaction = self.pool.begin().await?;
+        let invoice = sqlx::query_as::<_, InvoiceRow>(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(invoice_id)
+        .fetch_optional(&mut *transaction)
+        .await?
+        .ok_or_else(|| AppError::NotFound("invoice".into()))?;
+        let payment = sqlx::query_as::<_, InvoicePaymentRow>(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM invoice_payments WHERE id = $1 AND invoice_id = $2 \
+             FOR UPDATE"
+        ))
+        .bind(payment_id)
+        .bind(invoice_id)
+        .fetch_optional(&mut *transaction)
+        .await?
+        .ok_or_else(|| AppError::NotFound("payment".into()))?;
+        if Channel::parse(&payment.channel) == Some(Channel::PaymentGateway) {
+            return Err(AppError::FailedPrecondition(
+                "payments through the payment gateway are corrected by a refund, not here".into(),
+            ));
+        }
+        let new_amount = match &correction.amount {
+            Some((amount_minor, currency)) => {
+                if *currency != payment.currency {
+                    return Err(AppError::invalid(
+                        "amount.currency",
+                        format!("must be the invoice's currency, {}", payment.currency),
+                    ));
+                }
+                *amount_minor
+            }
+            None => payment.amount_minor,
+        };
+        let invoice = move_tally(
+            &mut transaction,
+            &invoice,
+            new_amount - payment.amount_minor,
+            origin,
+        )
+        .await?;
+        let corrected = sqlx::query_as::<_, InvoicePaymentRow>(&format!(
+            "UPDATE invoice_payments SET amount_minor = $2, \
+                 received_at = COALESCE($3, received_at), reference = COALESCE($4, reference), \
+                 correction_reason = $5, corrected_at = now(), updated_at = now(), \
+                 updated_service = $6, updated_user_id = $7, updated_trace_id = $8 \
+             WHERE id = $1 RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(payment_id)
+        .bind(new_amount)
+        .bind(correction.received_at)
+        .bind(correction.reference.as_deref())
+        .bind(&correction.reason)
+        .bind(origin.service)
+        .bind(origin.user_id.as_deref())
+        .bind(origin.trace_id())
+        .fetch_one(&mut *transaction)
+        .await?;
+        append_entry(
+            &mut transaction,
+            &payment,
+            "REVERSAL",
+            -payment.amount_minor,
+            &correction.reason,
+            origin,
+        )
+        .await?;
+        if new_amount > 0 {
+            append_entry(
+                &mut transaction,
+                &corrected,
+                "CORRECTION",
+                new_amount,
+                &correction.reason,
+                origin,
+            )
+            .await?;
+        }
+        record_change(
+            &mut transaction,
+            origin,
+            "invoice_payment",
+            &corrected.id.to_string(),
+            "INVOICE_PAYMENT_CORRECTED",
+            payment_payload(&invoice, &corrected),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(corrected)
+    }
+}
+
+/// Moves the invoice's tally by `delta`, refused when it would exceed the amount (or go
+/// below zero); the CHECK constraint holds the same line.
+async fn move_tally(
+    transaction: &mut sqlx::PgConnection,
+    invoice: &InvoiceRow,
+    delta: i64,
+    origin: &Origin,
+) -> Result<InvoiceRow, AppError> {
+    sqlx::query_as::<_, InvoiceRow>(&format!(
+        "UPDATE invoices SET amount_paid_minor = amount_paid_minor + $2, \
+             paid_at = CASE WHEN amount_paid_minor + $2 = amount_minor \
+                            THEN COALESCE(paid_at, now()) END, \
+             updated_at = now(), updated_service = $3, updated_user_id = $4, updated_trace_id = $5 \
+         WHERE id = $1 AND amount_paid_minor + $2 BETWEEN 0 AND amount_minor \
+         RETURNING {INVOICE_COLUMNS}"
+    ))
+    .bind(invoice.id)
+    .bind(delta)
+    .bind(origin.service)
+    .bind(origin.user_id.as_deref())
+    .bind(origin.trace_id())
+    .fetch_optional(&mut *transaction)
+    .await?
+    .ok_or_else(|| AppError::Refused {
+        reason: "AMOUNT_EXCEEDS_DUE".into(),
+        message: format!(
+            "the payments would exceed the invoice's amount; {} {} is due",
+            invoice.amount_minor - invoice.amount_paid_minor,
+            invoice.currency
+        ),
+        metadata: [
+            (
+                "amount_due_minor".to_owned(),
+                (invoice.amount_minor - invoice.amount_paid_minor).to_string(),
+            ),
+            ("currency".to_owned(), invoice.currency.clone()),
+        ]
+        .into(),
+    })
+}
+
+async fn append_entry(
+    transaction: &mut sqlx::PgConnection,
+    payment: &InvoicePaymentRow,
+    kind: &str,
+    amount_minor: i64,
+    reason: &str,
+    origin: &Origin,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO invoice_payment_entries (payment_id, invoice_id, kind, amount_minor, \
+             received_at, reference, reason, created_service, created_user_id, created_trace_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(payment.id)
+    .bind(payment.invoice_id)
+    .bind(kind)
+    .bind(amount_minor)
+    .bind(payment.received_at)
+    .bind(&payment.reference)
+    .bind(reason)
+    .bind(origin.service)
+    .bind(origin.user_id.as_deref())
+    .bind(origin.trace_id())
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
