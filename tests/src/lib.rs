@@ -18,6 +18,7 @@ pub mod private_postgres;
 pub mod process;
 pub mod rest;
 pub mod standin;
+pub mod stripe_webhooks;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 

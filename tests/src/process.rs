@@ -288,6 +288,8 @@ pub struct Mesh {
     pub service_keys: crate::keys::ServiceKeySet,
     pub admin_email: String,
     pub admin_password: String,
+    /// The secret FinanceAPI accepts webhook signatures under (`ASTRO_FINANCE_STRIPE_WEBHOOK_SECRETS`).
+    pub stripe_webhook_secret: String,
 }
 
 impl Drop for Mesh {
@@ -326,6 +328,7 @@ impl Mesh {
         let service_keys = crate::keys::ServiceKeySet::generate()?;
         let admin_email = format!("admin-{unique}@astrobookings.test");
         let admin_password = format!("admin-password-{unique}");
+        let stripe_webhook_secret = format!("whsec_{unique}");
         let mut common = options.extra_env.clone();
         common.insert(
             "ASTRO_REDIS_KEY_PREFIX".to_owned(),
@@ -395,6 +398,11 @@ impl Mesh {
                     set("AGENCY_URL", &url(Service::Agency));
                     set("BOOKING_URL", &url(Service::Booking));
                     set("FEED_INTERVAL_MS", "100");
+                    set("STRIPE_WEBHOOK_SECRETS", &stripe_webhook_secret);
+                    // Payments are left to their webhook unless a test shortens this.
+                    set("RECONCILE_INTERVAL_MS", "200");
+                    set("RECONCILE_AFTER_MS", "600000");
+                    set("OVERDUE_INTERVAL_MS", "200");
                 }
                 Service::Notify => {
                     set("MONGO_URL", &servers.mongo_url);
@@ -466,6 +474,7 @@ impl Mesh {
             service_keys,
             admin_email,
             admin_password,
+            stripe_webhook_secret,
         };
         // Generous: on 2 cores, several meshes may start at once while something compiles.
         mesh.wait_ready(Duration::from_secs(60)).await?;

@@ -2,6 +2,8 @@
 //! agency to bill, BookingAPI a launch's revenue. Answers come back as plain values; a launch
 //! or agency that is not there is `None`, any other failure an error naming the dependency.
 
+use std::collections::HashMap;
+
 use astro_proto::astrobookings::{
     agency::v1::{
         GetAgencyContactRequest, GetLaunchRequest, Launch, ListLaunchesRequest,
@@ -28,6 +30,9 @@ const BOOKING: &str = "BookingAPI";
 
 /// Page size of AgencyAPI's launch listing: its maximum.
 const LAUNCH_PAGE_SIZE: i32 = 500;
+
+/// Launches per BatchGetLaunchRevenue: its maximum.
+const REVENUE_BATCH: usize = 100;
 
 /// How a launch ended, for billing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,21 +120,14 @@ impl Directory {
         }))
     }
 
-    /// The agency's SUCCESSFUL launches scheduled before `before`, oldest first.
-    pub async fn successful_before(
-        &self,
-        agency_id: Uuid,
-        before: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, AppError> {
-        let launches = self
-            .launches(ListLaunchesRequest {
-                agency_id: agency_id.to_string(),
-                statuses: vec![LaunchStatus::Successful.into()],
-                scheduled_before: Some(timestamp(before)),
-                ..ListLaunchesRequest::default()
-            })
-            .await?;
-        Ok(launches.iter().map(|launch| launch.id).collect())
+    /// The agency's SUCCESSFUL launches, oldest first.
+    pub async fn successful_launches(&self, agency_id: Uuid) -> Result<Vec<LaunchFacts>, AppError> {
+        self.launches(ListLaunchesRequest {
+            agency_id: agency_id.to_string(),
+            statuses: vec![LaunchStatus::Successful.into()],
+            ..ListLaunchesRequest::default()
+        })
+        .await
     }
 
     /// Every SUCCESSFUL or ABORTED launch, scheduled within `[from, to)` when given.
@@ -173,36 +171,44 @@ impl Directory {
         }
     }
 
-    /// A launch's revenue when the invoice is issued.
-    pub async fn revenue(&self, launch_id: Uuid) -> Result<Revenue, AppError> {
-        let answer = self
-            .booking
-            .clone()
-            .batch_get_launch_revenue(BatchGetLaunchRevenueRequest {
-                launch_ids: vec![launch_id.to_string()],
-            })
-            .await
-            .map_err(|status| AppError::upstream(BOOKING, AppError::from(status)))?
-            .into_inner();
-        let revenue = answer
-            .revenues
-            .into_iter()
-            .find(|revenue| revenue.launch_id == launch_id.to_string())
-            .ok_or_else(|| {
-                AppError::upstream(
-                    BOOKING,
-                    AppError::internal(anyhow::anyhow!("no revenue for launch {launch_id}")),
-                )
-            })?;
-        let gross = revenue.gross_revenue.unwrap_or_default();
-        let refunds = revenue.refunds.unwrap_or_default();
-        Ok(Revenue {
-            currency: gross.currency,
-            gross_minor: gross.amount_minor,
-            refunds_minor: refunds.amount_minor,
-            seats_sold: revenue.seats_sold,
-            passengers: revenue.passengers,
-        })
+    /// The launches' revenue now, in as few calls as BookingAPI's batch size allows.
+    pub async fn revenues(&self, launch_ids: &[Uuid]) -> Result<HashMap<Uuid, Revenue>, AppError> {
+        let mut found = HashMap::with_capacity(launch_ids.len());
+        for batch in launch_ids.chunks(REVENUE_BATCH) {
+            let answer = self
+                .booking
+                .clone()
+                .batch_get_launch_revenue(BatchGetLaunchRevenueRequest {
+                    launch_ids: batch.iter().map(Uuid::to_string).collect(),
+                })
+                .await
+                .map_err(|status| AppError::upstream(BOOKING, AppError::from(status)))?
+                .into_inner();
+            for revenue in answer.revenues {
+                let Ok(launch_id) = Uuid::parse_str(&revenue.launch_id) else {
+                    continue;
+                };
+                let gross = revenue.gross_revenue.unwrap_or_default();
+                let refunds = revenue.refunds.unwrap_or_default();
+                found.insert(
+                    launch_id,
+                    Revenue {
+                        currency: gross.currency,
+                        gross_minor: gross.amount_minor,
+                        refunds_minor: refunds.amount_minor,
+                        seats_sold: revenue.seats_sold,
+                        passengers: revenue.passengers,
+                    },
+                );
+            }
+        }
+        if let Some(missing) = launch_ids.iter().find(|id| !found.contains_key(id)) {
+            return Err(AppError::upstream(
+                BOOKING,
+                AppError::internal(anyhow::anyhow!("no revenue for launch {missing}")),
+            ));
+        }
+        Ok(found)
     }
 }
 

@@ -72,6 +72,18 @@ pub struct Config {
     /// `ASTRO_FINANCE_FEED_INTERVAL_MS`: how often the change log is read for launches that
     /// ended (default 500 ms).
     pub feed_interval: Duration,
+    /// `ASTRO_FINANCE_STRIPE_WEBHOOK_SECRETS` (or `_FILE`): the webhook endpoint's signing
+    /// secrets (`whsec_...`), comma-separated; a delivery signed with any of them is accepted,
+    /// so a secret is rotated by adding the new one, then removing the old. None configured:
+    /// every delivery is refused (and the reconciliation alone settles gateway payments).
+    pub stripe_webhook_secrets: Vec<Secret>,
+    /// `ASTRO_FINANCE_RECONCILE_INTERVAL_MS` (default 30000) and
+    /// `ASTRO_FINANCE_RECONCILE_AFTER_MS` (default 60000): how often open gateway payments
+    /// are read back from the gateway, and how long each is first left to its webhook.
+    pub reconciliation: app::invoice_checkout::Reconciliation,
+    /// `ASTRO_FINANCE_OVERDUE_INTERVAL_MS`: how often unpaid invoices past their due date are
+    /// marked OVERDUE and reminded (default 60000).
+    pub overdue_interval: Duration,
     /// `ASTRO_FINANCE_SERVICE_KEY_FILE` and `ASTRO_FINANCE_SERVICE_PUBLIC_KEYS_DIR`: this
     /// service's identity for internal calls and its callers' public keys.
     pub service_auth: ServiceAuthConfig,
@@ -96,6 +108,23 @@ impl Config {
             time_zone: env.or("TIME_ZONE", chrono_tz::Tz::UTC)?,
             clock_offset_ms: env.or("CLOCK_OFFSET_MS", 0)?,
             feed_interval: env.millis_or("FEED_INTERVAL_MS", Duration::from_millis(500))?,
+            stripe_webhook_secrets: env
+                .secret("STRIPE_WEBHOOK_SECRETS")?
+                .map(|secrets| {
+                    secrets
+                        .expose()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|secret| !secret.is_empty())
+                        .map(Secret::new)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            reconciliation: app::invoice_checkout::Reconciliation {
+                interval: env.millis_or("RECONCILE_INTERVAL_MS", Duration::from_secs(30))?,
+                after: env.millis_or("RECONCILE_AFTER_MS", Duration::from_secs(60))?,
+            },
+            overdue_interval: env.millis_or("OVERDUE_INTERVAL_MS", Duration::from_secs(60))?,
             service_auth: ServiceAuthConfig::from_env(&env)?,
         }
         .validated()
@@ -126,6 +155,10 @@ pub struct State {
     pub refunds: app::refunds::Refunds,
     /// Launch fee invoices and the payments FINANCE records against them.
     pub invoices: app::invoices::Invoices,
+    /// Agencies paying invoices through the payment gateway, and the gateway's webhook.
+    pub checkout: app::invoice_checkout::InvoiceCheckout,
+    /// Reminders of overdue invoices.
+    pub reminders: app::reminders::Reminders,
 }
 
 /// Connects (lazily) and binds; the returned future finishes once its databases answer.
@@ -153,6 +186,13 @@ pub async fn build(
     };
     let invoices =
         app::invoices::Invoices::new(store.clone(), directory, activity.clone(), calendar);
+    let reminders = app::reminders::Reminders::new(
+        store.clone(),
+        activity.clone(),
+        calendar,
+        config.overdue_interval,
+    );
+    let overdue_job = reminders.clone();
     let gateway = payment_gateway::PaymentGateway::new(
         &config.stripe_url,
         &config.stripe_secret_key,
@@ -164,6 +204,21 @@ pub async fn build(
     };
     let payments =
         app::payments::Payments::new(store.clone(), gateway.clone(), activity.clone(), timing);
+    if config.stripe_webhook_secrets.is_empty() {
+        tracing::warn!(
+            "ASTRO_FINANCE_STRIPE_WEBHOOK_SECRETS is not set: every payment gateway webhook will \
+             be refused"
+        );
+    }
+    let checkout = app::invoice_checkout::InvoiceCheckout::new(
+        store.clone(),
+        gateway.clone(),
+        activity.clone(),
+        config.gateway_lease,
+        config.stripe_webhook_secrets.clone(),
+        config.reconciliation,
+    );
+    let reconciliation = checkout.clone();
     let feed = ChangeFeed::new(
         store.pool().clone(),
         "finance-launch-invoicing",
@@ -176,6 +231,8 @@ pub async fn build(
         payments,
         refunds,
         invoices,
+        checkout,
+        reminders,
     });
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
@@ -200,6 +257,10 @@ pub async fn build(
         tokio::join!(operations_db_ready, cache_ready);
         // Launches that ended are invoiced from the change log, once OperationsDB answers.
         tokio::spawn(run_feed(feed, invoicing, feed_interval));
+        // Gateway payments whose webhook was lost are settled from the gateway itself.
+        tokio::spawn(reconciliation.run_reconciliation());
+        // Unpaid invoices past their due date: OVERDUE, then reminded on schedule.
+        tokio::spawn(overdue_job.run());
     }))
 }
 

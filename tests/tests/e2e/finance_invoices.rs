@@ -30,17 +30,17 @@ use chrono::{DateTime, Datelike as _, TimeZone as _, Utc};
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;
 
-fn finance(mesh: &Mesh) -> FinanceServiceClient<Channel> {
+pub(crate) fn finance(mesh: &Mesh) -> FinanceServiceClient<Channel> {
     FinanceServiceClient::new(astro_e2e::channel(mesh.address(Service::Gateway)))
 }
 
-async fn database(mesh: &Mesh) -> sqlx::PgPool {
+pub(crate) async fn database(mesh: &Mesh) -> sqlx::PgPool {
     sqlx::PgPool::connect(&mesh.database_url)
         .await
         .expect("OperationsDB")
 }
 
-fn money(amount_minor: i64, currency: &str) -> Money {
+pub(crate) fn money(amount_minor: i64, currency: &str) -> Money {
     Money {
         amount_minor,
         currency: currency.to_owned(),
@@ -99,7 +99,7 @@ async fn succeed(mesh: &Mesh, agency: &Actor, launch_id: &str) {
         .expect("launch SUCCESSFUL");
 }
 
-async fn abort(mesh: &Mesh, agency: &Actor, launch_id: &str) {
+pub(crate) async fn abort(mesh: &Mesh, agency: &Actor, launch_id: &str) {
     fixtures::agency_client(mesh.address(Service::Gateway))
         .abort_launch(with_token(
             AbortLaunchRequest {
@@ -140,7 +140,7 @@ async fn all_invoices(mesh: &Mesh, finance_employee: &Actor) -> Vec<Invoice> {
 }
 
 /// The invoice of `launch_id`, once the change-log consumer has issued it.
-async fn invoice_of(mesh: &Mesh, finance_employee: &Actor, launch_id: &str) -> Invoice {
+pub(crate) async fn invoice_of(mesh: &Mesh, finance_employee: &Actor, launch_id: &str) -> Invoice {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let page = finance(mesh)

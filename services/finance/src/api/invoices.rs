@@ -314,8 +314,8 @@ pub(super) fn invoice(
         payments: payments.iter().map(payment_message).collect(),
         issued_at: Some(timestamp(row.issued_at)),
         paid_at: row.paid_at.map(timestamp),
-        reminder_count: 0,
-        last_reminder_at: None,
+        reminder_count: row.reminder_count,
+        last_reminder_at: row.last_reminder_at.map(timestamp),
         audit: Some(audit(&row.audit)),
         reliability_launch_ids: row
             .reliability_launch_ids

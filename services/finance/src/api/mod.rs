@@ -1,18 +1,19 @@
 //! gRPC adapters of FinanceAPI: decode the request into domain input, call the use case,
 //! encode the answer. Who may call what is enforced before these run, by the auth layer from the
 //! contracts' access options. RPCs that no issue has built yet keep the generated default and
-//! answer UNIMPLEMENTED: PayInvoice, SendInvoiceReminder, the reports and the webhook (the
-//! FinanceAPI issue's later parts).
+//! answer UNIMPLEMENTED: the reports (the FinanceAPI issue's later parts).
 
+mod checkout;
 mod convert;
 mod internal;
 mod invoices;
 
 use astro_proto::astrobookings::finance::v1::{
     CorrectPaymentRequest, CorrectPaymentResponse, GenerateInvoicesRequest,
-    GenerateInvoicesResponse, GetInvoiceRequest, GetInvoiceResponse, ListInvoicesRequest,
-    ListInvoicesResponse, RecordPaymentRequest, RecordPaymentResponse,
-    finance_service_server::FinanceService,
+    GenerateInvoicesResponse, GetInvoiceRequest, GetInvoiceResponse, HandleStripeWebhookRequest,
+    HandleStripeWebhookResponse, ListInvoicesRequest, ListInvoicesResponse, PayInvoiceRequest,
+    PayInvoiceResponse, RecordPaymentRequest, RecordPaymentResponse, SendInvoiceReminderRequest,
+    SendInvoiceReminderResponse, finance_service_server::FinanceService,
 };
 use tonic::{Request, Response, Status};
 
@@ -65,5 +66,26 @@ impl FinanceService for FinanceApi {
         request: Request<CorrectPaymentRequest>,
     ) -> Result<Response<CorrectPaymentResponse>, Status> {
         self.correct_payment_rpc(request).await
+    }
+
+    async fn pay_invoice(
+        &self,
+        request: Request<PayInvoiceRequest>,
+    ) -> Result<Response<PayInvoiceResponse>, Status> {
+        self.pay_invoice_rpc(request).await
+    }
+
+    async fn handle_stripe_webhook(
+        &self,
+        request: Request<HandleStripeWebhookRequest>,
+    ) -> Result<Response<HandleStripeWebhookResponse>, Status> {
+        self.handle_stripe_webhook_rpc(request).await
+    }
+
+    async fn send_invoice_reminder(
+        &self,
+        request: Request<SendInvoiceReminderRequest>,
+    ) -> Result<Response<SendInvoiceReminderResponse>, Status> {
+        self.send_invoice_reminder_rpc(request).await
     }
 }

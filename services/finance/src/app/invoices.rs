@@ -7,6 +7,8 @@
 //! agency from AgencyAPI, the revenue from BookingAPI); the store then numbers and inserts it
 //! in one transaction, so a slow dependency never holds the number series' lock.
 
+use std::collections::HashMap;
+
 use astro_proto::astrobookings::common::v1::Role;
 use astro_shared::{
     AppError,
@@ -19,9 +21,9 @@ use uuid::Uuid;
 
 use crate::SERVICE_NAME;
 use crate::{
-    clients::{Directory, LaunchFacts, Outcome},
+    clients::{BillTo, Directory, LaunchFacts, Outcome},
     domain::{
-        invoice::{Calendar, Fee, InvoiceStatus, Period, RELIABLE_AFTER},
+        invoice::{Calendar, Fee, InvoiceStatus, Period, RELIABLE_AFTER, Revenue},
         invoice_payment::{Correction, NewPayment},
     },
     store::{
@@ -78,6 +80,16 @@ impl Selection {
 pub struct Generated {
     pub created: Vec<InvoiceRow>,
     pub already_invoiced: Vec<Uuid>,
+}
+
+/// What issuing needs besides the launch, gathered once per batch.
+#[derive(Debug, Default)]
+struct IssueContext {
+    bill_to: HashMap<Uuid, BillTo>,
+    /// Each agency's SUCCESSFUL launches, oldest first (agencies with a SUCCESSFUL launch in
+    /// the batch only).
+    successful: HashMap<Uuid, Vec<LaunchFacts>>,
+    revenue: HashMap<Uuid, Revenue>,
 }
 
 /// An invoice with its payments (GetInvoice, and the answers of payment writes).
@@ -149,18 +161,64 @@ impl Invoices {
         launch: &LaunchFacts,
         origin: &Origin,
     ) -> Result<(InvoiceRow, bool), AppError> {
-        let bill_to = self
-            .directory
-            .bill_to(launch.agency_id)
-            .await?
+        let context = self.context(std::slice::from_ref(launch)).await?;
+        self.issue_with(launch, &context, origin).await
+    }
+
+    /// What issuing `launches` needs from AgencyAPI and BookingAPI, in a few calls for the
+    /// whole batch: each agency once, the revenues in batches.
+    async fn context(&self, launches: &[LaunchFacts]) -> Result<IssueContext, AppError> {
+        let mut context = IssueContext::default();
+        for launch in launches {
+            if context.bill_to.contains_key(&launch.agency_id) {
+                continue;
+            }
+            let bill_to = self
+                .directory
+                .bill_to(launch.agency_id)
+                .await?
+                .ok_or_else(|| AppError::NotFound("agency".into()))?;
+            context.bill_to.insert(launch.agency_id, bill_to);
+            if launches.iter().any(|other| {
+                other.agency_id == launch.agency_id && other.outcome == Outcome::Successful
+            }) {
+                let successful = self.directory.successful_launches(launch.agency_id).await?;
+                context.successful.insert(launch.agency_id, successful);
+            }
+        }
+        let successful: Vec<Uuid> = launches
+            .iter()
+            .filter(|launch| launch.outcome == Outcome::Successful)
+            .map(|launch| launch.id)
+            .collect();
+        context.revenue = self.directory.revenues(&successful).await?;
+        Ok(context)
+    }
+
+    async fn issue_with(
+        &self,
+        launch: &LaunchFacts,
+        context: &IssueContext,
+        origin: &Origin,
+    ) -> Result<(InvoiceRow, bool), AppError> {
+        let bill_to = context
+            .bill_to
+            .get(&launch.agency_id)
             .ok_or_else(|| AppError::NotFound("agency".into()))?;
         let (fee, earlier, revenue) = match launch.outcome {
             Outcome::Successful => {
-                let earlier = self
-                    .directory
-                    .successful_before(launch.agency_id, launch.scheduled_at)
-                    .await?;
-                let revenue = self.directory.revenue(launch.id).await?;
+                // The agency's SUCCESSFUL launches scheduled before this one, oldest first.
+                let earlier: Vec<Uuid> = context
+                    .successful
+                    .get(&launch.agency_id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|other| other.scheduled_at < launch.scheduled_at)
+                    .map(|other| other.id)
+                    .collect();
+                let revenue = context.revenue.get(&launch.id).cloned().ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!("no revenue for launch {}", launch.id))
+                })?;
                 (
                     Fee::successful(&revenue, earlier.len()),
                     earlier,
@@ -185,7 +243,7 @@ impl Invoices {
             },
             earlier_successful_launches: i32::try_from(earlier.len()).unwrap_or(i32::MAX),
             fee,
-            bill_to: bill_to.snapshot,
+            bill_to: bill_to.snapshot.clone(),
             launch: launch.snapshot.clone(),
             legal_date: self.calendar.date_of(issued_at),
             issued_at,
@@ -254,12 +312,17 @@ impl Invoices {
         let ids: Vec<Uuid> = launches.iter().map(|launch| launch.id).collect();
         let invoiced = self.store.invoiced_launches(&ids).await?;
         let mut generated = Generated::default();
-        for launch in &launches {
-            if invoiced.contains(&launch.id) {
-                generated.already_invoiced.push(launch.id);
-                continue;
-            }
-            let (invoice, created) = self.issue(launch, &origin).await?;
+        let (already, missing): (Vec<LaunchFacts>, Vec<LaunchFacts>) = launches
+            .into_iter()
+            .partition(|launch| invoiced.contains(&launch.id));
+        generated
+            .already_invoiced
+            .extend(already.iter().map(|launch| launch.id));
+        // The facts of the whole batch first, then one short transaction per invoice (they
+        // take the number series' lock in turn anyway).
+        let context = self.context(&missing).await?;
+        for launch in &missing {
+            let (invoice, created) = self.issue_with(launch, &context, &origin).await?;
             if created {
                 generated.created.push(invoice);
             } else {

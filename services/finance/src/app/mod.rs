@@ -23,9 +23,11 @@
 //! The gateway's idempotency keys make the real API answer repeats with the first answer too,
 //! but the protocol does not depend on them (localstripe ignores them).
 
+pub mod invoice_checkout;
 pub mod invoices;
 pub mod payments;
 pub mod refunds;
+pub mod reminders;
 
 use std::time::Duration;
 

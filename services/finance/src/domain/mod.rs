@@ -5,8 +5,11 @@
 
 pub mod charge;
 pub mod invoice;
+pub mod invoice_checkout;
 pub mod invoice_payment;
 pub mod refund;
+pub mod reminder;
+pub mod webhook;
 
 use astro_shared::AppError;
 use uuid::Uuid;

@@ -28,14 +28,18 @@ use uuid::Uuid;
 
 use super::{GatewayError, GatewayRefund, Intent};
 use crate::{
-    domain::{charge::IntentState, refund::RefundStatus},
-    store::{payments::PaymentRow, refunds::RefundRow},
+    domain::{
+        charge::IntentState,
+        refund::RefundStatus,
+        webhook::{BOOKING_PAYMENT_ID as PAYMENT_ID, INVOICE_PAYMENT_ID},
+    },
+    store::{invoices::InvoicePaymentRow, payments::PaymentRow, refunds::RefundRow},
 };
 
 /// Metadata keys on the gateway's objects, to find them from our ids.
 const BOOKING_ID: &str = "booking_id";
-const PAYMENT_ID: &str = "payment_id";
 const REFUND_ID: &str = "refund_id";
+const INVOICE_ID: &str = "invoice_id";
 
 /// Refunds listed per page when looking for one.
 const REFUND_PAGE: i64 = 100;
@@ -95,26 +99,57 @@ impl PaymentGateway {
             (BOOKING_ID.to_owned(), charge.booking_id.to_string()),
             (PAYMENT_ID.to_owned(), charge.id.to_string()),
         ]);
-        // Server-side confirmation without a return URL: redirect-based methods are off.
-        let mut automatic = CreatePaymentIntentAutomaticPaymentMethods::new(true);
-        automatic.allow_redirects =
-            Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
-        let mut request =
-            CreatePaymentIntent::new(charge.amount_minor, gateway_currency(&charge.currency))
-                .payment_method(charge.payment_method_id.clone())
-                .automatic_payment_methods(automatic)
-                .metadata(metadata);
+        let mut request = new_intent(
+            charge.amount_minor,
+            &charge.currency,
+            &charge.payment_method_id,
+            metadata,
+        );
         if !charge.description.is_empty() {
             request = request.description(charge.description.clone());
         }
         if !charge.receipt_email.is_empty() {
             request = request.receipt_email(charge.receipt_email.clone());
         }
-        let key = idempotency_key(&charge.booking_id.to_string())?;
+        self.send_new_intent(&request, &charge.booking_id.to_string())
+            .await
+    }
+
+    /// Creates and confirms, in one call, the payment intent of an agency paying an invoice.
+    /// The key is the payment's id, so a retried creation is answered with the first intent.
+    pub async fn pay_invoice(
+        &self,
+        payment: &InvoicePaymentRow,
+        invoice_number: &str,
+        payment_method_id: &str,
+    ) -> Result<Intent, GatewayError> {
+        let metadata = HashMap::from([
+            (INVOICE_ID.to_owned(), payment.invoice_id.to_string()),
+            (INVOICE_PAYMENT_ID.to_owned(), payment.id.to_string()),
+        ]);
+        let request = new_intent(
+            payment.original_amount_minor,
+            &payment.currency,
+            payment_method_id,
+            metadata,
+        )
+        .confirm(true)
+        .description(format!("AstroBookings invoice {invoice_number}"));
+        self.send_new_intent(&request, &format!("invoice-payment-{}", payment.id))
+            .await
+    }
+
+    /// Sends a creation under the idempotency key `key`.
+    async fn send_new_intent(
+        &self,
+        request: &CreatePaymentIntent,
+        key: &str,
+    ) -> Result<Intent, GatewayError> {
+        let key = idempotency_key(key)?;
         let intent = self
             .traced(
                 "/v1/payment_intents",
-                &request,
+                request,
                 request
                     .customize()
                     .request_strategy(RequestStrategy::Idempotent(key))
@@ -295,6 +330,23 @@ impl PaymentGateway {
         }
         outcome.map_err(classify)
     }
+}
+
+/// A payment intent with its payment method, for server-side confirmation without a return
+/// URL (so redirect-based methods are off).
+fn new_intent(
+    amount_minor: i64,
+    currency: &str,
+    payment_method_id: &str,
+    metadata: HashMap<String, String>,
+) -> CreatePaymentIntent {
+    let mut automatic = CreatePaymentIntentAutomaticPaymentMethods::new(true);
+    automatic.allow_redirects =
+        Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
+    CreatePaymentIntent::new(amount_minor, gateway_currency(currency))
+        .payment_method(payment_method_id.to_owned())
+        .automatic_payment_methods(automatic)
+        .metadata(metadata)
 }
 
 /// Stripe wants lower-case ISO codes.

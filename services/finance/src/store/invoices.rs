@@ -44,7 +44,15 @@ pub struct InvoiceRow {
     pub lines: Value,
     pub issued_at: DateTime<Utc>,
     pub amount_paid_minor: i64,
+    /// Reserved by gateway payments the gateway has not settled yet.
+    pub amount_pending_minor: i64,
     pub paid_at: Option<DateTime<Utc>>,
+    /// When the overdue job first found it unpaid after its due date.
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// The last automatic reminder step sent (see `domain::reminder`).
+    pub reminder_step: i16,
+    pub reminder_count: i32,
+    pub last_reminder_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     pub audit: AuditRow,
 }
@@ -64,11 +72,12 @@ impl InvoiceRow {
     }
 }
 
-const INVOICE_COLUMNS: &str = "id, number, launch_id, agency_id, kind, bill_to, launch, \
+pub(super) const INVOICE_COLUMNS: &str = "id, number, launch_id, agency_id, kind, bill_to, launch, \
      legal_date, due_date, currency, amount_minor, fee_rate_basis_points, reliable_agency, \
      earlier_successful_launches, reliability_launch_ids, revenue_currency, gross_revenue_minor, \
      refunds_minor, net_revenue_minor, seats_sold, passengers, lines, issued_at, \
-     amount_paid_minor, paid_at, created_at, created_service, created_user_id, created_trace_id, \
+     amount_paid_minor, amount_pending_minor, paid_at, overdue_at, reminder_step, reminder_count, \
+     last_reminder_at, created_at, created_service, created_user_id, created_trace_id, \
      updated_at, updated_service, updated_user_id, updated_trace_id";
 
 /// [`InvoiceStatus::of`] in SQL, for filters (`$1` is today in the platform time zone).
@@ -92,14 +101,20 @@ pub struct InvoicePaymentRow {
     pub idempotency_key: String,
     pub correction_reason: String,
     pub corrected_at: Option<DateTime<Utc>>,
+    /// Gateway payments: the gateway's reason for a failure.
+    pub failure_message: String,
+    /// Gateway payments requiring an action: for Stripe.js only, never logged.
+    pub client_secret: Option<String>,
+    /// Gateway payments: the agency's payment method (`pm_...`).
+    pub payment_method_id: Option<String>,
     #[sqlx(flatten)]
     pub audit: AuditRow,
 }
 
-const PAYMENT_COLUMNS: &str = "id, invoice_id, channel, status, currency, original_amount_minor, \
+pub(super) const PAYMENT_COLUMNS: &str = "id, invoice_id, channel, status, currency, original_amount_minor, \
      amount_minor, reference, note, received_at, gateway_payment_id, idempotency_key, \
-     correction_reason, corrected_at, created_at, created_service, created_user_id, \
-     created_trace_id, updated_at, updated_service, updated_user_id, updated_trace_id";
+     correction_reason, corrected_at, failure_message, client_secret, payment_method_id, created_at, \
+     created_service, created_user_id, created_trace_id, updated_at, updated_service, updated_user_id, updated_trace_id";
 
 /// Everything an invoice is issued with, gathered before its transaction opens.
 #[derive(Debug, Clone)]
@@ -174,7 +189,7 @@ fn issued_payload(row: &InvoiceRow) -> Value {
     })
 }
 
-fn payment_payload(invoice: &InvoiceRow, payment: &InvoicePaymentRow) -> Value {
+pub(super) fn payment_payload(invoice: &InvoiceRow, payment: &InvoicePaymentRow) -> Value {
     serde_json::json!({
         "invoice_id": invoice.id,
         "invoice_number": invoice.number,
@@ -380,7 +395,17 @@ impl Store {
         .await?)
     }
 
-    async fn payment_by_key(
+    pub async fn invoice_payment(&self, id: Uuid) -> Result<InvoicePaymentRow, AppError> {
+        sqlx::query_as::<_, InvoicePaymentRow>(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM invoice_payments WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| AppError::NotFound("payment".into()))
+    }
+
+    pub(super) async fn payment_by_key(
         &self,
         invoice_id: Uuid,
         idempotency_key: &str,
@@ -590,7 +615,8 @@ async fn move_tally(
              paid_at = CASE WHEN amount_paid_minor + $2 = amount_minor \
                             THEN COALESCE(paid_at, now()) END, \
              updated_at = now(), updated_service = $3, updated_user_id = $4, updated_trace_id = $5 \
-         WHERE id = $1 AND amount_paid_minor + $2 BETWEEN 0 AND amount_minor \
+         WHERE id = $1 AND amount_paid_minor + $2 >= 0 \
+             AND amount_paid_minor + amount_pending_minor + $2 <= amount_minor \
          RETURNING {INVOICE_COLUMNS}"
     ))
     .bind(invoice.id)
@@ -600,25 +626,36 @@ async fn move_tally(
     .bind(origin.trace_id())
     .fetch_optional(&mut *transaction)
     .await?
-    .ok_or_else(|| AppError::Refused {
+    .ok_or_else(|| exceeds_due(invoice))
+}
+
+/// The refusal of a payment that does not fit in what is still open: the amount minus what
+/// was paid and what gateway payments in flight hold.
+pub(super) fn exceeds_due(invoice: &InvoiceRow) -> AppError {
+    let open = invoice.amount_minor - invoice.amount_paid_minor - invoice.amount_pending_minor;
+    AppError::Refused {
         reason: "AMOUNT_EXCEEDS_DUE".into(),
-        message: format!(
-            "the payments would exceed the invoice's amount; {} {} is due",
-            invoice.amount_minor - invoice.amount_paid_minor,
-            invoice.currency
-        ),
+        message: if invoice.amount_pending_minor > 0 {
+            format!(
+                "the payments would exceed the invoice's amount; {open} {} is open, {} more is \
+                 being paid through the payment gateway",
+                invoice.currency, invoice.amount_pending_minor
+            )
+        } else {
+            format!(
+                "the payments would exceed the invoice's amount; {open} {} is due",
+                invoice.currency
+            )
+        },
         metadata: [
-            (
-                "amount_due_minor".to_owned(),
-                (invoice.amount_minor - invoice.amount_paid_minor).to_string(),
-            ),
+            ("amount_due_minor".to_owned(), open.to_string()),
             ("currency".to_owned(), invoice.currency.clone()),
         ]
         .into(),
-    })
+    }
 }
 
-async fn append_entry(
+pub(super) async fn append_entry(
     transaction: &mut sqlx::PgConnection,
     payment: &InvoicePaymentRow,
     kind: &str,

@@ -11,9 +11,11 @@
 //! Queries are checked at run time (`sqlx::query_as` with `FromRow`): the project has no
 //! `.sqlx/` offline data yet.
 
+pub mod invoice_checkout;
 pub mod invoices;
 pub mod payments;
 pub mod refunds;
+pub mod reminders;
 
 use std::time::Duration;
 

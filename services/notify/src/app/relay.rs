@@ -22,8 +22,9 @@ use crate::{
         Event, EventData, Origin, Subject,
         money::display_money,
         payload::{
-            BookingCancelled, BookingConfirmed, InvoiceIssued, Launch, LaunchAborted,
-            LaunchDelayed, LaunchDetails, LaunchFailed, LaunchScheduled, LaunchSuccessful,
+            BookingCancelled, BookingConfirmed, InvoiceIssued, InvoiceOverdue, Launch,
+            LaunchAborted, LaunchDelayed, LaunchDetails, LaunchFailed, LaunchScheduled,
+            LaunchSuccessful,
         },
         templates::Links,
     },
@@ -41,6 +42,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "BOOKING_CONFIRMED",
     "BOOKING_CANCELLED",
     "INVOICE_ISSUED",
+    "INVOICE_OVERDUE",
+    "INVOICE_REMINDER",
 ];
 
 pub struct Relay {
@@ -69,9 +72,10 @@ impl ChangeHandler for Relay {
             return Ok(());
         }
         let launch_id = match told {
-            Told::BookingConfirmed | Told::BookingCancelled | Told::InvoiceIssued => {
-                text(&change.payload, "launch_id")
-            }
+            Told::BookingConfirmed
+            | Told::BookingCancelled
+            | Told::InvoiceIssued
+            | Told::InvoiceOverdue => text(&change.payload, "launch_id"),
             _ => change.entity_id.clone(),
         };
         // Names for the e-mail (rocket, agency) live with the launch; its dates and status
@@ -94,6 +98,8 @@ enum Told {
     BookingConfirmed,
     BookingCancelled,
     InvoiceIssued,
+    /// The overdue notice and every later reminder: one e-mail each.
+    InvoiceOverdue,
 }
 
 impl Told {
@@ -108,6 +114,7 @@ impl Told {
             "LAUNCH_FAILED" => Self::LaunchFailed,
             "BOOKING_CONFIRMED" => Self::BookingConfirmed,
             "INVOICE_ISSUED" => Self::InvoiceIssued,
+            "INVOICE_OVERDUE" | "INVOICE_REMINDER" => Self::InvoiceOverdue,
             "BOOKING_CANCELLED"
                 if matches!(
                     text(&change.payload, "cancellation_reason").as_str(),
@@ -185,6 +192,19 @@ fn event_of(
                 invoice_url: links.invoice(&change.entity_id),
                 amount: display_money(integer(payload, "amount_minor"), &text(payload, "currency")),
                 due_date: text(payload, "due_date"),
+            })
+        }
+        Told::InvoiceOverdue => {
+            subject.invoice_id = change.entity_id.clone();
+            EventData::InvoiceOverdue(InvoiceOverdue {
+                invoice_number: text(payload, "invoice_number"),
+                invoice_url: links.invoice(&change.entity_id),
+                amount_due: display_money(
+                    integer(payload, "amount_due_minor"),
+                    &text(payload, "currency"),
+                ),
+                due_date: text(payload, "due_date"),
+                reminder_number: integer(payload, "reminder_number").to_string(),
             })
         }
         Told::BookingConfirmed | Told::BookingCancelled => {

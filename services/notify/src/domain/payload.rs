@@ -177,6 +177,8 @@ pub struct InvoiceIssued {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InvoiceOverdue {
     pub invoice_number: String,
+    /// Where the agency reads (and pays) the invoice; may be empty.
+    pub invoice_url: String,
     /// Formatted.
     pub amount_due: String,
     pub due_date: String,
@@ -387,6 +389,7 @@ impl EventData {
             Self::InvoiceOverdue(data) => (
                 vec![
                     required("invoice_number", &mut data.invoice_number),
+                    optional("invoice_url", &mut data.invoice_url),
                     required("amount_due", &mut data.amount_due),
                     required("due_date", &mut data.due_date),
                     required("reminder_number", &mut data.reminder_number),

@@ -315,7 +315,12 @@ fn invoice_overdue(overdue: &InvoiceOverdue) -> Parts {
             ),
             format!("This is reminder {}.", overdue.reminder_number),
         ],
-        None,
+        (!overdue.invoice_url.is_empty()).then(|| {
+            (
+                "View and pay the invoice".to_owned(),
+                overdue.invoice_url.clone(),
+            )
+        }),
     )
 }
 
