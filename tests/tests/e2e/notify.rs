@@ -936,13 +936,27 @@ async fn it_operates_the_queue_and_nobody_else_may() {
     assert_eq!(missing.code(), Code::NotFound);
 
     // Service status: the catcher answers, the workers report, the queue depth is counted.
-    let health = notify(&mesh)
-        .get_service_status(with_token(GetServiceStatusRequest {}, &it.token))
-        .await
-        .expect("service status")
-        .into_inner()
-        .health
-        .expect("health");
+    // The depth counts every PENDING notification, so the test waits for the account
+    // confirmations of its employee and traveler (SystemAPI publishes them a moment after the
+    // accounts exist) to be sent; busy[2], retried an hour later, stays.
+    let service_status = || {
+        let mut client = notify(&mesh);
+        let request = with_token(GetServiceStatusRequest {}, &it.token);
+        async move {
+            client
+                .get_service_status(request)
+                .await
+                .expect("service status")
+                .into_inner()
+                .health
+                .expect("health")
+        }
+    };
+    astro_e2e::eventually(Duration::from_secs(15), || async {
+        service_status().await.queue_depth <= 1
+    })
+    .await;
+    let health = service_status().await;
     assert!(health.email_server_reachable);
     assert!(health.email_server_checked_at.is_some());
     assert_eq!(health.workers_alive, 4);
