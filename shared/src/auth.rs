@@ -89,6 +89,19 @@ pub struct Caller {
     pub session_id: String,
 }
 
+impl Caller {
+    /// The caller's user id as the UUID every account id is (an AGENCY's is its agency id).
+    /// A token naming anything else is our own bug, never the caller's mistake.
+    pub fn user_uuid(&self) -> Result<uuid::Uuid, AppError> {
+        uuid::Uuid::parse_str(&self.user_id).map_err(|_| {
+            AppError::internal(anyhow::anyhow!(
+                "the caller's user id {:?} is not a UUID",
+                self.user_id
+            ))
+        })
+    }
+}
+
 /// The role name used in tokens (`TRAVELER`), from the contract's enum.
 pub fn role_claim(role: Role) -> &'static str {
     let name = role.as_str_name();

@@ -220,6 +220,19 @@ pub async fn mesh_with(extra_env: std::collections::HashMap<String, String>) -> 
         .expect("mesh starts")
 }
 
+/// A mesh whose NotifyAPI mails to an SMTP catcher of the test's own, with `extra` variables
+/// (full names) for every process.
+pub async fn mesh_with_catcher(extra: &[(&str, &str)]) -> (mail::MailCatcher, Mesh) {
+    let catcher = mail::MailCatcher::start()
+        .await
+        .expect("SMTP catcher starts");
+    let mut extra_env = catcher.notify_env();
+    for (name, value) in extra {
+        extra_env.insert((*name).to_owned(), (*value).to_owned());
+    }
+    (catcher, mesh_with(extra_env).await)
+}
+
 /// Polls until `check` returns true or `timeout` passes; returns whether it did.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where

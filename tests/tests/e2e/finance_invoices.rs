@@ -11,8 +11,7 @@ use astro_e2e::{
     accounts::with_token,
     eventually,
     fixtures::{self, Actor},
-    mail::MailCatcher,
-    mesh, rest,
+    mesh, mesh_with_catcher, rest,
 };
 use astro_proto::astrobookings::{
     agency::v1::{AbortLaunchRequest, SucceedLaunchRequest},
@@ -419,16 +418,7 @@ async fn invoices_take_the_year_of_their_legal_date_in_the_platform_time_zone() 
 
 #[tokio::test]
 async fn fees_follow_the_revenue_the_agencys_reliability_and_aborts() {
-    let catcher = MailCatcher::start().await.expect("SMTP catcher starts");
-    let mesh = Mesh::start(
-        &TestServers::from_env(),
-        MeshOptions {
-            extra_env: catcher.notify_env(),
-            ..MeshOptions::default()
-        },
-    )
-    .await
-    .expect("mesh starts");
+    let (catcher, mesh) = mesh_with_catcher(&[]).await;
     let gateway = mesh.address(Service::Gateway);
     let db = database(&mesh).await;
     let employee = fixtures::employee(&mesh, Role::Finance).await;

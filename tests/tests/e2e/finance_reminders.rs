@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 use astro_e2e::{
-    Mesh, MeshOptions, Service, TestServers,
+    Mesh, Service,
     accounts::with_token,
     eventually,
     fixtures::{self, Actor},
-    mail::{Mail, MailCatcher},
-    rest,
+    mail::Mail,
+    mesh_with_catcher, rest,
 };
 use astro_proto::astrobookings::{
     common::v1::Role,
@@ -81,16 +81,7 @@ async fn changes(db: &sqlx::PgPool, invoice_id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn overdue_invoices_are_reminded_on_schedule_each_reminder_once() {
-    let catcher = MailCatcher::start().await.expect("SMTP catcher starts");
-    let mut mesh = Mesh::start(
-        &TestServers::from_env(),
-        MeshOptions {
-            extra_env: catcher.notify_env(),
-            ..MeshOptions::default()
-        },
-    )
-    .await
-    .expect("mesh starts");
+    let (catcher, mut mesh) = mesh_with_catcher(&[]).await;
     let gateway = mesh.address(Service::Gateway);
     let db = database(&mesh).await;
     let employee = fixtures::employee(&mesh, Role::Finance).await;

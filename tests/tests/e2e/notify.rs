@@ -13,13 +13,13 @@ use std::{
 };
 
 use astro_e2e::{
-    Mesh, MeshOptions, Service, TestServers,
+    Mesh, Service,
     accounts::with_token,
     channel,
     collector::{CallerTrace, traced_mesh},
     fixtures::{self, Actor, LaunchPlan, booking_client, passengers},
     mail::{Mail, MailCatcher},
-    rest,
+    mesh_with_catcher, rest,
 };
 use astro_proto::astrobookings::{
     agency::v1::DelayLaunchRequest,
@@ -42,24 +42,6 @@ const AGENCY_EMAIL: &str = "ops@agency.example";
 const PRICE: i64 = 1_250_000;
 
 /// A catcher of the test's own and a mesh whose NotifyAPI sends to it.
-async fn mesh_with_catcher(extra: &[(&str, &str)]) -> (MailCatcher, Mesh) {
-    let catcher = MailCatcher::start().await.expect("SMTP catcher starts");
-    let mut extra_env = catcher.notify_env();
-    for (name, value) in extra {
-        extra_env.insert((*name).to_owned(), (*value).to_owned());
-    }
-    let mesh = Mesh::start(
-        &TestServers::from_env(),
-        MeshOptions {
-            extra_env,
-            ..MeshOptions::default()
-        },
-    )
-    .await
-    .expect("mesh starts");
-    (catcher, mesh)
-}
-
 /// Every message, once whatever was on its way has had a second to arrive: for counting that
 /// something came exactly once.
 async fn settled(catcher: &MailCatcher) -> Vec<Mail> {
@@ -961,7 +943,27 @@ async fn it_operates_the_queue_and_nobody_else_may() {
     assert!(health.email_server_checked_at.is_some());
     assert_eq!(health.workers_alive, 4);
     assert_eq!(health.priority_workers_alive, 2);
-    assert_eq!(health.queue_depth, 1, "only busy[2] is still PENDING");
+    let still_pending = notify(&mesh)
+        .list_notifications(with_token(
+            ListNotificationsRequest {
+                statuses: vec![NotificationStatus::Pending.into()],
+                ..ListNotificationsRequest::default()
+            },
+            &it.token,
+        ))
+        .await
+        .expect("pending notifications")
+        .into_inner()
+        .notifications;
+    assert_eq!(
+        health.queue_depth,
+        1,
+        "only busy[2] is still PENDING; pending: {:#?}",
+        still_pending
+            .iter()
+            .map(|n| (n.event_type(), n.recipient.clone(), n.attempts, n.last_error.clone()))
+            .collect::<Vec<_>>()
+    );
     assert!(health.failure_ratio_last_hour > 0.0);
 
     // The same through REST, as an operator's browser would.

@@ -24,12 +24,7 @@ pub struct PageRequest {
 
 /// The caller's agency id: the id of its account.
 fn agency_id(caller: &Caller) -> Result<Uuid, AppError> {
-    Uuid::parse_str(&caller.user_id).map_err(|_| {
-        AppError::internal(anyhow::anyhow!(
-            "the caller's user id {:?} is not a UUID",
-            caller.user_id
-        ))
-    })
+    caller.user_uuid()
 }
 
 /// The origin of a write made for `caller` in the current request's trace.

@@ -41,14 +41,9 @@ impl FinanceApi {
             .checkout
             .pay(&caller, invoice_id, payment)
             .await?;
-        let payment_client_secret = if paid.payment.status == "REQUIRES_ACTION" {
-            paid.payment.client_secret.clone().unwrap_or_default()
-        } else {
-            String::new()
-        };
         Ok(Response::new(PayInvoiceResponse {
             payment: Some(payment_message(&paid.payment)),
-            payment_client_secret,
+            payment_client_secret: paid.client_secret().unwrap_or_default().to_owned(),
             idempotent_replay: paid.replay,
         }))
     }

@@ -26,7 +26,7 @@ use super::detached;
 use crate::{
     SERVICE_NAME,
     domain::{
-        charge::IntentState,
+        charge::{IntentState, PaymentStatus},
         invoice_checkout::{GatewayPaymentRequest, Settlement},
         webhook::{EventEffect, GatewayEvent, IntentOwner, parse_event, verify_signature},
     },
@@ -58,6 +58,16 @@ pub struct Reconciliation {
 pub struct Paid {
     pub payment: InvoicePaymentRow,
     pub replay: bool,
+}
+
+impl Paid {
+    /// What Stripe.js needs to finish a payment that waits for the payer's action; `None`
+    /// otherwise (the secret is handed out only when it is of use).
+    pub fn client_secret(&self) -> Option<&str> {
+        (self.payment.status() == PaymentStatus::RequiresAction)
+            .then_some(self.payment.client_secret.as_deref())
+            .flatten()
+    }
 }
 
 /// What a webhook delivery did.
@@ -106,19 +116,12 @@ impl InvoiceCheckout {
         invoice_id: Uuid,
         request: GatewayPaymentRequest,
     ) -> Result<Paid, AppError> {
-        let agency_id = match caller.role {
-            Role::Agency => Uuid::parse_str(&caller.user_id).map_err(|_| {
-                AppError::internal(anyhow::anyhow!(
-                    "the caller's user id {:?} is not a UUID",
-                    caller.user_id
-                ))
-            })?,
-            _ => {
-                return Err(AppError::PermissionDenied(
-                    "only the agency billed pays an invoice".into(),
-                ));
-            }
-        };
+        if caller.role != Role::Agency {
+            return Err(AppError::PermissionDenied(
+                "only the agency billed pays an invoice".into(),
+            ));
+        }
+        let agency_id = caller.user_uuid()?;
         let origin = Origin::user(SERVICE_NAME, &caller.user_id);
         let opened = self
             .store
@@ -171,7 +174,7 @@ impl InvoiceCheckout {
                 }
             }
         };
-        if paid.payment.status == "FAILED" {
+        if paid.payment.status() == PaymentStatus::Failed {
             return Err(AppError::refused(
                 "PAYMENT_DECLINED",
                 format!("the payment was declined: {}", paid.payment.failure_message),
@@ -306,7 +309,7 @@ impl InvoiceCheckout {
             .iter()
             .map(|(key, value)| (*key, value.as_str()))
             .collect();
-        if payment.status == "SUCCEEDED" {
+        if payment.status() == PaymentStatus::Succeeded {
             self.activity
                 .info("invoice.payment_settled", None, message, &attributes);
         } else {

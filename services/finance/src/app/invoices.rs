@@ -346,12 +346,7 @@ impl Invoices {
     fn scope(caller: &Caller) -> Result<Option<Uuid>, AppError> {
         match caller.role {
             Role::Finance => Ok(None),
-            Role::Agency => Uuid::parse_str(&caller.user_id).map(Some).map_err(|_| {
-                AppError::internal(anyhow::anyhow!(
-                    "the caller's user id {:?} is not a UUID",
-                    caller.user_id
-                ))
-            }),
+            Role::Agency => caller.user_uuid().map(Some),
             _ => Err(AppError::PermissionDenied(
                 "invoices are for FINANCE and the agency billed".into(),
             )),

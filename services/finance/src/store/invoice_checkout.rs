@@ -11,7 +11,7 @@ use super::{
     Origin, Store,
     invoices::{
         INVOICE_COLUMNS, InvoicePaymentRow, InvoiceRow, PAYMENT_COLUMNS, append_entry, exceeds_due,
-        payment_payload,
+        payment_payload, shift_tally,
     },
     record_change,
 };
@@ -92,23 +92,10 @@ impl Store {
         if amount_minor <= 0 {
             return Err(exceeds_due(&invoice));
         }
-        sqlx::query(
-            "UPDATE invoices SET amount_pending_minor = amount_pending_minor + $2, \
-                 updated_at = now(), updated_service = $3, updated_user_id = $4, \
-                 updated_trace_id = $5 \
-             WHERE id = $1 AND amount_paid_minor + amount_pending_minor + $2 <= amount_minor",
-        )
-        .bind(invoice_id)
-        .bind(amount_minor)
-        .bind(origin.service)
-        .bind(origin.user_id.as_deref())
-        .bind(origin.trace_id())
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected()
-        .eq(&1)
-        .then_some(())
-        .ok_or_else(|| exceeds_due(&invoice))?;
+        // The reservation: nothing else may be paid over it until the gateway settles it.
+        shift_tally(&mut transaction, invoice_id, 0, amount_minor, origin)
+            .await?
+            .ok_or_else(|| exceeds_due(&invoice))?;
         let inserted = sqlx::query_as::<_, InvoicePaymentRow>(&format!(
             "INSERT INTO invoice_payments (id, invoice_id, channel, status, currency, \
                  original_amount_minor, amount_minor, payment_method_id, idempotency_key, \
@@ -257,25 +244,12 @@ impl Store {
             return Ok(Settled::Duplicate);
         }
         let moved = self.settle_in(&mut transaction, settlement, origin).await?;
-        if let Some(event) = event {
-            let inserted = sqlx::query(
-                "INSERT INTO gateway_events (event_id, type, object_id, processed, created_at, \
-                     trace_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-            )
-            .bind(&event.id)
-            .bind(&event.kind)
-            .bind(&event.object_id)
-            .bind(moved.is_some())
-            .bind(event.created)
-            .bind(origin.trace_id())
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                // The same event, delivered concurrently, was processed by the other delivery.
-                transaction.rollback().await?;
-                return Ok(Settled::Duplicate);
-            }
+        if let Some(event) = event
+            && !insert_event(&mut transaction, event, moved.is_some(), origin).await?
+        {
+            // The same event, delivered concurrently, was processed by the other delivery.
+            transaction.rollback().await?;
+            return Ok(Settled::Duplicate);
         }
         transaction.commit().await?;
         Ok(match moved {
@@ -295,20 +269,8 @@ impl Store {
         processed: bool,
         origin: &Origin,
     ) -> Result<bool, AppError> {
-        Ok(sqlx::query(
-            "INSERT INTO gateway_events (event_id, type, object_id, processed, created_at, \
-                 trace_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(&event.id)
-        .bind(&event.kind)
-        .bind(&event.object_id)
-        .bind(processed)
-        .bind(event.created)
-        .bind(origin.trace_id())
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1)
+        let mut connection = self.pool.acquire().await?;
+        insert_event(&mut connection, event, processed, origin).await
     }
 
     async fn settle_in(
@@ -341,12 +303,12 @@ impl Store {
             );
             return Ok(None);
         }
-        let current = PaymentStatus::parse(&payment.status).unwrap_or(PaymentStatus::Pending);
+        let current = payment.status();
         let target = settlement.state.payment_status();
         if current == target || !target.reachable_from().contains(&current) {
             return Ok(None);
         }
-        let open = OPEN_STATUSES.contains(&payment.status.as_str());
+        let open = !current.is_settled();
         // What the payment holds on the invoice: its reservation while it is open, nothing
         // once it failed or was cancelled (a late success must then fit like a new payment).
         let reserved = if open {
@@ -359,24 +321,13 @@ impl Store {
             PaymentStatus::Failed | PaymentStatus::Cancelled => (0, -reserved),
             PaymentStatus::Pending | PaymentStatus::RequiresAction => (0, 0),
         };
-        let invoice = sqlx::query_as::<_, InvoiceRow>(&format!(
-            "UPDATE invoices SET amount_paid_minor = amount_paid_minor + $2, \
-                 amount_pending_minor = amount_pending_minor + $3, \
-                 paid_at = CASE WHEN amount_paid_minor + $2 = amount_minor \
-                                THEN COALESCE(paid_at, now()) END, \
-                 updated_at = now(), updated_service = $4, updated_user_id = $5, \
-                 updated_trace_id = $6 \
-             WHERE id = $1 \
-                 AND amount_paid_minor + amount_pending_minor + $2 + $3 <= amount_minor \
-             RETURNING {INVOICE_COLUMNS}"
-        ))
-        .bind(payment.invoice_id)
-        .bind(paid_delta)
-        .bind(pending_delta)
-        .bind(origin.service)
-        .bind(origin.user_id.as_deref())
-        .bind(origin.trace_id())
-        .fetch_optional(&mut *transaction)
+        let invoice = shift_tally(
+            &mut *transaction,
+            payment.invoice_id,
+            paid_delta,
+            pending_delta,
+            origin,
+        )
         .await?;
         let Some(invoice) = invoice else {
             tracing::error!(
@@ -447,4 +398,27 @@ async fn event_recorded(
     .bind(event_id)
     .fetch_one(&mut *connection)
     .await?)
+}
+
+/// Records a gateway event unless it was recorded before (`false` then).
+async fn insert_event(
+    connection: &mut sqlx::PgConnection,
+    event: &GatewayEvent,
+    processed: bool,
+    origin: &Origin,
+) -> Result<bool, AppError> {
+    Ok(sqlx::query(
+        "INSERT INTO gateway_events (event_id, type, object_id, processed, created_at, trace_id) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&event.id)
+    .bind(&event.kind)
+    .bind(&event.object_id)
+    .bind(processed)
+    .bind(event.created)
+    .bind(origin.trace_id())
+    .execute(&mut *connection)
+    .await?
+    .rows_affected()
+        == 1)
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{AuditRow, Origin, Store, record_change};
 use crate::domain::{
+    charge::PaymentStatus,
     invoice::{self, Fee, InvoiceStatus, Revenue},
     invoice_payment::{Channel, Correction, NewPayment},
 };
@@ -109,6 +110,13 @@ pub struct InvoicePaymentRow {
     pub payment_method_id: Option<String>,
     #[sqlx(flatten)]
     pub audit: AuditRow,
+}
+
+impl InvoicePaymentRow {
+    /// The stored status (written only from [`PaymentStatus::as_str`]).
+    pub fn status(&self) -> PaymentStatus {
+        PaymentStatus::parse(&self.status).unwrap_or(PaymentStatus::Pending)
+    }
 }
 
 pub(super) const PAYMENT_COLUMNS: &str = "id, invoice_id, channel, status, currency, original_amount_minor, \
@@ -602,31 +610,48 @@ impl Store {
     }
 }
 
-/// Moves the invoice's tally by `delta`, refused when it would exceed the amount (or go
-/// below zero); the CHECK constraint holds the same line.
+/// Moves the invoice's tally by `delta` (a recorded payment or its correction), refused when
+/// it would exceed what is open (or go below zero).
 async fn move_tally(
     transaction: &mut sqlx::PgConnection,
     invoice: &InvoiceRow,
     delta: i64,
     origin: &Origin,
 ) -> Result<InvoiceRow, AppError> {
-    sqlx::query_as::<_, InvoiceRow>(&format!(
+    shift_tally(transaction, invoice.id, delta, 0, origin)
+        .await?
+        .ok_or_else(|| exceeds_due(invoice))
+}
+
+/// Moves what was paid by `paid_delta` and what gateway payments hold by `pending_delta`, with
+/// one conditional UPDATE: `None` (nothing moved) when paid would go below zero or paid plus
+/// pending above the amount; the CHECK constraints hold the same lines. Every change of an
+/// invoice's tally goes through here.
+pub(super) async fn shift_tally(
+    transaction: &mut sqlx::PgConnection,
+    invoice_id: Uuid,
+    paid_delta: i64,
+    pending_delta: i64,
+    origin: &Origin,
+) -> Result<Option<InvoiceRow>, AppError> {
+    Ok(sqlx::query_as::<_, InvoiceRow>(&format!(
         "UPDATE invoices SET amount_paid_minor = amount_paid_minor + $2, \
+             amount_pending_minor = amount_pending_minor + $3, \
              paid_at = CASE WHEN amount_paid_minor + $2 = amount_minor \
                             THEN COALESCE(paid_at, now()) END, \
-             updated_at = now(), updated_service = $3, updated_user_id = $4, updated_trace_id = $5 \
+             updated_at = now(), updated_service = $4, updated_user_id = $5, updated_trace_id = $6 \
          WHERE id = $1 AND amount_paid_minor + $2 >= 0 \
-             AND amount_paid_minor + amount_pending_minor + $2 <= amount_minor \
+             AND amount_paid_minor + amount_pending_minor + $2 + $3 <= amount_minor \
          RETURNING {INVOICE_COLUMNS}"
     ))
-    .bind(invoice.id)
-    .bind(delta)
+    .bind(invoice_id)
+    .bind(paid_delta)
+    .bind(pending_delta)
     .bind(origin.service)
     .bind(origin.user_id.as_deref())
     .bind(origin.trace_id())
     .fetch_optional(&mut *transaction)
-    .await?
-    .ok_or_else(|| exceeds_due(invoice))
+    .await?)
 }
 
 /// The refusal of a payment that does not fit in what is still open: the amount minus what
