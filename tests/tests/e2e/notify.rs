@@ -961,7 +961,12 @@ async fn it_operates_the_queue_and_nobody_else_may() {
         "only busy[2] is still PENDING; pending: {:#?}",
         still_pending
             .iter()
-            .map(|n| (n.event_type(), n.recipient.clone(), n.attempts, n.last_error.clone()))
+            .map(|n| (
+                n.event_type(),
+                n.recipient.clone(),
+                n.attempts,
+                n.last_error.clone()
+            ))
             .collect::<Vec<_>>()
     );
     assert!(health.failure_ratio_last_hour > 0.0);
