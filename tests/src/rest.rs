@@ -1,4 +1,5 @@
-//! A minimal REST client for gateway tests: one request, the status, headers and JSON body.
+//! A minimal REST client for gateway tests: one request, the status, headers and body (raw and
+//! as JSON).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -11,6 +12,8 @@ pub struct RestAnswer {
     pub headers: http::HeaderMap,
     /// The body as JSON, or as a JSON string when it is not JSON.
     pub json: serde_json::Value,
+    /// The body as received (downloads: PDF, SVG, CSV).
+    pub body: Bytes,
 }
 
 /// Sends `method url` with `headers` and an optional JSON `body`.
@@ -41,5 +44,6 @@ pub async fn send(
         status,
         headers,
         json,
+        body: bytes,
     })
 }

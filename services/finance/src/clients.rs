@@ -147,6 +147,45 @@ impl Directory {
         .await
     }
 
+    /// The agency's launches in every status, scheduled within `[from, to)`.
+    pub async fn agency_launches(
+        &self,
+        agency_id: Uuid,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Vec<LaunchFacts>, AppError> {
+        self.launches(ListLaunchesRequest {
+            agency_id: agency_id.to_string(),
+            scheduled_after: Some(timestamp(from)),
+            scheduled_before: Some(timestamp(to)),
+            ..ListLaunchesRequest::default()
+        })
+        .await
+    }
+
+    /// Every agency's launches still to fly (SCHEDULED or DELAYED), scheduled within
+    /// `[from, to)`.
+    pub async fn upcoming_launches(
+        &self,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Vec<LaunchFacts>, AppError> {
+        self.launches(ListLaunchesRequest {
+            statuses: vec![LaunchStatus::Scheduled.into(), LaunchStatus::Delayed.into()],
+            scheduled_after: Some(timestamp(from)),
+            scheduled_before: Some(timestamp(to)),
+            ..ListLaunchesRequest::default()
+        })
+        .await
+    }
+
+    /// Every agency's SUCCESSFUL launches, oldest first.
+    pub async fn all_successful_launches(&self) -> Result<Vec<LaunchFacts>, AppError> {
+        self.launches(ListLaunchesRequest {
+            statuses: vec![LaunchStatus::Successful.into()],
+            ..ListLaunchesRequest::default()
+        })
+        .await
+    }
+
     /// Every page of a launch listing, in its order (scheduled time, then id).
     async fn launches(&self, request: ListLaunchesRequest) -> Result<Vec<LaunchFacts>, AppError> {
         let mut found = Vec::new();
@@ -242,6 +281,13 @@ fn facts(launch: &Launch) -> Option<LaunchFacts> {
             "currency": price.currency,
         }),
     })
+}
+
+impl LaunchFacts {
+    /// A field of the launch as AgencyAPI described it (see [`facts`]).
+    pub fn detail(&self, key: &str) -> &str {
+        self.snapshot[key].as_str().unwrap_or_default()
+    }
 }
 
 fn unless_gone<T>(dependency: &'static str, status: tonic::Status) -> Result<Option<T>, AppError> {

@@ -159,6 +159,8 @@ pub struct State {
     pub checkout: app::invoice_checkout::InvoiceCheckout,
     /// Reminders of overdue invoices.
     pub reminders: app::reminders::Reminders,
+    /// FINANCE's agency revenue and annual reports.
+    pub reports: app::reports::Reports,
 }
 
 /// Connects (lazily) and binds; the returned future finishes once its databases answer.
@@ -184,6 +186,7 @@ pub async fn build(
         time_zone: config.time_zone,
         clock_offset: chrono::Duration::milliseconds(config.clock_offset_ms),
     };
+    let reports = app::reports::Reports::new(store.clone(), directory.clone(), calendar);
     let invoices =
         app::invoices::Invoices::new(store.clone(), directory, activity.clone(), calendar);
     let reminders = app::reminders::Reminders::new(
@@ -233,6 +236,7 @@ pub async fn build(
         invoices,
         checkout,
         reminders,
+        reports,
     });
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(

@@ -48,7 +48,7 @@ pub(crate) fn money(amount_minor: i64, currency: &str) -> Money {
 
 /// Schedules a launch of `rocket` at `price_minor` USD per seat, books `seats` passengers on
 /// it (one booking each, paid at localstripe), and returns its id.
-async fn booked_launch(
+pub(crate) async fn booked_launch(
     mesh: &Mesh,
     agency: &Actor,
     rocket: &str,
@@ -74,7 +74,7 @@ async fn booked_launch(
 
 /// Moves a launch's date `hours_ago` hours into the past, so it may be declared SUCCESSFUL
 /// (and so launches of one agency have a known order).
-async fn move_into_past(db: &sqlx::PgPool, launch_id: &str, hours_ago: i32) {
+pub(crate) async fn move_into_past(db: &sqlx::PgPool, launch_id: &str, hours_ago: i32) {
     sqlx::query(
         "UPDATE launches SET scheduled_at = now() - make_interval(hours => $2) WHERE id = $1::uuid",
     )
@@ -85,7 +85,7 @@ async fn move_into_past(db: &sqlx::PgPool, launch_id: &str, hours_ago: i32) {
     .expect("launch moved into the past");
 }
 
-async fn succeed(mesh: &Mesh, agency: &Actor, launch_id: &str) {
+pub(crate) async fn succeed(mesh: &Mesh, agency: &Actor, launch_id: &str) {
     fixtures::agency_client(mesh.address(Service::Gateway))
         .succeed_launch(with_token(
             SucceedLaunchRequest {

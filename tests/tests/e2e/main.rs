@@ -13,6 +13,7 @@ mod finance_checkout;
 mod finance_invoices;
 mod finance_payments;
 mod finance_reminders;
+mod finance_reports;
 mod gateway_grpc_web;
 mod gateway_rate_limit;
 mod gateway_rest;

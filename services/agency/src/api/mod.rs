@@ -26,6 +26,7 @@ use astro_shared::{
     AppError,
     auth::caller,
     paging::{page_size, sort_descending},
+    text::ReportFormat,
 };
 use chrono::Utc;
 use tonic::{Request, Response, Status};
@@ -37,7 +38,7 @@ use crate::{
     domain::{
         launch::{LaunchFilter, LaunchInput, NewLaunch, StatusAction, parse_id},
         profile::{AgencyProfile, ProfileInput},
-        report::{ReportFormat, to_csv},
+        report::to_csv,
         rocket::{self, NewRocket, RocketChanges},
     },
 };

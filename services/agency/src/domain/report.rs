@@ -1,7 +1,7 @@
 //! The bookings report of a successful launch: one line per paid booking, the totals, and the
 //! CSV export (RFC 4180, with the shared guard against spreadsheet formula injection).
 
-use astro_shared::{AppError, text::csv_cell};
+use astro_shared::text::{csv_cell, push_csv_row};
 
 /// One paid booking of the launch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,24 +57,6 @@ impl ReportTotals {
     }
 }
 
-/// The format a report is asked in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportFormat {
-    Json,
-    Csv,
-}
-
-impl ReportFormat {
-    /// `""` or `json` (any case) is JSON, `csv` is CSV; anything else is refused.
-    pub fn parse(format: &str) -> Result<Self, AppError> {
-        match format.trim().to_ascii_lowercase().as_str() {
-            "" | "json" => Ok(Self::Json),
-            "csv" => Ok(Self::Csv),
-            _ => Err(AppError::invalid("format", "must be json or csv")),
-        }
-    }
-}
-
 const CSV_HEADER: [&str; 10] = [
     "booking_id",
     "traveler_id",
@@ -94,11 +76,11 @@ const CSV_HEADER: [&str; 10] = [
 /// negative amount stays a number rather than being defused like text.
 pub fn to_csv(lines: &[ReportLine], totals: &ReportTotals, currency: &str) -> String {
     let mut csv = String::new();
-    push_row(&mut csv, CSV_HEADER.map(csv_cell));
+    push_csv_row(&mut csv, &CSV_HEADER.map(csv_cell));
     for line in lines {
-        push_row(
+        push_csv_row(
             &mut csv,
-            [
+            &[
                 csv_cell(&line.booking_id),
                 csv_cell(&line.traveler_id),
                 csv_cell(&line.traveler_name),
@@ -112,9 +94,9 @@ pub fn to_csv(lines: &[ReportLine], totals: &ReportTotals, currency: &str) -> St
             ],
         );
     }
-    push_row(
+    push_csv_row(
         &mut csv,
-        [
+        &[
             csv_cell("TOTAL"),
             String::new(),
             String::new(),
@@ -128,12 +110,6 @@ pub fn to_csv(lines: &[ReportLine], totals: &ReportTotals, currency: &str) -> St
         ],
     );
     csv
-}
-
-/// One CSV line of cells already written (quoted and defused where they are text).
-fn push_row(csv: &mut String, cells: [String; CSV_HEADER.len()]) {
-    csv.push_str(&cells.join(","));
-    csv.push_str("\r\n");
 }
 
 #[cfg(test)]
@@ -201,12 +177,5 @@ mod tests {
         assert_eq!(row.split(',').nth(8), Some("-5"), "{row}");
         assert_eq!(row.split(',').nth(2), Some("'-cmd"), "{row}");
         assert_eq!(rows.next(), Some("TOTAL,,,,0,0,10,15,-5,USD"));
-    }
-
-    #[test]
-    fn formats_are_json_by_default_csv_on_request_and_nothing_else() {
-        assert_eq!(ReportFormat::parse("").unwrap(), ReportFormat::Json);
-        assert_eq!(ReportFormat::parse("CSV").unwrap(), ReportFormat::Csv);
-        assert!(ReportFormat::parse("xml").is_err());
     }
 }

@@ -8,12 +8,14 @@ use astro_proto::astrobookings::{
     common::v1::{Address, LaunchStatus, LaunchSummary, RocketRange, SortOrder},
     finance::v1::{
         BillTo, CorrectPaymentRequest, CorrectPaymentResponse, GenerateInvoicesRequest,
-        GenerateInvoicesResponse, GetInvoiceRequest, GetInvoiceResponse, Invoice, InvoiceKind,
-        InvoiceLine, InvoiceLineKind, InvoiceSortField, InvoiceStatus as ProtoInvoiceStatus,
-        ListInvoicesRequest, ListInvoicesResponse, Payment, PaymentChannel,
-        PaymentStatus as ProtoPaymentStatus, RecordPaymentRequest, RecordPaymentResponse,
+        GenerateInvoicesResponse, GetInvoicePdfRequest, GetInvoiceRequest, GetInvoiceResponse,
+        Invoice, InvoiceKind, InvoiceLine, InvoiceLineKind, InvoiceSortField,
+        InvoiceStatus as ProtoInvoiceStatus, ListInvoicesRequest, ListInvoicesResponse, Payment,
+        PaymentChannel, PaymentStatus as ProtoPaymentStatus, RecordPaymentRequest,
+        RecordPaymentResponse,
     },
 };
+use astro_proto::google::api::HttpBody;
 use astro_shared::{
     AppError,
     auth::caller,
@@ -97,6 +99,20 @@ impl FinanceApi {
         let view = self.state.invoices.get(&caller, id).await?;
         Ok(Response::new(GetInvoiceResponse {
             invoice: Some(invoice_view(&view)),
+        }))
+    }
+
+    pub(super) async fn get_invoice_pdf_rpc(
+        &self,
+        request: Request<GetInvoicePdfRequest>,
+    ) -> Result<Response<HttpBody>, Status> {
+        let caller = caller(&request)?.clone();
+        let id = domain::parse_id("id", &request.get_ref().id)?;
+        let pdf = self.state.invoices.pdf(&caller, id).await?;
+        Ok(Response::new(HttpBody {
+            content_type: "application/pdf".to_owned(),
+            data: pdf,
+            extensions: Vec::new(),
         }))
     }
 
@@ -382,7 +398,7 @@ fn bill_to(snapshot: &Value) -> BillTo {
     }
 }
 
-fn launch_summary(snapshot: &Value) -> LaunchSummary {
+pub(super) fn launch_summary(snapshot: &Value) -> LaunchSummary {
     let scheduled_at = chrono::DateTime::parse_from_rfc3339(&text(snapshot, "scheduled_at"))
         .ok()
         .map(|time| timestamp(time.to_utc()));

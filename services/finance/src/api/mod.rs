@@ -1,20 +1,24 @@
 //! gRPC adapters of FinanceAPI: decode the request into domain input, call the use case,
 //! encode the answer. Who may call what is enforced before these run, by the auth layer from the
 //! contracts' access options. RPCs that no issue has built yet keep the generated default and
-//! answer UNIMPLEMENTED: the reports (the FinanceAPI issue's later parts).
+//! answer UNIMPLEMENTED.
 
 mod checkout;
 mod convert;
 mod internal;
 mod invoices;
+mod reports;
 
 use astro_proto::astrobookings::finance::v1::{
     CorrectPaymentRequest, CorrectPaymentResponse, GenerateInvoicesRequest,
-    GenerateInvoicesResponse, GetInvoiceRequest, GetInvoiceResponse, HandleStripeWebhookRequest,
+    GenerateInvoicesResponse, GetAgencyRevenueReportRequest, GetAgencyRevenueReportResponse,
+    GetAnnualReportChartRequest, GetAnnualReportRequest, GetAnnualReportResponse,
+    GetInvoicePdfRequest, GetInvoiceRequest, GetInvoiceResponse, HandleStripeWebhookRequest,
     HandleStripeWebhookResponse, ListInvoicesRequest, ListInvoicesResponse, PayInvoiceRequest,
     PayInvoiceResponse, RecordPaymentRequest, RecordPaymentResponse, SendInvoiceReminderRequest,
     SendInvoiceReminderResponse, finance_service_server::FinanceService,
 };
+use astro_proto::google::api::HttpBody;
 use tonic::{Request, Response, Status};
 
 use crate::State;
@@ -52,6 +56,34 @@ impl FinanceService for FinanceApi {
         request: Request<GetInvoiceRequest>,
     ) -> Result<Response<GetInvoiceResponse>, Status> {
         self.get_invoice_rpc(request).await
+    }
+
+    async fn get_invoice_pdf(
+        &self,
+        request: Request<GetInvoicePdfRequest>,
+    ) -> Result<Response<HttpBody>, Status> {
+        self.get_invoice_pdf_rpc(request).await
+    }
+
+    async fn get_agency_revenue_report(
+        &self,
+        request: Request<GetAgencyRevenueReportRequest>,
+    ) -> Result<Response<GetAgencyRevenueReportResponse>, Status> {
+        self.get_agency_revenue_report_rpc(request).await
+    }
+
+    async fn get_annual_report(
+        &self,
+        request: Request<GetAnnualReportRequest>,
+    ) -> Result<Response<GetAnnualReportResponse>, Status> {
+        self.get_annual_report_rpc(request).await
+    }
+
+    async fn get_annual_report_chart(
+        &self,
+        request: Request<GetAnnualReportChartRequest>,
+    ) -> Result<Response<HttpBody>, Status> {
+        self.get_annual_report_chart_rpc(request).await
     }
 
     async fn record_payment(

@@ -16,14 +16,17 @@ use astro_shared::{
     auth::Caller,
     changes::{Change, ChangeHandler, Origin},
     paging::{Page, QueryKey, read_limit},
+    text::display_money,
 };
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::SERVICE_NAME;
 use crate::{
     clients::{BillTo, Directory, LaunchFacts, Outcome},
     domain::{
-        invoice::{Calendar, Fee, InvoiceStatus, Period, RELIABLE_AFTER, Revenue},
+        invoice::{Calendar, Fee, InvoiceKind, InvoiceStatus, Period, RELIABLE_AFTER, Revenue},
+        invoice_document::{self, InvoiceDocument},
         invoice_payment::{Correction, NewPayment},
     },
     store::{
@@ -394,6 +397,13 @@ impl Invoices {
         self.view(invoice).await
     }
 
+    /// GetInvoicePdf: the invoice as issued and its payments now, as one PDF page; the same
+    /// NOT_FOUND as GetInvoice for another agency's.
+    pub async fn pdf(&self, caller: &Caller, id: Uuid) -> Result<Vec<u8>, AppError> {
+        let view = self.get(caller, id).await?;
+        Ok(invoice_document::render(&document_of(&view)))
+    }
+
     async fn view(&self, invoice: InvoiceRow) -> Result<InvoiceView, AppError> {
         let payments = self.store.invoice_payments(invoice.id).await?;
         Ok(InvoiceView {
@@ -477,6 +487,107 @@ impl Invoices {
 }
 
 /// The change-log consumer that invoices a launch as soon as it ends.
+/// What the PDF shows of `view`: the snapshots kept at issue, and the payments now.
+fn document_of(view: &InvoiceView) -> InvoiceDocument {
+    let invoice = &view.invoice;
+    let text = |value: &Value, key: &str| value[key].as_str().unwrap_or_default().to_owned();
+    let bill_to = &invoice.bill_to;
+    let address = &bill_to["legal_address"];
+    let city_line = [
+        text(address, "postal_code"),
+        text(address, "city"),
+        text(address, "region"),
+        text(address, "country_code"),
+    ]
+    .into_iter()
+    .filter(|part| !part.is_empty())
+    .collect::<Vec<_>>()
+    .join(" ");
+    let launch = &invoice.launch;
+    let kind = InvoiceKind::parse(&invoice.kind);
+    let mut fee_basis = vec![(
+        "Fee".to_owned(),
+        match kind {
+            Some(InvoiceKind::AbortedLaunchFee) => "Flat fee for an aborted launch".to_owned(),
+            _ => format!(
+                "{} basis points of net revenue ({})",
+                invoice.fee_rate_basis_points,
+                if invoice.reliable_agency {
+                    "reliable agency rate"
+                } else {
+                    "standard rate"
+                }
+            ),
+        },
+    )];
+    if kind == Some(InvoiceKind::SuccessfulLaunchFee) {
+        let revenue = |minor: i64| display_money(minor, &invoice.revenue_currency);
+        fee_basis.extend([
+            (
+                "Passengers / seats".to_owned(),
+                format!("{} / {}", invoice.passengers, invoice.seats_sold),
+            ),
+            (
+                "Gross revenue".to_owned(),
+                revenue(invoice.gross_revenue_minor),
+            ),
+            ("Refunds".to_owned(), revenue(invoice.refunds_minor)),
+            ("Net revenue".to_owned(), revenue(invoice.net_revenue_minor)),
+            (
+                "Earlier successful".to_owned(),
+                invoice.earlier_successful_launches.to_string(),
+            ),
+        ]);
+        for (index, id) in invoice.reliability_launch_ids.iter().enumerate() {
+            fee_basis.push((
+                if index == 0 { "Reliable since" } else { "" }.to_owned(),
+                id.to_string(),
+            ));
+        }
+    }
+    InvoiceDocument {
+        number: invoice.number.clone(),
+        title: match kind {
+            Some(InvoiceKind::AbortedLaunchFee) => "Aborted launch fee",
+            _ => "Launch fee",
+        }
+        .to_owned(),
+        legal_date: invoice.legal_date,
+        due_date: invoice.due_date,
+        issued_at: invoice.issued_at,
+        status: view.status,
+        currency: invoice.currency.clone(),
+        agency_name: text(bill_to, "name"),
+        tax_id: text(bill_to, "tax_id"),
+        address: [
+            text(address, "line1"),
+            text(address, "line2"),
+            city_line,
+            text(bill_to, "email"),
+        ]
+        .into_iter()
+        .filter(|line| !line.is_empty())
+        .collect(),
+        launch: [
+            ("Launch", text(launch, "slug")),
+            ("Launch id", invoice.launch_id.to_string()),
+            ("Rocket", text(launch, "rocket_name")),
+            ("Spaceport", text(launch, "spaceport")),
+            ("Destination", text(launch, "destination")),
+            ("Scheduled at", text(launch, "scheduled_at")),
+            ("Outcome", text(launch, "status")),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(label, value)| (label.to_owned(), value))
+        .collect(),
+        fee_basis,
+        lines: invoice.lines(),
+        amount_minor: invoice.amount_minor,
+        paid_minor: invoice.amount_paid_minor,
+    }
+}
+
 pub struct LaunchInvoicing(pub Invoices);
 
 impl ChangeHandler for LaunchInvoicing {

@@ -28,6 +28,7 @@ pub mod invoices;
 pub mod payments;
 pub mod refunds;
 pub mod reminders;
+pub mod reports;
 
 use std::time::Duration;
 

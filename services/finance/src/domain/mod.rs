@@ -3,12 +3,15 @@
 //! tonic, no sqlx and no Stripe types here, so each rule is unit-tested on its own; the store
 //! enforces the same invariants again in SQL.
 
+pub mod annual_chart;
 pub mod charge;
 pub mod invoice;
 pub mod invoice_checkout;
+pub mod invoice_document;
 pub mod invoice_payment;
 pub mod refund;
 pub mod reminder;
+pub mod report;
 pub mod webhook;
 
 use astro_shared::AppError;
