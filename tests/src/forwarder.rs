@@ -3,61 +3,87 @@
 //! server; closing also cuts the connections already made, as a crashed server would.
 
 use std::{
+    io,
     net::SocketAddr,
     sync::{Arc, Mutex},
 };
 
 use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::watch,
-    task::AbortHandle,
+    net::{TcpListener, TcpSocket, TcpStream},
+    sync::{oneshot, watch},
+    task::{AbortHandle, JoinHandle},
 };
 
 /// Forwards connections from a local port to `target` while open.
+///
+/// While closed the port stays bound without listening: connections are refused, and no other
+/// process (nor the kernel, choosing the source port of an outgoing connection) can take it, so
+/// reopening never finds the address in use.
 pub struct Forwarder {
     pub address: SocketAddr,
     target: String,
-    task: Option<tokio::task::JoinHandle<()>>,
+    port: Port,
     connections: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+enum Port {
+    /// Bound, not listening: connections are refused.
+    Reserved(TcpSocket),
+    /// Forwarding until `stop`; the task then gives the port back reserved.
+    Listening {
+        stop: oneshot::Sender<()>,
+        task: JoinHandle<io::Result<TcpSocket>>,
+    },
+    /// Told to stop; `open` waits for the reserved port.
+    Stopping(JoinHandle<io::Result<TcpSocket>>),
+    /// Only while changing state, or after a failure.
+    Lost,
 }
 
 impl Forwarder {
     /// Reserves a free port without listening on it yet (connections are refused).
     pub fn closed(target: impl Into<String>) -> Self {
+        let socket = reserve(SocketAddr::from(([127, 0, 0, 1], 0))).expect("reserve a port");
         Self {
-            address: crate::free_address(),
+            address: socket.local_addr().expect("reserved address"),
             target: target.into(),
-            task: None,
+            port: Port::Reserved(socket),
             connections: Arc::default(),
         }
     }
 
     /// Starts listening and forwarding: the "database" is up.
     pub async fn open(&mut self) -> anyhow::Result<()> {
-        let listener = TcpListener::bind(self.address).await?;
-        let target = self.target.clone();
-        let connections = Arc::clone(&self.connections);
-        self.task = Some(tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                let pipe = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                if let Ok(mut connections) = connections.lock() {
-                    connections.push(pipe.abort_handle());
-                }
+        let socket = match std::mem::replace(&mut self.port, Port::Lost) {
+            Port::Reserved(socket) => socket,
+            Port::Stopping(task) => task.await??,
+            listening @ Port::Listening { .. } => {
+                self.port = listening;
+                return Ok(());
             }
-        }));
+            Port::Lost => anyhow::bail!("the forwarder lost its port {}", self.address),
+        };
+        let listener = socket.listen(1024)?;
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(forward(
+            listener,
+            self.target.clone(),
+            Arc::clone(&self.connections),
+            stopped,
+        ));
+        self.port = Port::Listening { stop, task };
         Ok(())
     }
 
     /// Stops listening and cuts every forwarded connection: the "database" is down.
     pub fn close(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.port = match std::mem::replace(&mut self.port, Port::Lost) {
+            Port::Listening { stop, task } => {
+                let _ = stop.send(());
+                Port::Stopping(task)
+            }
+            other => other,
+        };
         if let Ok(mut connections) = self.connections.lock() {
             for connection in connections.drain(..) {
                 connection.abort();
@@ -70,6 +96,44 @@ impl Drop for Forwarder {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// A loopback socket bound to `address` but not listening.
+fn reserve(address: SocketAddr) -> io::Result<TcpSocket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    Ok(socket)
+}
+
+/// Pipes every accepted connection to `target` until `stopped`, then binds the port again at
+/// once (not listening) so it is never free for someone else to take.
+async fn forward(
+    listener: TcpListener,
+    target: String,
+    connections: Arc<Mutex<Vec<AbortHandle>>>,
+    mut stopped: oneshot::Receiver<()>,
+) -> io::Result<TcpSocket> {
+    let address = listener.local_addr()?;
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => {
+                let Ok((mut inbound, _)) = accepted else { continue };
+                let target = target.clone();
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                if let Ok(mut connections) = connections.lock() {
+                    connections.push(pipe.abort_handle());
+                }
+            }
+        }
+    }
+    drop(listener);
+    reserve(address)
 }
 
 /// A port of the harness's own, bound at once, whose connections go to a target named later:
