@@ -166,6 +166,7 @@ async fn the_openapi_document_and_docs_page_cover_every_public_rpc() -> anyhow::
         ("get", "/v1/reports/annual/{year}/chart"),
         ("get", "/v1/reports/agencies/{agency_id}/revenue"),
         ("get", "/v1/invoices/{id}/pdf"),
+        ("post", "/v1/invoices/{id}/credit-notes"),
         ("post", "/v1/webhooks/stripe"),
         ("post", "/v1/notifications/{id}:mark-sent"),
     ] {

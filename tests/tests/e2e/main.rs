@@ -10,6 +10,7 @@ mod booking;
 mod catalogue;
 mod configuration;
 mod finance_checkout;
+mod finance_credit_notes;
 mod finance_invoices;
 mod finance_payments;
 mod finance_reminders;

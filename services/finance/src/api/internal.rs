@@ -88,7 +88,7 @@ impl FinanceInternalService for FinanceApi {
             .await?;
         let status = row.status(self.state.invoices.calendar().today());
         Ok(Response::new(IssueLaunchInvoiceResponse {
-            invoice: Some(invoices::invoice(&row, status, &[])),
+            invoice: Some(invoices::invoice(&row, status)),
             created,
         }))
     }

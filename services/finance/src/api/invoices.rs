@@ -7,12 +7,12 @@
 use astro_proto::astrobookings::{
     common::v1::{Address, LaunchStatus, LaunchSummary, RocketRange, SortOrder},
     finance::v1::{
-        BillTo, CorrectPaymentRequest, CorrectPaymentResponse, GenerateInvoicesRequest,
+        BillTo, CorrectPaymentRequest, CorrectPaymentResponse, CreditNote, GenerateInvoicesRequest,
         GenerateInvoicesResponse, GetInvoicePdfRequest, GetInvoiceRequest, GetInvoiceResponse,
         Invoice, InvoiceKind, InvoiceLine, InvoiceLineKind, InvoiceSortField,
-        InvoiceStatus as ProtoInvoiceStatus, ListInvoicesRequest, ListInvoicesResponse, Payment,
-        PaymentChannel, PaymentStatus as ProtoPaymentStatus, RecordPaymentRequest,
-        RecordPaymentResponse,
+        InvoiceStatus as ProtoInvoiceStatus, IssueCreditNoteRequest, IssueCreditNoteResponse,
+        ListInvoicesRequest, ListInvoicesResponse, Payment, PaymentChannel,
+        PaymentStatus as ProtoPaymentStatus, RecordPaymentRequest, RecordPaymentResponse,
     },
 };
 use astro_proto::google::api::HttpBody;
@@ -32,10 +32,14 @@ use crate::{
     app::invoices::{InvoiceQuery, InvoiceView, Selection},
     domain::{
         self,
+        credit_note::{CreditNoteInput, NewCreditNote},
         invoice::{InvoiceKind as Kind, InvoiceStatus},
         invoice_payment::{Channel, CorrectInput, Correction, NewPayment, RecordInput},
     },
-    store::invoices::{InvoiceFilter, InvoiceOrder, InvoicePaymentRow, InvoiceRow},
+    store::{
+        credit_notes::CreditNoteRow,
+        invoices::{InvoiceFilter, InvoiceOrder, InvoicePaymentRow, InvoiceRow},
+    },
 };
 
 /// ListInvoices' page size: default and maximum.
@@ -60,7 +64,7 @@ impl FinanceApi {
             created_invoices: generated
                 .created
                 .iter()
-                .map(|row| invoice(row, row.status(today), &[]))
+                .map(|row| invoice(row, row.status(today)))
                 .collect(),
             already_invoiced: i32::try_from(generated.already_invoiced.len()).unwrap_or(i32::MAX),
             already_invoiced_launch_ids: generated
@@ -83,7 +87,7 @@ impl FinanceApi {
             invoices: page
                 .items
                 .iter()
-                .map(|(row, status)| invoice(row, *status, &[]))
+                .map(|(row, status)| invoice(row, *status))
                 .collect(),
             next_page_token: page.next_page_token,
             total_size: i32::try_from(total).unwrap_or(i32::MAX),
@@ -178,6 +182,32 @@ impl FinanceApi {
             invoice: Some(invoice_view(&view)),
         }))
     }
+
+    pub(super) async fn issue_credit_note_rpc(
+        &self,
+        request: Request<IssueCreditNoteRequest>,
+    ) -> Result<Response<IssueCreditNoteResponse>, Status> {
+        let caller = caller(&request)?.clone();
+        let input = request.into_inner();
+        let invoice_id = domain::parse_id("id", &input.id)?;
+        let note = NewCreditNote::parse(&CreditNoteInput {
+            amount: input
+                .amount
+                .as_ref()
+                .map(|amount| (amount.amount_minor, amount.currency.as_str())),
+            reason: &input.reason,
+            idempotency_key: &input.idempotency_key,
+        })?;
+        let (row, view) = self
+            .state
+            .invoices
+            .issue_credit_note(&caller, invoice_id, note)
+            .await?;
+        Ok(Response::new(IssueCreditNoteResponse {
+            credit_note: Some(credit_note_message(&row)),
+            invoice: Some(invoice_view(&view)),
+        }))
+    }
 }
 
 fn received_at(
@@ -200,6 +230,7 @@ fn invoice_query(input: &ListInvoicesRequest) -> Result<InvoiceQuery, AppError> 
             Ok(ProtoInvoiceStatus::PartiallyPaid) => Ok(Some(InvoiceStatus::PartiallyPaid)),
             Ok(ProtoInvoiceStatus::Paid) => Ok(Some(InvoiceStatus::Paid)),
             Ok(ProtoInvoiceStatus::Overdue) => Ok(Some(InvoiceStatus::Overdue)),
+            Ok(ProtoInvoiceStatus::Credited) => Ok(Some(InvoiceStatus::Credited)),
             Ok(ProtoInvoiceStatus::Unspecified) => Ok(None),
             Err(_) => Err(AppError::invalid("statuses", "unknown invoice status")),
         })
@@ -273,14 +304,15 @@ fn channel_from_proto(value: i32) -> Option<Channel> {
 }
 
 pub(super) fn invoice_view(view: &InvoiceView) -> Invoice {
-    invoice(&view.invoice, view.status, &view.payments)
+    Invoice {
+        payments: view.payments.iter().map(payment_message).collect(),
+        credit_notes: view.credit_notes.iter().map(credit_note_message).collect(),
+        ..invoice(&view.invoice, view.status)
+    }
 }
 
-pub(super) fn invoice(
-    row: &InvoiceRow,
-    status: InvoiceStatus,
-    payments: &[InvoicePaymentRow],
-) -> Invoice {
+/// The invoice without its payments and credit notes, as lists show it.
+pub(super) fn invoice(row: &InvoiceRow, status: InvoiceStatus) -> Invoice {
     let revenue = |amount_minor: i64| {
         (row.kind == Kind::SuccessfulLaunchFee.as_str())
             .then(|| money(amount_minor, &row.revenue_currency))
@@ -302,16 +334,15 @@ pub(super) fn invoice(
             InvoiceStatus::PartiallyPaid => ProtoInvoiceStatus::PartiallyPaid,
             InvoiceStatus::Paid => ProtoInvoiceStatus::Paid,
             InvoiceStatus::Overdue => ProtoInvoiceStatus::Overdue,
+            InvoiceStatus::Credited => ProtoInvoiceStatus::Credited,
         }
         .into(),
         legal_date: row.legal_date.to_string(),
         due_date: row.due_date.to_string(),
         amount: Some(money(row.amount_minor, &row.currency)),
         amount_paid: Some(money(row.amount_paid_minor, &row.currency)),
-        amount_due: Some(money(
-            row.amount_minor - row.amount_paid_minor,
-            &row.currency,
-        )),
+        amount_due: Some(money(row.due_minor(), &row.currency)),
+        amount_credited: Some(money(row.amount_credited_minor, &row.currency)),
         net_revenue: revenue(row.net_revenue_minor),
         fee_rate_basis_points: row.fee_rate_basis_points,
         reliable_agency: row.reliable_agency,
@@ -327,7 +358,8 @@ pub(super) fn invoice(
                 amount: Some(money(line.amount_minor, &line.currency)),
             })
             .collect(),
-        payments: payments.iter().map(payment_message).collect(),
+        payments: Vec::new(),
+        credit_notes: Vec::new(),
         issued_at: Some(timestamp(row.issued_at)),
         paid_at: row.paid_at.map(timestamp),
         reminder_count: row.reminder_count,
@@ -343,6 +375,20 @@ pub(super) fn invoice(
         refunds: revenue(row.refunds_minor),
         seats_sold: row.seats_sold,
         passengers: row.passengers,
+    }
+}
+
+fn credit_note_message(row: &CreditNoteRow) -> CreditNote {
+    CreditNote {
+        id: row.id.to_string(),
+        number: row.number.clone(),
+        invoice_id: row.invoice_id.to_string(),
+        invoice_number: row.invoice_number.clone(),
+        amount: Some(money(row.amount_minor, &row.currency)),
+        reason: row.reason.clone(),
+        legal_date: row.legal_date.to_string(),
+        issued_at: Some(timestamp(row.issued_at)),
+        audit: Some(audit(&row.audit)),
     }
 }
 

@@ -14,8 +14,9 @@ use astro_proto::astrobookings::finance::v1::{
     GenerateInvoicesResponse, GetAgencyRevenueReportRequest, GetAgencyRevenueReportResponse,
     GetAnnualReportChartRequest, GetAnnualReportRequest, GetAnnualReportResponse,
     GetInvoicePdfRequest, GetInvoiceRequest, GetInvoiceResponse, HandleStripeWebhookRequest,
-    HandleStripeWebhookResponse, ListInvoicesRequest, ListInvoicesResponse, PayInvoiceRequest,
-    PayInvoiceResponse, RecordPaymentRequest, RecordPaymentResponse, SendInvoiceReminderRequest,
+    HandleStripeWebhookResponse, IssueCreditNoteRequest, IssueCreditNoteResponse,
+    ListInvoicesRequest, ListInvoicesResponse, PayInvoiceRequest, PayInvoiceResponse,
+    RecordPaymentRequest, RecordPaymentResponse, SendInvoiceReminderRequest,
     SendInvoiceReminderResponse, finance_service_server::FinanceService,
 };
 use astro_proto::google::api::HttpBody;
@@ -98,6 +99,13 @@ impl FinanceService for FinanceApi {
         request: Request<CorrectPaymentRequest>,
     ) -> Result<Response<CorrectPaymentResponse>, Status> {
         self.correct_payment_rpc(request).await
+    }
+
+    async fn issue_credit_note(
+        &self,
+        request: Request<IssueCreditNoteRequest>,
+    ) -> Result<Response<IssueCreditNoteResponse>, Status> {
+        self.issue_credit_note_rpc(request).await
     }
 
     async fn pay_invoice(

@@ -57,6 +57,7 @@ impl FinanceApi {
                 net_revenue: Some(money(totals.net_revenue_minor, currency)),
                 fees_invoiced: Some(money(totals.fees_invoiced_minor, currency)),
                 fees_paid: Some(money(totals.fees_paid_minor, currency)),
+                fees_credited: Some(money(totals.fees_credited_minor, currency)),
                 fees_outstanding: Some(money(totals.fees_outstanding_minor(), currency)),
             }),
             reliable: report.reliable,
@@ -82,6 +83,7 @@ impl FinanceApi {
                         net_revenue: Some(money(row.net_revenue_minor, currency)),
                         fee_invoiced: Some(money(row.fee_invoiced_minor, currency)),
                         fee_paid: Some(money(row.fee_paid_minor, currency)),
+                        fee_credited: Some(money(row.fee_credited_minor, currency)),
                         invoice_id: row.invoice_id.map(|id| id.to_string()).unwrap_or_default(),
                         invoice_number: row.invoice_number.clone(),
                         invoice_status: ProtoInvoiceStatus::from_str_name(&format!(

@@ -18,6 +18,7 @@ use astro_shared::{
     paging::{Page, QueryKey, read_limit},
     text::display_money,
 };
+use chrono::NaiveDate;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -25,12 +26,14 @@ use crate::SERVICE_NAME;
 use crate::{
     clients::{BillTo, Directory, LaunchFacts, Outcome},
     domain::{
+        credit_note::NewCreditNote,
         invoice::{Calendar, Fee, InvoiceKind, InvoiceStatus, Period, RELIABLE_AFTER, Revenue},
         invoice_document::{self, InvoiceDocument},
         invoice_payment::{Correction, NewPayment},
     },
     store::{
         Store,
+        credit_notes::{CreditNoteRow, Credited},
         invoices::{
             InvoiceFilter, InvoiceOrder, InvoicePaymentRow, InvoiceRow, NewInvoice, Recorded,
         },
@@ -95,12 +98,28 @@ struct IssueContext {
     revenue: HashMap<Uuid, Revenue>,
 }
 
-/// An invoice with its payments (GetInvoice, and the answers of payment writes).
+/// An invoice with its payments and credit notes (GetInvoice, and the answers of writes).
 #[derive(Debug, Clone)]
 pub struct InvoiceView {
     pub invoice: InvoiceRow,
     pub status: InvoiceStatus,
     pub payments: Vec<InvoicePaymentRow>,
+    pub credit_notes: Vec<CreditNoteRow>,
+}
+
+impl InvoiceView {
+    pub(super) async fn load(
+        store: &Store,
+        invoice: InvoiceRow,
+        today: NaiveDate,
+    ) -> Result<Self, AppError> {
+        Ok(Self {
+            status: invoice.status(today),
+            payments: store.invoice_payments(invoice.id).await?,
+            credit_notes: store.credit_notes(invoice.id).await?,
+            invoice,
+        })
+    }
 }
 
 /// ListInvoices' request, parsed.
@@ -405,12 +424,7 @@ impl Invoices {
     }
 
     async fn view(&self, invoice: InvoiceRow) -> Result<InvoiceView, AppError> {
-        let payments = self.store.invoice_payments(invoice.id).await?;
-        Ok(InvoiceView {
-            status: invoice.status(self.calendar.today()),
-            invoice,
-            payments,
-        })
+        InvoiceView::load(&self.store, invoice, self.calendar.today()).await
     }
 
     /// RecordPayment (FINANCE): a payment received outside the gateway; a replayed key answers
@@ -482,6 +496,53 @@ impl Invoices {
                 ("payment_id", &row.id.to_string()),
             ],
         );
+        Ok((row, view))
+    }
+
+    /// IssueCreditNote (FINANCE): corrects an issued invoice by lowering what it bills, dated
+    /// today in the platform time zone; a replayed key answers the first credit note.
+    pub async fn issue_credit_note(
+        &self,
+        caller: &Caller,
+        invoice_id: Uuid,
+        note: NewCreditNote,
+    ) -> Result<(CreditNoteRow, InvoiceView), AppError> {
+        let origin = Origin::user(SERVICE_NAME, &caller.user_id);
+        let issued_at = self.calendar.now();
+        let credited = self
+            .store
+            .issue_credit_note(
+                invoice_id,
+                &note,
+                issued_at,
+                self.calendar.date_of(issued_at),
+                &origin,
+            )
+            .await?;
+        let view = self.get(caller, invoice_id).await?;
+        let row = match credited {
+            Credited::Replay(row) => row,
+            Credited::New(row) => {
+                self.activity.info(
+                    "invoice.credited",
+                    Some(&caller.user_id),
+                    format!(
+                        "credit note {} of {} credits invoice {} ({}); now {}, {} due",
+                        row.number,
+                        display_money(row.amount_minor, &row.currency),
+                        row.invoice_number,
+                        row.reason,
+                        view.status.as_str(),
+                        display_money(view.invoice.due_minor(), &row.currency),
+                    ),
+                    &[
+                        ("invoice_id", &invoice_id.to_string()),
+                        ("credit_note_id", &row.id.to_string()),
+                    ],
+                );
+                row
+            }
+        };
         Ok((row, view))
     }
 }
@@ -584,6 +645,11 @@ fn document_of(view: &InvoiceView) -> InvoiceDocument {
         fee_basis,
         lines: invoice.lines(),
         amount_minor: invoice.amount_minor,
+        credit_notes: view
+            .credit_notes
+            .iter()
+            .map(|note| (note.number.clone(), note.legal_date, note.amount_minor))
+            .collect(),
         paid_minor: invoice.amount_paid_minor,
     }
 }

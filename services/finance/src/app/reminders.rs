@@ -58,11 +58,7 @@ impl Reminders {
             .await?
             .ok_or_else(|| AppError::NotFound("invoice".into()))?;
         self.log(&invoice, Some(&caller.user_id), "by hand");
-        Ok(InvoiceView {
-            status: invoice.status(today),
-            payments: self.store.invoice_payments(invoice.id).await?,
-            invoice,
-        })
+        InvoiceView::load(&self.store, invoice, today).await
     }
 
     /// Runs the job forever, one pass per interval.
@@ -107,7 +103,7 @@ impl Reminders {
     }
 
     fn log(&self, invoice: &InvoiceRow, user_id: Option<&str>, how: &str) {
-        let amount_due = invoice.amount_minor - invoice.amount_paid_minor;
+        let amount_due = invoice.due_minor();
         self.activity.info(
             "invoice.reminded",
             user_id,

@@ -113,6 +113,9 @@ impl Reports {
                     launch_status: launch.detail("status").to_owned(),
                     net_revenue_minor: revenue.map(|revenue| revenue.net_minor()).unwrap_or(0),
                     fee_invoiced_minor: invoice.map(|invoice| invoice.amount_minor).unwrap_or(0),
+                    fee_credited_minor: invoice
+                        .map(|invoice| invoice.amount_credited_minor)
+                        .unwrap_or(0),
                     fee_paid_minor: invoice
                         .map(|invoice| invoice.amount_paid_minor)
                         .unwrap_or(0),
@@ -176,6 +179,7 @@ impl Reports {
                 month: u32::try_from(row.month).unwrap_or(0),
                 figures: Figures {
                     invoiced_minor: row.invoiced_minor,
+                    credited_minor: row.credited_minor,
                     received_minor: row.paid_minor,
                     ..Figures::default()
                 },

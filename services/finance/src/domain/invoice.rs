@@ -245,19 +245,44 @@ pub enum InvoiceStatus {
     PartiallyPaid,
     Paid,
     Overdue,
+    Credited,
+}
+
+/// What an invoice's status is derived from: its amount and the tallies beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub amount_minor: i64,
+    pub credited_minor: i64,
+    pub paid_minor: i64,
+}
+
+impl Tally {
+    /// What the agency owes now: the amount less its credit notes and payments.
+    pub fn due_minor(self) -> i64 {
+        self.amount_minor - self.credited_minor - self.paid_minor
+    }
 }
 
 impl InvoiceStatus {
-    pub const ALL: [Self; 4] = [Self::Issued, Self::PartiallyPaid, Self::Paid, Self::Overdue];
+    pub const ALL: [Self; 5] = [
+        Self::Issued,
+        Self::PartiallyPaid,
+        Self::Paid,
+        Self::Overdue,
+        Self::Credited,
+    ];
 
-    /// Derived from the payments, never stored: paid in full is PAID; otherwise past the due
-    /// date is OVERDUE, whether partly paid or not.
-    pub fn of(amount_minor: i64, paid_minor: i64, due_date: NaiveDate, today: NaiveDate) -> Self {
-        if paid_minor >= amount_minor {
+    /// Derived from the credit notes and payments, never stored: credited in full with nothing
+    /// paid is CREDITED; nothing due is PAID; otherwise past the due date is OVERDUE, whether
+    /// partly paid or not.
+    pub fn of(tally: Tally, due_date: NaiveDate, today: NaiveDate) -> Self {
+        if tally.amount_minor > 0 && tally.credited_minor >= tally.amount_minor {
+            Self::Credited
+        } else if tally.due_minor() <= 0 {
             Self::Paid
         } else if today > due_date {
             Self::Overdue
-        } else if paid_minor > 0 {
+        } else if tally.paid_minor > 0 {
             Self::PartiallyPaid
         } else {
             Self::Issued
@@ -270,6 +295,7 @@ impl InvoiceStatus {
             Self::PartiallyPaid => "PARTIALLY_PAID",
             Self::Paid => "PAID",
             Self::Overdue => "OVERDUE",
+            Self::Credited => "CREDITED",
         }
     }
 }
@@ -437,24 +463,29 @@ mod tests {
         let due = NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
         let before = NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
         let after = NaiveDate::from_ymd_opt(2026, 7, 1).expect("date");
-        assert_eq!(
-            InvoiceStatus::of(100, 0, due, before),
-            InvoiceStatus::Issued
-        );
-        assert_eq!(
-            InvoiceStatus::of(100, 40, due, before),
-            InvoiceStatus::PartiallyPaid
-        );
-        assert_eq!(
-            InvoiceStatus::of(100, 100, due, before),
-            InvoiceStatus::Paid
-        );
-        assert_eq!(
-            InvoiceStatus::of(100, 40, due, after),
-            InvoiceStatus::Overdue
-        );
-        assert_eq!(InvoiceStatus::of(100, 100, due, after), InvoiceStatus::Paid);
-        assert_eq!(InvoiceStatus::of(0, 0, due, after), InvoiceStatus::Paid);
+        let status = |amount_minor, credited_minor, paid_minor, today| {
+            InvoiceStatus::of(
+                Tally {
+                    amount_minor,
+                    credited_minor,
+                    paid_minor,
+                },
+                due,
+                today,
+            )
+        };
+        assert_eq!(status(100, 0, 0, before), InvoiceStatus::Issued);
+        assert_eq!(status(100, 0, 40, before), InvoiceStatus::PartiallyPaid);
+        assert_eq!(status(100, 0, 100, before), InvoiceStatus::Paid);
+        assert_eq!(status(100, 0, 40, after), InvoiceStatus::Overdue);
+        assert_eq!(status(100, 0, 100, after), InvoiceStatus::Paid);
+        assert_eq!(status(0, 0, 0, after), InvoiceStatus::Paid);
+        // Credit notes lower what is due: the rest paid is PAID, all of it credited CREDITED.
+        assert_eq!(status(100, 30, 40, before), InvoiceStatus::PartiallyPaid);
+        assert_eq!(status(100, 30, 40, after), InvoiceStatus::Overdue);
+        assert_eq!(status(100, 60, 40, after), InvoiceStatus::Paid);
+        assert_eq!(status(100, 100, 0, after), InvoiceStatus::Credited);
+        assert_eq!(status(100, 30, 0, before), InvoiceStatus::Issued);
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct InvoiceDocument {
     pub fee_basis: Vec<(String, String)>,
     pub lines: Vec<Line>,
     pub amount_minor: i64,
+    /// The credit notes against it: number, legal date and amount, oldest first.
+    pub credit_notes: Vec<(String, NaiveDate, i64)>,
     pub paid_minor: i64,
 }
 
@@ -174,28 +176,40 @@ pub fn render(document: &InvoiceDocument) -> Vec<u8> {
         );
     }
     page.rule(0.6);
-    let due_minor = document.amount_minor - document.paid_minor;
-    for (label, minor) in [
-        ("Total fee", document.amount_minor),
-        ("Paid", document.paid_minor),
-        ("Amount due", due_minor),
-    ] {
+    let credited_minor: i64 = document
+        .credit_notes
+        .iter()
+        .map(|(_, _, minor)| minor)
+        .sum();
+    let due_minor = document.amount_minor - credited_minor - document.paid_minor;
+    let credit_lines = document
+        .credit_notes
+        .iter()
+        .map(|(number, date, minor)| (format!("Credit note {number} of {date}"), -minor));
+    let totals = std::iter::once(("Total fee".to_owned(), document.amount_minor))
+        .chain(credit_lines)
+        .chain([
+            ("Paid".to_owned(), document.paid_minor),
+            ("Amount due".to_owned(), due_minor),
+        ]);
+    for (label, minor) in totals {
         page.y -= 15.0;
-        page.text(BOLD, 10.0, right - 260.0, page.y, label);
+        page.text(BOLD, 10.0, right - 260.0, page.y, &label);
         page.amount(10.0, right, page.y, &money(minor));
     }
 
     page.y -= 24.0;
-    page.line(
-        REGULAR,
-        9.0,
-        &format!(
+    let closing = if due_minor > 0 {
+        format!(
             "Please pay {} by {}, quoting {}.",
-            money(due_minor.max(0)),
+            money(due_minor),
             document.due_date,
             document.number
-        ),
-    );
+        )
+    } else {
+        format!("Nothing is due on {}.", document.number)
+    };
+    page.line(REGULAR, 9.0, &closing);
 
     write_pdf(&document.number, page.content)
 }
@@ -301,6 +315,7 @@ mod tests {
                 currency: "USD".into(),
             }],
             amount_minor: 250_000,
+            credit_notes: Vec::new(),
             paid_minor: 100_000,
         }
     }
@@ -313,6 +328,13 @@ mod tests {
         let mut paid = document();
         paid.paid_minor = 250_000;
         assert_ne!(first, render(&paid));
+        let mut credited = document();
+        credited.credit_notes = vec![(
+            "CN-2026-000001".into(),
+            NaiveDate::from_ymd_opt(2026, 12, 6).unwrap(),
+            50_000,
+        )];
+        assert_ne!(first, render(&credited));
     }
 
     #[test]

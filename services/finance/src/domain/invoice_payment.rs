@@ -174,7 +174,7 @@ pub fn idempotency_key(value: &str) -> Result<String, AppError> {
     Ok(value.to_owned())
 }
 
-fn bounded_text(field: &str, value: &str, max_chars: usize) -> Result<String, AppError> {
+pub(super) fn bounded_text(field: &str, value: &str, max_chars: usize) -> Result<String, AppError> {
     let value = value.trim();
     if value.chars().count() > max_chars {
         return Err(AppError::invalid(

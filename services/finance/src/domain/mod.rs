@@ -5,6 +5,7 @@
 
 pub mod annual_chart;
 pub mod charge;
+pub mod credit_note;
 pub mod invoice;
 pub mod invoice_checkout;
 pub mod invoice_document;

@@ -48,6 +48,7 @@ pub struct AgencyRevenueRow {
     pub launch_status: String,
     pub net_revenue_minor: i64,
     pub fee_invoiced_minor: i64,
+    pub fee_credited_minor: i64,
     pub fee_paid_minor: i64,
     pub invoice_id: Option<Uuid>,
     pub invoice_number: String,
@@ -61,6 +62,7 @@ pub struct AgencyRevenueTotals {
     pub successful_launches: i32,
     pub net_revenue_minor: i64,
     pub fees_invoiced_minor: i64,
+    pub fees_credited_minor: i64,
     pub fees_paid_minor: i64,
 }
 
@@ -77,22 +79,32 @@ impl AgencyRevenueTotals {
             fees_invoiced_minor: totals
                 .fees_invoiced_minor
                 .saturating_add(row.fee_invoiced_minor),
+            fees_credited_minor: totals
+                .fees_credited_minor
+                .saturating_add(row.fee_credited_minor),
             fees_paid_minor: totals.fees_paid_minor.saturating_add(row.fee_paid_minor),
         })
     }
 
     pub fn fees_outstanding_minor(&self) -> i64 {
-        self.fees_invoiced_minor - self.fees_paid_minor
+        self.fees_invoiced_minor - self.fees_credited_minor - self.fees_paid_minor
     }
 }
 
-const CSV_HEADER: [&str; 11] = [
+impl AgencyRevenueRow {
+    pub fn fee_outstanding_minor(&self) -> i64 {
+        self.fee_invoiced_minor - self.fee_credited_minor - self.fee_paid_minor
+    }
+}
+
+const CSV_HEADER: [&str; 12] = [
     "launch_id",
     "launch",
     "scheduled_at",
     "launch_status",
     "net_revenue_minor",
     "fee_invoiced_minor",
+    "fee_credited_minor",
     "fee_paid_minor",
     "fee_outstanding_minor",
     "invoice_number",
@@ -120,8 +132,9 @@ pub fn agency_revenue_csv(
                 csv_cell(&row.launch_status),
                 row.net_revenue_minor.to_string(),
                 row.fee_invoiced_minor.to_string(),
+                row.fee_credited_minor.to_string(),
                 row.fee_paid_minor.to_string(),
-                (row.fee_invoiced_minor - row.fee_paid_minor).to_string(),
+                row.fee_outstanding_minor().to_string(),
                 csv_cell(&row.invoice_number),
                 csv_cell(&row.invoice_status),
                 csv_cell(currency),
@@ -137,6 +150,7 @@ pub fn agency_revenue_csv(
             totals.successful_launches.to_string(),
             totals.net_revenue_minor.to_string(),
             totals.fees_invoiced_minor.to_string(),
+            totals.fees_credited_minor.to_string(),
             totals.fees_paid_minor.to_string(),
             totals.fees_outstanding_minor().to_string(),
             String::new(),
@@ -243,7 +257,7 @@ impl AnnualReport {
 mod tests {
     use super::*;
 
-    fn row(status: &str, net: i64, fee: i64, paid: i64) -> AgencyRevenueRow {
+    fn row(status: &str, net: i64, fee: i64, credited: i64, paid: i64) -> AgencyRevenueRow {
         AgencyRevenueRow {
             launch_id: Uuid::nil(),
             launch_slug: "=cmd".into(),
@@ -251,6 +265,7 @@ mod tests {
             launch_status: status.into(),
             net_revenue_minor: net,
             fee_invoiced_minor: fee,
+            fee_credited_minor: credited,
             fee_paid_minor: paid,
             invoice_id: None,
             invoice_number: String::new(),
@@ -271,21 +286,23 @@ mod tests {
     #[test]
     fn agency_totals_add_the_rows_and_the_csv_ends_with_them() {
         let rows = [
-            row("LAUNCH_STATUS_SUCCESSFUL", 10_000, 100, 40),
-            row("LAUNCH_STATUS_ABORTED", 0, 100_000, 0),
-            row("LAUNCH_STATUS_SCHEDULED", 500, 0, 0),
+            row("LAUNCH_STATUS_SUCCESSFUL", 10_000, 100, 0, 40),
+            row("LAUNCH_STATUS_ABORTED", 0, 100_000, 25_000, 0),
+            row("LAUNCH_STATUS_SCHEDULED", 500, 0, 0, 0),
         ];
         let totals = AgencyRevenueTotals::of(&rows);
         assert_eq!(totals.launches, 3);
         assert_eq!(totals.successful_launches, 1);
         assert_eq!(totals.net_revenue_minor, 10_500);
         assert_eq!(totals.fees_invoiced_minor, 100_100);
-        assert_eq!(totals.fees_outstanding_minor(), 100_060);
+        assert_eq!(totals.fees_credited_minor, 25_000);
+        assert_eq!(totals.fees_outstanding_minor(), 75_060);
         let csv = agency_revenue_csv(&rows, &totals, "USD");
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 5);
         assert!(lines[1].contains(",'=cmd,"), "{}", lines[1]);
-        assert_eq!(lines[4], "TOTAL,3,,1,10500,100100,40,100060,,,USD");
+        assert!(lines[2].contains(",100000,25000,0,75000,"), "{}", lines[2]);
+        assert_eq!(lines[4], "TOTAL,3,,1,10500,100100,25000,40,75060,,,USD");
     }
 
     fn fact(agency: u128, name: &str, month: u32, invoiced: i64, received: i64) -> MonthFact {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{
     Origin, Store,
     invoices::{
-        INVOICE_COLUMNS, InvoicePaymentRow, InvoiceRow, PAYMENT_COLUMNS, append_entry, exceeds_due,
+        InvoicePaymentRow, InvoiceRow, PAYMENT_COLUMNS, append_entry, exceeds_due, lock_invoice,
         payment_payload, shift_tally,
     },
     record_change,
@@ -58,14 +58,9 @@ impl Store {
         origin: &Origin,
     ) -> Result<Opened, AppError> {
         let mut transaction = self.pool.begin().await?;
-        let invoice = sqlx::query_as::<_, InvoiceRow>(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1 AND agency_id = $2 FOR UPDATE"
-        ))
-        .bind(invoice_id)
-        .bind(agency_id)
-        .fetch_optional(&mut *transaction)
-        .await?
-        .ok_or_else(|| AppError::NotFound("invoice".into()))?;
+        let invoice = lock_invoice(&mut transaction, invoice_id, Some(agency_id))
+            .await?
+            .ok_or_else(|| AppError::NotFound("invoice".into()))?;
         // A retry is answered before anything is checked again: the invoice may be PAID by
         // the very payment being retried.
         if let Some(existing) = self
@@ -74,8 +69,11 @@ impl Store {
         {
             return Ok(Opened::Replay(existing));
         }
-        if invoice.amount_paid_minor >= invoice.amount_minor {
-            return Err(AppError::refused("INVOICE_PAID", "the invoice is paid"));
+        if invoice.due_minor() <= 0 {
+            return Err(AppError::refused(
+                "INVOICE_PAID",
+                "nothing is due on the invoice: it is paid or credited",
+            ));
         }
         let amount_minor = match &request.amount {
             Some((amount_minor, currency)) => {
@@ -87,7 +85,7 @@ impl Store {
                 }
                 *amount_minor
             }
-            None => invoice.amount_minor - invoice.amount_paid_minor - invoice.amount_pending_minor,
+            None => invoice.open_minor(),
         };
         if amount_minor <= 0 {
             return Err(exceeds_due(&invoice));

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{AuditRow, Origin, Store, record_change};
 use crate::domain::{
     charge::PaymentStatus,
-    invoice::{self, Fee, InvoiceStatus, Revenue},
+    invoice::{self, Fee, InvoiceStatus, Revenue, Tally},
     invoice_payment::{Channel, Correction, NewPayment},
 };
 
@@ -45,6 +45,8 @@ pub struct InvoiceRow {
     pub lines: Value,
     pub issued_at: DateTime<Utc>,
     pub amount_paid_minor: i64,
+    /// The sum of its credit notes.
+    pub amount_credited_minor: i64,
     /// Reserved by gateway payments the gateway has not settled yet.
     pub amount_pending_minor: i64,
     pub paid_at: Option<DateTime<Utc>>,
@@ -60,12 +62,26 @@ pub struct InvoiceRow {
 
 impl InvoiceRow {
     pub fn status(&self, today: NaiveDate) -> InvoiceStatus {
-        InvoiceStatus::of(
-            self.amount_minor,
-            self.amount_paid_minor,
-            self.due_date,
-            today,
-        )
+        InvoiceStatus::of(self.tally(), self.due_date, today)
+    }
+
+    pub fn tally(&self) -> Tally {
+        Tally {
+            amount_minor: self.amount_minor,
+            credited_minor: self.amount_credited_minor,
+            paid_minor: self.amount_paid_minor,
+        }
+    }
+
+    /// What the agency owes now: the amount less its credit notes and payments.
+    pub fn due_minor(&self) -> i64 {
+        self.tally().due_minor()
+    }
+
+    /// What a new payment or credit note may still take: what is due, less what gateway
+    /// payments in flight hold.
+    pub fn open_minor(&self) -> i64 {
+        self.due_minor() - self.amount_pending_minor
     }
 
     pub fn lines(&self) -> Vec<invoice::Line> {
@@ -77,12 +93,14 @@ pub(super) const INVOICE_COLUMNS: &str = "id, number, launch_id, agency_id, kind
      legal_date, due_date, currency, amount_minor, fee_rate_basis_points, reliable_agency, \
      earlier_successful_launches, reliability_launch_ids, revenue_currency, gross_revenue_minor, \
      refunds_minor, net_revenue_minor, seats_sold, passengers, lines, issued_at, \
-     amount_paid_minor, amount_pending_minor, paid_at, overdue_at, reminder_step, reminder_count, \
+     amount_paid_minor, amount_credited_minor, amount_pending_minor, paid_at, overdue_at, reminder_step, reminder_count, \
      last_reminder_at, created_at, created_service, created_user_id, created_trace_id, \
      updated_at, updated_service, updated_user_id, updated_trace_id";
 
 /// [`InvoiceStatus::of`] in SQL, for filters (`$1` is today in the platform time zone).
-const STATUS_SQL: &str = "CASE WHEN amount_paid_minor >= amount_minor THEN 'PAID' \
+const STATUS_SQL: &str = "CASE \
+     WHEN amount_minor > 0 AND amount_credited_minor >= amount_minor THEN 'CREDITED' \
+     WHEN amount_paid_minor >= amount_payable_minor THEN 'PAID' \
      WHEN due_date < $1 THEN 'OVERDUE' WHEN amount_paid_minor > 0 THEN 'PARTIALLY_PAID' \
      ELSE 'ISSUED' END";
 
@@ -169,7 +187,7 @@ impl InvoiceOrder {
             Self::LegalDate => "legal_date {d}, number {d}",
             Self::DueDate => "due_date {d}, number {d}",
             Self::Amount => "amount_minor {d}, number {d}",
-            Self::AmountDue => "(amount_minor - amount_paid_minor) {d}, number {d}",
+            Self::AmountDue => "(amount_payable_minor - amount_paid_minor) {d}, number {d}",
         };
         format!("{}, id {direction}", column.replace("{d}", direction))
     }
@@ -244,17 +262,7 @@ impl Store {
         }
         let year = invoice::number_year(new.legal_date);
         let mut transaction = self.pool.begin().await?;
-        // The counter row stays locked until commit: issuers of one year queue here, and a
-        // rollback gives the number back.
-        let sequence: i32 = sqlx::query_scalar(
-            "INSERT INTO invoice_number_series (series, year, last_number) VALUES ('INVOICE', $1, 1) \
-             ON CONFLICT (series, year) DO UPDATE \
-                 SET last_number = invoice_number_series.last_number + 1 \
-             RETURNING last_number",
-        )
-        .bind(year)
-        .fetch_one(&mut *transaction)
-        .await?;
+        let sequence = next_number(&mut transaction, NumberSeries::Invoice, year).await?;
         let revenue = new.revenue.clone().unwrap_or_default();
         let inserted = sqlx::query_as::<_, InvoiceRow>(&format!(
             "INSERT INTO invoices (id, number, number_year, number_sequence, launch_id, agency_id, \
@@ -442,13 +450,9 @@ impl Store {
             return Ok(Recorded::Replay(existing));
         }
         let mut transaction = self.pool.begin().await?;
-        let invoice = sqlx::query_as::<_, InvoiceRow>(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(invoice_id)
-        .fetch_optional(&mut *transaction)
-        .await?
-        .ok_or_else(|| AppError::NotFound("invoice".into()))?;
+        let invoice = lock_invoice(&mut transaction, invoice_id, None)
+            .await?
+            .ok_or_else(|| AppError::NotFound("invoice".into()))?;
         if invoice.currency != payment.currency {
             return Err(AppError::invalid(
                 "amount.currency",
@@ -519,13 +523,9 @@ impl Store {
         origin: &Origin,
     ) -> Result<InvoicePaymentRow, AppError> {
         let mut transaction = self.pool.begin().await?;
-        let invoice = sqlx::query_as::<_, InvoiceRow>(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(invoice_id)
-        .fetch_optional(&mut *transaction)
-        .await?
-        .ok_or_else(|| AppError::NotFound("invoice".into()))?;
+        let invoice = lock_invoice(&mut transaction, invoice_id, None)
+            .await?
+            .ok_or_else(|| AppError::NotFound("invoice".into()))?;
         let payment = sqlx::query_as::<_, InvoicePaymentRow>(&format!(
             "SELECT {PAYMENT_COLUMNS} FROM invoice_payments WHERE id = $1 AND invoice_id = $2 \
              FOR UPDATE"
@@ -610,6 +610,53 @@ impl Store {
     }
 }
 
+/// Reads an invoice and locks it until the transaction ends, so the writes that move its tally
+/// queue on it; with `agency_id`, only if it is that agency's.
+pub(super) async fn lock_invoice(
+    transaction: &mut sqlx::PgConnection,
+    invoice_id: Uuid,
+    agency_id: Option<Uuid>,
+) -> Result<Option<InvoiceRow>, AppError> {
+    Ok(sqlx::query_as::<_, InvoiceRow>(&format!(
+        "SELECT {INVOICE_COLUMNS} FROM invoices \
+         WHERE id = $1 AND ($2::uuid IS NULL OR agency_id = $2) FOR UPDATE"
+    ))
+    .bind(invoice_id)
+    .bind(agency_id)
+    .fetch_optional(&mut *transaction)
+    .await?)
+}
+
+/// The numbered documents, each with its own gapless series per year.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum NumberSeries {
+    Invoice,
+    CreditNote,
+}
+
+/// The next number of `series` in `year`. The counter row stays locked until the transaction
+/// ends: issuers of one series and year queue here, and a rollback gives the number back, so
+/// numbers stay gapless.
+pub(super) async fn next_number(
+    transaction: &mut sqlx::PgConnection,
+    series: NumberSeries,
+    year: i32,
+) -> Result<i32, AppError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO invoice_number_series (series, year, last_number) VALUES ($1, $2, 1) \
+         ON CONFLICT (series, year) DO UPDATE \
+             SET last_number = invoice_number_series.last_number + 1 \
+         RETURNING last_number",
+    )
+    .bind(match series {
+        NumberSeries::Invoice => "INVOICE",
+        NumberSeries::CreditNote => "CREDIT_NOTE",
+    })
+    .bind(year)
+    .fetch_one(&mut *transaction)
+    .await?)
+}
+
 /// Moves the invoice's tally by `delta` (a recorded payment or its correction), refused when
 /// it would exceed what is open (or go below zero).
 async fn move_tally(
@@ -623,10 +670,21 @@ async fn move_tally(
         .ok_or_else(|| exceeds_due(invoice))
 }
 
+/// SQL: whether the invoice is paid in full once what was paid moves by `paid_delta` and what
+/// was credited by `credited_delta` (SQL expressions): what it bills after its credit notes is
+/// paid, and something was (credited in full with nothing paid is CREDITED).
+/// `invoices_paid_at_when_paid` holds the same line.
+pub(super) fn paid_in_full_after(paid_delta: &str, credited_delta: &str) -> String {
+    format!(
+        "amount_paid_minor + {paid_delta} = amount_payable_minor - {credited_delta} \
+         AND (amount_paid_minor + {paid_delta} > 0 OR amount_minor = 0)"
+    )
+}
+
 /// Moves what was paid by `paid_delta` and what gateway payments hold by `pending_delta`, with
 /// one conditional UPDATE: `None` (nothing moved) when paid would go below zero or paid plus
-/// pending above the amount; the CHECK constraints hold the same lines. Every change of an
-/// invoice's tally goes through here.
+/// pending above what the invoice bills after its credit notes; the CHECK constraints hold the
+/// same lines. Every change of an invoice's paid tally goes through here.
 pub(super) async fn shift_tally(
     transaction: &mut sqlx::PgConnection,
     invoice_id: Uuid,
@@ -637,12 +695,12 @@ pub(super) async fn shift_tally(
     Ok(sqlx::query_as::<_, InvoiceRow>(&format!(
         "UPDATE invoices SET amount_paid_minor = amount_paid_minor + $2, \
              amount_pending_minor = amount_pending_minor + $3, \
-             paid_at = CASE WHEN amount_paid_minor + $2 = amount_minor \
-                            THEN COALESCE(paid_at, now()) END, \
+             paid_at = CASE WHEN {} THEN COALESCE(paid_at, now()) END, \
              updated_at = now(), updated_service = $4, updated_user_id = $5, updated_trace_id = $6 \
          WHERE id = $1 AND amount_paid_minor + $2 >= 0 \
-             AND amount_paid_minor + amount_pending_minor + $2 + $3 <= amount_minor \
-         RETURNING {INVOICE_COLUMNS}"
+             AND amount_paid_minor + amount_pending_minor + $2 + $3 <= amount_payable_minor \
+         RETURNING {INVOICE_COLUMNS}",
+        paid_in_full_after("$2", "0")
     ))
     .bind(invoice_id)
     .bind(paid_delta)
@@ -657,18 +715,18 @@ pub(super) async fn shift_tally(
 /// The refusal of a payment that does not fit in what is still open: the amount minus what
 /// was paid and what gateway payments in flight hold.
 pub(super) fn exceeds_due(invoice: &InvoiceRow) -> AppError {
-    let open = invoice.amount_minor - invoice.amount_paid_minor - invoice.amount_pending_minor;
+    let open = invoice.open_minor();
     AppError::Refused {
         reason: "AMOUNT_EXCEEDS_DUE".into(),
         message: if invoice.amount_pending_minor > 0 {
             format!(
-                "the payments would exceed the invoice's amount; {open} {} is open, {} more is \
+                "that would exceed what the invoice bills; {open} {} is open, {} more is \
                  being paid through the payment gateway",
                 invoice.currency, invoice.amount_pending_minor
             )
         } else {
             format!(
-                "the payments would exceed the invoice's amount; {open} {} is due",
+                "that would exceed what the invoice bills; {open} {} is due",
                 invoice.currency
             )
         },

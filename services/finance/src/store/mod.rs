@@ -11,6 +11,7 @@
 //! Queries are checked at run time (`sqlx::query_as` with `FromRow`): the project has no
 //! `.sqlx/` offline data yet.
 
+pub mod credit_notes;
 pub mod invoice_checkout;
 pub mod invoices;
 pub mod payments;

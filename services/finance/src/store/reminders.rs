@@ -11,7 +11,7 @@ use crate::domain::reminder::REMINDER_DAYS;
 
 use super::{
     Origin, Store,
-    invoices::{INVOICE_COLUMNS, InvoiceRow},
+    invoices::{INVOICE_COLUMNS, InvoiceRow, lock_invoice},
     record_change,
 };
 
@@ -41,7 +41,8 @@ impl Store {
             .join(" ");
         Ok(sqlx::query_as::<_, InvoiceRow>(&format!(
             "SELECT {INVOICE_COLUMNS} FROM invoices \
-             WHERE amount_paid_minor < amount_minor AND reminder_step < 3 AND due_date < $1 \
+             WHERE amount_paid_minor < amount_payable_minor AND reminder_step < 3 \
+                 AND due_date < $1 \
                  AND reminder_step < CASE {step_due} ELSE 0 END \
              ORDER BY due_date, id LIMIT $2"
         ))
@@ -63,16 +64,10 @@ impl Store {
         origin: &Origin,
     ) -> Result<Option<InvoiceRow>, AppError> {
         let mut transaction = self.pool.begin().await?;
-        let Some(invoice) = sqlx::query_as::<_, InvoiceRow>(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(invoice_id)
-        .fetch_optional(&mut *transaction)
-        .await?
-        else {
+        let Some(invoice) = lock_invoice(&mut transaction, invoice_id, None).await? else {
             return Ok(None);
         };
-        let overdue = invoice.amount_paid_minor < invoice.amount_minor && invoice.due_date < today;
+        let overdue = invoice.due_minor() > 0 && invoice.due_date < today;
         let step = match reminder {
             Reminder::Scheduled(step) if overdue && step > invoice.reminder_step => Some(step),
             Reminder::Scheduled(_) => return Ok(None),
@@ -101,7 +96,7 @@ impl Store {
         .bind(origin.trace_id())
         .fetch_one(&mut *transaction)
         .await?;
-        let amount_due_minor = updated.amount_minor - updated.amount_paid_minor;
+        let amount_due_minor = updated.due_minor();
         sqlx::query(
             "INSERT INTO invoice_reminders (id, invoice_id, schedule_step, reminder_number, \
                  amount_due_minor, currency, created_service, created_user_id, created_trace_id) \

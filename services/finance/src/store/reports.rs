@@ -20,6 +20,7 @@ pub struct InvoiceMonthRow {
     /// 1 to 12, of the legal date.
     pub month: i32,
     pub invoiced_minor: i64,
+    pub credited_minor: i64,
     pub paid_minor: i64,
 }
 
@@ -51,6 +52,7 @@ impl Store {
                         AS agency_name, \
                     extract(month FROM legal_date)::integer AS month, \
                     sum(amount_minor)::bigint AS invoiced_minor, \
+                    sum(amount_credited_minor)::bigint AS credited_minor, \
                     sum(amount_paid_minor)::bigint AS paid_minor \
              FROM invoices \
              WHERE legal_date >= $1 AND legal_date < $2 AND currency = $3 \
