@@ -40,6 +40,7 @@ use crate::{
         registration::Registration,
         relay::Relay,
         sessions::{SessionParts, Sessions},
+        tokens::Tokens,
     },
     clients::notify::NotifyClient,
     domain::{login_limits::LoginLimits, tokens::TokenLifetimes},
@@ -180,8 +181,9 @@ pub async fn build(
     )?;
     let relay = Relay::new(OutboxStore::new(&system_db), NotifyClient::new(notify));
 
+    let verifier = Arc::new(TokenVerifier::local(&jwks, Some(denylist)));
     let auth = AuthLayer::new(
-        Arc::new(TokenVerifier::local(&jwks, Some(denylist))),
+        verifier.clone(),
         Arc::new(credentials.keys),
         AccessPolicy::from_contracts(&[
             system_service_server::SERVICE_NAME,
@@ -196,6 +198,7 @@ pub async fn build(
         logs: Logs::new(log_store, activity),
         ingest,
         jwks,
+        tokens: Tokens::new(verifier),
     });
     let max_message_bytes = config.server.max_message_bytes;
     let server = GrpcServer::new(config.server, auth)

@@ -16,8 +16,8 @@ use astro_proto::astrobookings::{
     common::v1::Role,
     system::v1::{
         BatchGetUsersRequest, CreateAccountRequest, CreateAccountResponse, DeleteAccountRequest,
-        DisableUserRequest, GetUserRequest, ListUsersByRoleRequest, RegisterRequest,
-        system_internal_service_client::SystemInternalServiceClient,
+        DisableUserRequest, GetUserRequest, ListUsersByRoleRequest, LogoutRequest, RegisterRequest,
+        ValidateTokenRequest, system_internal_service_client::SystemInternalServiceClient,
     },
 };
 use mongodb::bson::{DateTime, Document, doc};
@@ -625,4 +625,84 @@ async fn users_are_read_one_by_one_in_batches_and_listed_by_role() {
         .await
         .expect_err("bad token");
     assert_eq!(bad_token.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn validate_token_names_the_caller_until_the_token_is_revoked() {
+    let mesh = mesh().await;
+    let mut system = system_client(mesh.address(Service::System));
+    let (user, session) =
+        astro_e2e::accounts::register_and_login(&mut system, "validated", Role::Traveler).await;
+    let token = access_token(&session);
+    let mut finance = internal_as(&mesh, Service::Finance);
+    let validate = |token: String| {
+        let mut client = finance.clone();
+        async move {
+            client
+                .validate_token(ValidateTokenRequest {
+                    access_token: token,
+                })
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let valid = validate(token.clone())
+        .await
+        .expect("a fresh token is valid");
+    assert_eq!(valid.user_id, user.id);
+    assert_eq!(valid.role(), Role::Traveler);
+    assert!(!valid.jti.is_empty());
+    let issued = valid.issued_at.expect("iat").seconds;
+    let expires = valid.expires_at.expect("exp").seconds;
+    assert!(expires > issued, "{issued} < {expires}");
+
+    let empty = validate(String::new()).await.expect_err("no token");
+    assert_eq!(empty.code(), Code::InvalidArgument);
+    let mut tampered = token.clone();
+    tampered.replace_range(tampered.len() - 4.., "AAAA");
+    for bad in [tampered, "not.a.jwt".to_owned()] {
+        let refused = validate(bad).await.expect_err("a bad token");
+        assert_eq!(refused.code(), Code::Unauthenticated);
+    }
+
+    // After logout the same, still unexpired, token is refused.
+    system
+        .logout(with_token(LogoutRequest::default(), &token))
+        .await
+        .expect("logout");
+    let revoked = validate(token.clone()).await.expect_err("revoked");
+    assert_eq!(revoked.code(), Code::Unauthenticated);
+    assert!(
+        revoked.message().contains("revoked"),
+        "{}",
+        revoked.message()
+    );
+
+    // Only the mesh's services may ask: a caller without a service identity is refused.
+    let anonymous =
+        SystemInternalServiceClient::new(astro_e2e::channel(mesh.address(Service::System)))
+            .validate_token(ValidateTokenRequest {
+                access_token: access_token(
+                    &login(&mut system, &user.email, PASSWORD)
+                        .await
+                        .expect("login"),
+                ),
+            })
+            .await
+            .expect_err("no service identity");
+    assert_eq!(anonymous.code(), Code::Unauthenticated, "{anonymous:?}");
+    finance = internal_as(&mesh, Service::Notify);
+    assert!(
+        finance
+            .validate_token(ValidateTokenRequest {
+                access_token: access_token(
+                    &login(&mut system, &user.email, PASSWORD)
+                        .await
+                        .expect("login")
+                ),
+            })
+            .await
+            .is_ok(),
+        "every service of the mesh may ask"
+    );
 }

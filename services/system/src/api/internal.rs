@@ -6,7 +6,8 @@ use astro_proto::astrobookings::system::v1::{
     BatchGetUsersRequest, BatchGetUsersResponse, CreateAccountRequest, CreateAccountResponse,
     DeleteAccountRequest, DeleteAccountResponse, GetUserRequest, GetUserResponse,
     IngestLogsRequest, IngestLogsResponse, ListUsersByRoleRequest, ListUsersByRoleResponse,
-    LogEntry, system_internal_service_server::SystemInternalService,
+    LogEntry, ValidateTokenRequest, ValidateTokenResponse,
+    system_internal_service_server::SystemInternalService,
 };
 use astro_shared::{
     AppError,
@@ -40,6 +41,28 @@ impl LogSink for StoreSink {
 
 #[tonic::async_trait]
 impl SystemInternalService for SystemApi {
+    async fn validate_token(
+        &self,
+        request: Request<ValidateTokenRequest>,
+    ) -> Result<Response<ValidateTokenResponse>, Status> {
+        let caller = self
+            .state
+            .tokens
+            .validate(&request.get_ref().access_token)
+            .await?;
+        let time = |millis: u64| {
+            chrono::DateTime::from_timestamp_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+                .map(astro_shared::convert::timestamp)
+        };
+        Ok(Response::new(ValidateTokenResponse {
+            user_id: caller.user_id,
+            role: caller.role.into(),
+            jti: caller.token_id,
+            issued_at: time(caller.issued_at_ms),
+            expires_at: time(caller.expires_at.saturating_mul(1000)),
+        }))
+    }
+
     async fn ingest_logs(
         &self,
         request: Request<IngestLogsRequest>,

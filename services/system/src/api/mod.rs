@@ -28,6 +28,7 @@ use crate::{
         logs::{LogIngest, Logs},
         registration::Registration,
         sessions::Sessions,
+        tokens::Tokens,
     },
     domain::accounts::{
         NewAccount, UserFilter, employee_listing_roles, employee_role, self_registration_role,
@@ -49,6 +50,8 @@ pub struct State {
     pub ingest: LogIngest,
     /// The public keys published as JWKS.
     pub jwks: Vec<Jwk>,
+    /// ValidateToken for the mesh.
+    pub tokens: Tokens,
 }
 
 /// Serves both the public `SystemService` and the internal `SystemInternalService`.
