@@ -12,7 +12,7 @@ use astro_shared::auth::caller;
 use tonic::{Request, Response, Status};
 
 use super::{
-    FinanceApi,
+    FinanceApi, convert,
     invoices::{invoice_view, payment_message},
 };
 use crate::domain::{
@@ -29,10 +29,7 @@ impl FinanceApi {
         let input = request.into_inner();
         let invoice_id = domain::parse_id("id", &input.id)?;
         let payment = GatewayPaymentRequest::parse(&PayInput {
-            amount: input
-                .amount
-                .as_ref()
-                .map(|amount| (amount.amount_minor, amount.currency.as_str())),
+            amount: convert::amount(input.amount.as_ref()),
             payment_method_id: &input.payment_method_id,
             idempotency_key: &input.idempotency_key,
         })?;

@@ -1,5 +1,6 @@
 //! Store rows to contract messages.
 
+use astro_proto::astrobookings::common::v1::Money;
 use astro_proto::astrobookings::finance::v1::{
     BookingCharge, BookingRefund, PaymentStatus as ProtoPaymentStatus, RefundReason as ProtoReason,
     RefundStatus as ProtoRefundStatus,
@@ -13,6 +14,11 @@ use crate::{
     },
     store::{payments::PaymentRow, refunds::RefundRow},
 };
+
+/// A request's optional amount as the domain parses it: minor units and currency.
+pub fn amount(money: Option<&Money>) -> Option<(i64, &str)> {
+    money.map(|money| (money.amount_minor, money.currency.as_str()))
+}
 
 pub fn charge(row: &PaymentRow) -> BookingCharge {
     let status = match row.status() {

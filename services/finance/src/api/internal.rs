@@ -30,10 +30,7 @@ impl FinanceInternalService for FinanceApi {
             traveler_id: &input.traveler_id,
             launch_id: &input.launch_id,
             agency_id: &input.agency_id,
-            amount: input
-                .amount
-                .as_ref()
-                .map(|amount| (amount.amount_minor, amount.currency.as_str())),
+            amount: convert::amount(input.amount.as_ref()),
             payment_method_id: &input.payment_method_id,
             receipt_email: &input.receipt_email,
             description: &input.description,
@@ -63,10 +60,7 @@ impl FinanceInternalService for FinanceApi {
         let refund = NewRefund::parse(&RefundInput {
             refund_id: &input.refund_id,
             booking_id: &input.booking_id,
-            amount: input
-                .amount
-                .as_ref()
-                .map(|amount| (amount.amount_minor, amount.currency.as_str())),
+            amount: convert::amount(input.amount.as_ref()),
             reason: convert::reason_from_proto(input.reason),
         })?;
         let row = self.state.refunds.refund(refund).await?;

@@ -27,7 +27,7 @@ use serde_json::Value;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::FinanceApi;
+use super::{FinanceApi, convert};
 use crate::{
     app::invoices::{InvoiceQuery, InvoiceView, Selection},
     domain::{
@@ -129,10 +129,7 @@ impl FinanceApi {
         let invoice_id = domain::parse_id("id", &input.id)?;
         let payment = NewPayment::parse(
             &RecordInput {
-                amount: input
-                    .amount
-                    .as_ref()
-                    .map(|amount| (amount.amount_minor, amount.currency.as_str())),
+                amount: convert::amount(input.amount.as_ref()),
                 channel: channel_from_proto(input.channel),
                 received_at: received_at(input.received_at.as_ref())?,
                 reference: &input.reference,
@@ -141,7 +138,7 @@ impl FinanceApi {
             },
             self.state.invoices.calendar().now(),
         )?;
-        let (row, view, _replay) = self
+        let (row, view) = self
             .state
             .invoices
             .record_payment(&caller, invoice_id, payment)
@@ -162,10 +159,7 @@ impl FinanceApi {
         let payment_id = domain::parse_id("payment_id", &input.payment_id)?;
         let correction = Correction::parse(
             &CorrectInput {
-                amount: input
-                    .amount
-                    .as_ref()
-                    .map(|amount| (amount.amount_minor, amount.currency.as_str())),
+                amount: convert::amount(input.amount.as_ref()),
                 received_at: received_at(input.received_at.as_ref())?,
                 reference: input.reference.as_deref(),
                 reason: &input.reason,
@@ -191,10 +185,7 @@ impl FinanceApi {
         let input = request.into_inner();
         let invoice_id = domain::parse_id("id", &input.id)?;
         let note = NewCreditNote::parse(&CreditNoteInput {
-            amount: input
-                .amount
-                .as_ref()
-                .map(|amount| (amount.amount_minor, amount.currency.as_str())),
+            amount: convert::amount(input.amount.as_ref()),
             reason: &input.reason,
             idempotency_key: &input.idempotency_key,
         })?;

@@ -31,11 +31,7 @@ use crate::{
         webhook::{EventEffect, GatewayEvent, IntentOwner, parse_event, verify_signature},
     },
     payment_gateway::{GatewayError, Intent, PaymentGateway},
-    store::{
-        Store,
-        invoice_checkout::{Opened, Settled},
-        invoices::InvoicePaymentRow,
-    },
+    store::{Keyed, Store, invoice_checkout::Settled, invoices::InvoicePaymentRow},
 };
 
 /// A gateway payment still waiting for the payer after this long is given up.
@@ -129,7 +125,7 @@ impl InvoiceCheckout {
             .await?;
         let this = self.clone();
         let paid = match opened {
-            Opened::Replay(row) => {
+            Keyed::Replay(row) => {
                 if let Some((amount_minor, currency)) = &request.amount
                     && (*amount_minor != row.original_amount_minor || *currency != row.currency)
                 {
@@ -154,7 +150,7 @@ impl InvoiceCheckout {
                     replay: true,
                 }
             }
-            Opened::New(row) => {
+            Keyed::New(row) => {
                 self.activity.info(
                     "invoice.payment_started",
                     Some(&caller.user_id),

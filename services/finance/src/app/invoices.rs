@@ -33,10 +33,8 @@ use crate::{
     },
     store::{
         Store,
-        credit_notes::{CreditNoteRow, Credited},
-        invoices::{
-            InvoiceFilter, InvoiceOrder, InvoicePaymentRow, InvoiceRow, NewInvoice, Recorded,
-        },
+        credit_notes::CreditNoteRow,
+        invoices::{InvoiceFilter, InvoiceOrder, InvoicePaymentRow, InvoiceRow, NewInvoice},
     },
 };
 
@@ -434,16 +432,14 @@ impl Invoices {
         caller: &Caller,
         invoice_id: Uuid,
         payment: NewPayment,
-    ) -> Result<(InvoicePaymentRow, InvoiceView, bool), AppError> {
+    ) -> Result<(InvoicePaymentRow, InvoiceView), AppError> {
         let origin = Origin::user(SERVICE_NAME, &caller.user_id);
-        let (row, replay) = match self
+        let recorded = self
             .store
             .record_invoice_payment(invoice_id, &payment, &origin)
-            .await?
-        {
-            Recorded::New(row) => (row, false),
-            Recorded::Replay(row) => (row, true),
-        };
+            .await?;
+        let replay = recorded.is_replay();
+        let row = recorded.into_row();
         let view = self.get(caller, invoice_id).await?;
         if !replay {
             self.activity.info(
@@ -462,7 +458,7 @@ impl Invoices {
                 ],
             );
         }
-        Ok((row, view, replay))
+        Ok((row, view))
     }
 
     /// CorrectPayment (FINANCE): reverses the payment in the ledger and records what it is
@@ -520,29 +516,27 @@ impl Invoices {
             )
             .await?;
         let view = self.get(caller, invoice_id).await?;
-        let row = match credited {
-            Credited::Replay(row) => row,
-            Credited::New(row) => {
-                self.activity.info(
-                    "invoice.credited",
-                    Some(&caller.user_id),
-                    format!(
-                        "credit note {} of {} credits invoice {} ({}); now {}, {} due",
-                        row.number,
-                        display_money(row.amount_minor, &row.currency),
-                        row.invoice_number,
-                        row.reason,
-                        view.status.as_str(),
-                        display_money(view.invoice.due_minor(), &row.currency),
-                    ),
-                    &[
-                        ("invoice_id", &invoice_id.to_string()),
-                        ("credit_note_id", &row.id.to_string()),
-                    ],
-                );
-                row
-            }
-        };
+        let replay = credited.is_replay();
+        let row = credited.into_row();
+        if !replay {
+            self.activity.info(
+                "invoice.credited",
+                Some(&caller.user_id),
+                format!(
+                    "credit note {} of {} credits invoice {} ({}); now {}, {} due",
+                    row.number,
+                    display_money(row.amount_minor, &row.currency),
+                    row.invoice_number,
+                    row.reason,
+                    view.status.as_str(),
+                    display_money(view.invoice.due_minor(), &row.currency),
+                ),
+                &[
+                    ("invoice_id", &invoice_id.to_string()),
+                    ("credit_note_id", &row.id.to_string()),
+                ],
+            );
+        }
         Ok((row, view))
     }
 }

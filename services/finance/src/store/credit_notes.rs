@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::{
-    AuditRow, Origin, Store,
+    AuditRow, Keyed, Origin, Store,
     invoices::{
         INVOICE_COLUMNS, InvoiceRow, NumberSeries, exceeds_due, lock_invoice, next_number,
         paid_in_full_after,
@@ -43,14 +43,6 @@ const CREDIT_NOTE_COLUMNS: &str = "id, number, invoice_id, invoice_number, agenc
      created_trace_id, created_at AS updated_at, created_service AS updated_service, \
      created_user_id AS updated_user_id, created_trace_id AS updated_trace_id";
 
-/// What IssueCreditNote did.
-#[derive(Debug, Clone)]
-pub enum Credited {
-    New(CreditNoteRow),
-    /// The idempotency key was used before: the credit note it issued, untouched.
-    Replay(CreditNoteRow),
-}
-
 impl Store {
     /// An invoice's credit notes, oldest first.
     pub async fn credit_notes(&self, invoice_id: Uuid) -> Result<Vec<CreditNoteRow>, AppError> {
@@ -72,7 +64,7 @@ impl Store {
         issued_at: DateTime<Utc>,
         legal_date: NaiveDate,
         origin: &Origin,
-    ) -> Result<Credited, AppError> {
+    ) -> Result<Keyed<CreditNoteRow>, AppError> {
         let mut transaction = self.pool.begin().await?;
         let invoice = lock_invoice(&mut transaction, invoice_id, None)
             .await?
@@ -88,7 +80,7 @@ impl Store {
         .fetch_optional(&mut *transaction)
         .await?
         {
-            return Ok(Credited::Replay(existing));
+            return Ok(Keyed::Replay(existing));
         }
         if invoice.currency != note.currency {
             return Err(AppError::invalid(
@@ -162,6 +154,6 @@ impl Store {
         )
         .await?;
         transaction.commit().await?;
-        Ok(Credited::New(row))
+        Ok(Keyed::New(row))
     }
 }

@@ -8,7 +8,7 @@ use astro_shared::AppError;
 use uuid::Uuid;
 
 use super::{
-    Origin, Store,
+    Keyed, Origin, Store,
     invoices::{
         InvoicePaymentRow, InvoiceRow, PAYMENT_COLUMNS, append_entry, exceeds_due, lock_invoice,
         payment_payload, shift_tally,
@@ -20,14 +20,6 @@ use crate::domain::{
     invoice_checkout::{GatewayPaymentRequest, Settlement},
     webhook::GatewayEvent,
 };
-
-/// What opening a gateway payment did.
-#[derive(Debug, Clone)]
-pub enum Opened {
-    New(InvoicePaymentRow),
-    /// The idempotency key was used before on this invoice: that payment, untouched.
-    Replay(InvoicePaymentRow),
-}
 
 /// What a settlement did.
 #[derive(Debug, Clone)]
@@ -56,7 +48,7 @@ impl Store {
         request: &GatewayPaymentRequest,
         lease: Duration,
         origin: &Origin,
-    ) -> Result<Opened, AppError> {
+    ) -> Result<Keyed<InvoicePaymentRow>, AppError> {
         let mut transaction = self.pool.begin().await?;
         let invoice = lock_invoice(&mut transaction, invoice_id, Some(agency_id))
             .await?
@@ -67,7 +59,7 @@ impl Store {
             .payment_by_key(invoice_id, &request.idempotency_key)
             .await?
         {
-            return Ok(Opened::Replay(existing));
+            return Ok(Keyed::Replay(existing));
         }
         if invoice.due_minor() <= 0 {
             return Err(AppError::refused(
@@ -121,7 +113,7 @@ impl Store {
             return self
                 .payment_by_key(invoice_id, &request.idempotency_key)
                 .await?
-                .map(Opened::Replay)
+                .map(Keyed::Replay)
                 .ok_or_else(|| AppError::Aborted("the same key is being paid".into()));
         };
         record_change(
@@ -134,7 +126,7 @@ impl Store {
         )
         .await?;
         transaction.commit().await?;
-        Ok(Opened::New(row))
+        Ok(Keyed::New(row))
     }
 
     /// Takes an open gateway payment that has no intent yet for `lease`, unless another

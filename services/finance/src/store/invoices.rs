@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{AuditRow, Origin, Store, record_change};
+use super::{AuditRow, Keyed, Origin, Store, record_change};
 use crate::domain::{
     charge::PaymentStatus,
     invoice::{self, Fee, InvoiceStatus, Revenue, Tally},
@@ -191,14 +191,6 @@ impl InvoiceOrder {
         };
         format!("{}, id {direction}", column.replace("{d}", direction))
     }
-}
-
-/// What RecordPayment did.
-#[derive(Debug, Clone)]
-pub enum Recorded {
-    New(InvoicePaymentRow),
-    /// The idempotency key was used before: the payment it recorded, untouched.
-    Replay(InvoicePaymentRow),
 }
 
 fn issued_payload(row: &InvoiceRow) -> Value {
@@ -442,12 +434,12 @@ impl Store {
         invoice_id: Uuid,
         payment: &NewPayment,
         origin: &Origin,
-    ) -> Result<Recorded, AppError> {
+    ) -> Result<Keyed<InvoicePaymentRow>, AppError> {
         if let Some(existing) = self
             .payment_by_key(invoice_id, &payment.idempotency_key)
             .await?
         {
-            return Ok(Recorded::Replay(existing));
+            return Ok(Keyed::Replay(existing));
         }
         let mut transaction = self.pool.begin().await?;
         let invoice = lock_invoice(&mut transaction, invoice_id, None)
@@ -488,7 +480,7 @@ impl Store {
                 .payment_by_key(invoice_id, &payment.idempotency_key)
                 .await?
                 .ok_or_else(|| AppError::Aborted("the same key is being recorded".into()))?;
-            return Ok(Recorded::Replay(existing));
+            return Ok(Keyed::Replay(existing));
         };
         let invoice = move_tally(&mut transaction, &invoice, payment.amount_minor, origin).await?;
         append_entry(
@@ -510,7 +502,7 @@ impl Store {
         )
         .await?;
         transaction.commit().await?;
-        Ok(Recorded::New(row))
+        Ok(Keyed::New(row))
     }
 
     /// Corrects a recorded payment: a REVERSAL of what it was and, unless voided, a

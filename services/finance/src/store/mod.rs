@@ -28,6 +28,26 @@ use uuid::Uuid;
 pub(crate) use astro_shared::changes::record_change;
 pub use astro_shared::changes::{AuditRow, Origin};
 
+/// What a write keyed by a client's idempotency key did: the row it wrote, or, for a key used
+/// before, the row that key wrote then, untouched.
+#[derive(Debug, Clone)]
+pub enum Keyed<T> {
+    New(T),
+    Replay(T),
+}
+
+impl<T> Keyed<T> {
+    pub fn into_row(self) -> T {
+        match self {
+            Self::New(row) | Self::Replay(row) => row,
+        }
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Self::Replay(_))
+    }
+}
+
 /// FinanceAPI's view of OperationsDB.
 #[derive(Clone)]
 pub struct Store {
