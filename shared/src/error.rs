@@ -92,6 +92,18 @@ impl AppError {
         }
     }
 
+    /// This error with its field named `to` where it was `from`: for a request that calls a
+    /// field of a shared rule by another name.
+    pub fn renamed_field(self, from: &str, to: &str) -> Self {
+        match self {
+            Self::InvalidArgument { field, message } if field == from => Self::InvalidArgument {
+                field: to.to_owned(),
+                message,
+            },
+            other => other,
+        }
+    }
+
     /// A dependency failure.
     pub fn unavailable(dependency: &'static str, cause: impl Into<anyhow::Error>) -> Self {
         Self::Unavailable {

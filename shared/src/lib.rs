@@ -2,6 +2,7 @@
 //! context propagation, the one gRPC server builder, the error type mapped to gRPC status,
 //! database connections that wait for their servers, and traced clients for calls between services.
 
+pub mod accounts;
 pub mod activity;
 pub mod auth;
 pub mod backoff;

@@ -100,6 +100,23 @@ impl Address {
     }
 }
 
+/// A client's idempotency key: 8 to 255 printable characters, surrounding blanks dropped;
+/// empty is allowed unless `required` (the call is then not deduplicated).
+pub fn idempotency_key(key: &str, required: bool) -> Result<String, AppError> {
+    let key = key.trim();
+    if key.is_empty() && !required {
+        return Ok(String::new());
+    }
+    let length = key.chars().count();
+    if !(8..=255).contains(&length) || key.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "idempotency_key",
+            "must be 8 to 255 printable characters (a UUID is ideal); the Idempotency-Key header fills it",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,6 +158,16 @@ fn host_port(url: &str) -> String {
 }
 
 /// A port that was free a moment ago (the small race is acceptable in tests).
+/// The field a refusal names (its first `BadRequest` field violation); empty if none.
+pub fn violated_field(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt as _;
+    status
+        .get_details_bad_request()
+        .and_then(|bad_request| bad_request.field_violations.into_iter().next())
+        .map(|violation| violation.field)
+        .unwrap_or_default()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())

@@ -353,6 +353,11 @@ impl Mesh {
                        addresses: &HashMap<Service, SocketAddr>|
          -> HashMap<String, String> {
             let url = |service: Service| format!("http://{}", addresses[&service]);
+            // OperationsDB as this service reaches it: through the test's forwarder if any.
+            let operations_db = options.postgres_via.get(&service).map_or_else(
+                || database_url.clone(),
+                |address| crate::with_address(&database_url, address),
+            );
             let prefix = service.env_prefix();
             let mut env = common.clone();
             let mut set = |name: &str, value: &str| {
@@ -381,18 +386,14 @@ impl Mesh {
                     set("NOTIFY_URL", &url(Service::Notify));
                 }
                 Service::Agency => {
-                    set("DATABASE_URL", &database_url);
+                    set("DATABASE_URL", &operations_db);
                 }
                 Service::Booking => {
-                    let database = options.postgres_via.get(&service).map_or_else(
-                        || database_url.clone(),
-                        |address| crate::with_address(&database_url, address),
-                    );
-                    set("DATABASE_URL", &database);
+                    set("DATABASE_URL", &operations_db);
                     set("FINANCE_URL", &url(Service::Finance));
                 }
                 Service::Finance => {
-                    set("DATABASE_URL", &database_url);
+                    set("DATABASE_URL", &operations_db);
                     set("STRIPE_URL", &servers.stripe_url);
                     set("STRIPE_SECRET_KEY", "sk_test_astrobookings");
                     set("AGENCY_URL", &url(Service::Agency));
@@ -418,7 +419,7 @@ impl Mesh {
                     set("SMTP_TIMEOUT_MS", "3000");
                     set("FEED_INTERVAL_MS", "100");
                     set("PUBLIC_BASE_URL", "https://astrobookings.test");
-                    set("DATABASE_URL", &database_url);
+                    set("DATABASE_URL", &operations_db);
                     set("BOOKING_URL", &url(Service::Booking));
                     set("AGENCY_URL", &url(Service::Agency));
                 }

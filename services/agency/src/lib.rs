@@ -6,16 +6,18 @@ pub mod app;
 pub mod domain;
 pub mod store;
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
 use astro_proto::astrobookings::{
     agency::v1::{
         agency_internal_service_server::{self, AgencyInternalServiceServer},
         agency_service_server::{self, AgencyServiceServer},
     },
-    common::v1::MeshService,
+    common::v1::{MeshService, Role},
+    system::v1::system_internal_service_client::SystemInternalServiceClient,
 };
 use astro_shared::{
+    accounts::Accounts,
     activity::ActivityLog,
     auth,
     config::{Env, ServerConfig},
@@ -56,6 +58,9 @@ impl Config {
     }
 }
 
+/// How long SystemAPI may take to create an account (the password hash is most of it).
+const ACCOUNTS_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// This service's name in activity logs and origins (`common.v1.Origin.service`).
 pub const SERVICE_NAME: &str = "agency-api";
 
@@ -69,10 +74,11 @@ pub struct State {
 }
 
 impl State {
-    /// The use cases over OperationsDB, logging significant actions to `activity`.
-    pub fn new(store: &store::Store, activity: &ActivityLog) -> Self {
+    /// The use cases over OperationsDB and SystemAPI's `accounts`, logging significant actions
+    /// to `activity`.
+    pub fn new(store: &store::Store, accounts: Accounts, activity: &ActivityLog) -> Self {
         Self {
-            profiles: app::profiles::Profiles::new(store.clone(), activity.clone()),
+            profiles: app::profiles::Profiles::new(store.clone(), accounts, activity.clone()),
             rockets: app::rockets::Rockets::new(store.clone(), activity.clone()),
             launches: app::launches::Launches::new(store.clone(), activity.clone()),
             reports: app::reports::Reports::new(store.clone(), activity.clone()),
@@ -90,7 +96,20 @@ pub async fn build(
     let ServiceCredentials { identity, keys } =
         ServiceCredentials::load(MeshService::Agency, &config.service_auth)?;
     let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
-    let api = api::AgencyApi::new(State::new(&store::Store::new(operations_db), &activity));
+    let accounts = Accounts::new(
+        SystemInternalServiceClient::new(identity.channel(
+            &config.system_url,
+            ACCOUNTS_TIMEOUT,
+            MeshService::System,
+        )?),
+        Role::Agency,
+        "register-agency",
+    );
+    let api = api::AgencyApi::new(State::new(
+        &store::Store::new(operations_db),
+        accounts,
+        &activity,
+    ));
     let max_message_bytes = config.server.max_message_bytes;
     let auth = auth::remote_auth_layer(
         &config.system_url,

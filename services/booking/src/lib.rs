@@ -14,11 +14,12 @@ use astro_proto::astrobookings::{
         booking_internal_service_server::{self, BookingInternalServiceServer},
         booking_service_server::{self, BookingServiceServer},
     },
-    common::v1::MeshService,
+    common::v1::{MeshService, Role},
     finance::v1::finance_internal_service_client::FinanceInternalServiceClient,
     system::v1::system_internal_service_client::SystemInternalServiceClient,
 };
 use astro_shared::{
+    accounts::Accounts,
     activity::ActivityLog,
     auth,
     config::{Env, ServerConfig, redis_key_prefix},
@@ -32,7 +33,7 @@ use crate::{
         App, bookings::Bookings, catalogue::Catalogue, outcomes::Outcomes, payments::Payments,
         reserve::Reservations, travelers::Travelers, workers,
     },
-    clients::{finance::Finance, system::System},
+    clients::finance::Finance,
     store::{Store, cache::Cache, catalogue::Source},
 };
 
@@ -109,11 +110,15 @@ pub async fn build(
         config.payment_timeout,
         MeshService::Finance,
     )?));
-    let system = System::new(SystemInternalServiceClient::new(identity.channel(
-        &config.system_url,
-        Duration::from_secs(10),
-        MeshService::System,
-    )?));
+    let accounts = Accounts::new(
+        SystemInternalServiceClient::new(identity.channel(
+            &config.system_url,
+            Duration::from_secs(10),
+            MeshService::System,
+        )?),
+        Role::Traveler,
+        "register-traveler",
+    );
     let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
     let store = Store::new(operations_db.clone());
     let payments = Payments::new(store.clone(), finance);
@@ -123,7 +128,7 @@ pub async fn build(
             Source::new(operations_db),
             Cache::new(cache, &redis_key_prefix()),
         ),
-        travelers: Travelers::new(store.clone(), system, activity.clone()),
+        travelers: Travelers::new(store.clone(), accounts, activity.clone()),
         reservations: Reservations::new(
             store.clone(),
             payments.clone(),

@@ -22,7 +22,6 @@ use astro_proto::astrobookings::{
     system::v1::CreateEmployeeRequest,
 };
 use tonic::Code;
-use tonic_types::StatusExt as _;
 
 async fn database(mesh: &Mesh) -> sqlx::PgPool {
     sqlx::PgPool::connect(&mesh.database_url)
@@ -112,15 +111,6 @@ fn code<T>(outcome: Result<tonic::Response<T>, tonic::Status>) -> Code {
     outcome.map_or_else(|status| status.code(), |_| Code::Ok)
 }
 
-fn field_of(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .bad_request()
-        .and_then(|bad_request| bad_request.field_violations.first())
-        .map(|violation| violation.field.clone())
-        .unwrap_or_default()
-}
-
 #[derive(sqlx::FromRow)]
 struct ChangeLogRow {
     entity: String,
@@ -180,7 +170,7 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
         .await
         .expect_err("tax id is required");
     assert_eq!(refused.code(), Code::InvalidArgument);
-    assert_eq!(field_of(&refused), "tax_id");
+    assert_eq!(astro_e2e::violated_field(&refused), "tax_id");
 
     let mut no_address = agency_profile("Valid Space");
     no_address.legal_address = None;
@@ -188,7 +178,7 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
         .update_agency_profile(with_token(no_address, &a.token))
         .await
         .expect_err("legal address is required");
-    assert_eq!(field_of(&refused), "legal_address");
+    assert_eq!(astro_e2e::violated_field(&refused), "legal_address");
 
     let mut no_contact = agency_profile("Valid Space");
     no_contact.contact_email = String::new();
@@ -196,14 +186,14 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
         .update_agency_profile(with_token(no_contact, &a.token))
         .await
         .expect_err("contact e-mail is required");
-    assert_eq!(field_of(&refused), "contact_email");
+    assert_eq!(astro_e2e::violated_field(&refused), "contact_email");
     let mut no_phone = agency_profile("Valid Space");
     no_phone.contact_phone = String::new();
     let refused = agency
         .update_agency_profile(with_token(no_phone, &a.token))
         .await
         .expect_err("contact phone is required");
-    assert_eq!(field_of(&refused), "contact_phone");
+    assert_eq!(astro_e2e::violated_field(&refused), "contact_phone");
 
     let written = agency
         .update_agency_profile(with_token(agency_profile("Valid Space"), &a.token))
@@ -230,7 +220,7 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
             .await
             .expect_err("capacity outside 1-100");
         assert_eq!(refused.code(), Code::InvalidArgument, "capacity {capacity}");
-        assert_eq!(field_of(&refused), "passenger_capacity");
+        assert_eq!(astro_e2e::violated_field(&refused), "passenger_capacity");
     }
     let no_range = agency
         .create_rocket(with_token(
@@ -243,7 +233,7 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
         ))
         .await
         .expect_err("range is required");
-    assert_eq!(field_of(&no_range), "range");
+    assert_eq!(astro_e2e::violated_field(&no_range), "range");
 
     let rocket = create_rocket(&mesh, &a, "Falcon X", 10).await;
     assert_eq!(rocket.passenger_capacity, 10);
@@ -267,7 +257,7 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
         .await
         .expect_err("a launch in the past");
     assert_eq!(refused.code(), Code::InvalidArgument);
-    assert_eq!(field_of(&refused), "scheduled_at");
+    assert_eq!(astro_e2e::violated_field(&refused), "scheduled_at");
 
     let mut too_many = launch_request(&rocket.id, "Moon", 30);
     too_many.minimum_occupancy = 11;
@@ -275,7 +265,7 @@ async fn invalid_profiles_rockets_and_launches_are_refused_naming_the_field() {
         .schedule_launch(with_token(too_many, &a.token))
         .await
         .expect_err("minimum occupancy above capacity");
-    assert_eq!(field_of(&refused), "minimum_occupancy");
+    assert_eq!(astro_e2e::violated_field(&refused), "minimum_occupancy");
 
     let b = fixtures::agency(mesh.address(Service::Gateway), "other").await;
     let b_rocket = create_rocket(&mesh, &b, "Other Rocket", 5).await;
@@ -359,7 +349,7 @@ async fn the_status_machine_allows_what_domain_allows_and_keeps_the_history_in_o
         .await
         .expect_err("a delay moves the date later");
     assert_eq!(not_later.code(), Code::InvalidArgument);
-    assert_eq!(field_of(&not_later), "new_scheduled_at");
+    assert_eq!(astro_e2e::violated_field(&not_later), "new_scheduled_at");
     agency
         .delay_launch(with_token(
             DelayLaunchRequest {
@@ -532,7 +522,7 @@ async fn the_status_machine_allows_what_domain_allows_and_keeps_the_history_in_o
         ))
         .await
         .expect_err("an abort needs a reason");
-    assert_eq!(field_of(&missing_reason), "reason");
+    assert_eq!(astro_e2e::violated_field(&missing_reason), "reason");
     for _ in 0..2 {
         let launch = agency
             .abort_launch(with_token(
@@ -1047,7 +1037,7 @@ async fn an_agency_cannot_see_change_or_report_on_another_agencys_rockets_and_la
         ))
         .await
         .expect_err("unknown format");
-    assert_eq!(field_of(&bad_format), "format");
+    assert_eq!(astro_e2e::violated_field(&bad_format), "format");
     let denied = agency
         .list_rockets(with_token(ListRocketsRequest::default(), &finance))
         .await
@@ -1134,7 +1124,7 @@ async fn launches_list_with_occupancy_filtered_sorted_and_paged_and_rockets_are_
         ))
         .await
         .expect_err("a token of another query");
-    assert_eq!(field_of(&mismatched), "page_token");
+    assert_eq!(astro_e2e::violated_field(&mismatched), "page_token");
 
     let not_viable = agency
         .list_agency_launches(with_token(

@@ -73,14 +73,6 @@ fn reason(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
-fn field(status: &tonic::Status) -> String {
-    status
-        .get_details_bad_request()
-        .and_then(|bad| bad.field_violations.into_iter().next())
-        .map(|violation| violation.field)
-        .unwrap_or_default()
-}
-
 async fn seats_booked(db: &sqlx::PgPool, launch_id: &str) -> i32 {
     sqlx::query_scalar("SELECT seats_booked FROM launches WHERE id = $1::uuid")
         .bind(launch_id)
@@ -262,7 +254,7 @@ async fn one_idempotency_key_books_and_charges_once_and_answers_the_same() {
         .await
         .expect_err("key reused with another request");
     assert_eq!(
-        (other.code(), field(&other).as_str()),
+        (other.code(), astro_e2e::violated_field(&other).as_str()),
         (Code::InvalidArgument, "idempotency_key")
     );
 }
@@ -365,7 +357,11 @@ async fn passengers_must_be_18_to_70_on_the_launch_date() {
         .await
         .expect_err("out of range");
         assert_eq!(refused.code(), Code::InvalidArgument, "age {age}");
-        assert_eq!(field(&refused), "passengers[1].date_of_birth", "age {age}");
+        assert_eq!(
+            astro_e2e::violated_field(&refused),
+            "passengers[1].date_of_birth",
+            "age {age}"
+        );
     }
     let accepted = book(
         gateway,
@@ -1099,7 +1095,7 @@ async fn an_account_without_a_complete_profile_books_once_it_completes_it() {
         .await
         .expect_err("a malformed phone");
     assert_eq!(
-        (bad.code(), field(&bad).as_str()),
+        (bad.code(), astro_e2e::violated_field(&bad).as_str()),
         (Code::InvalidArgument, "phone")
     );
     let updated = client

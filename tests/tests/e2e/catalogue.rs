@@ -32,7 +32,6 @@ use astro_proto::astrobookings::{
 };
 use fred::prelude::{ClientLike as _, HashesInterface as _, KeysInterface as _};
 use tonic::{Code, transport::Channel};
-use tonic_types::StatusExt as _;
 
 /// How soon a change must show in the catalogue.
 const FRESHNESS: Duration = Duration::from_secs(1);
@@ -160,15 +159,6 @@ async fn listed(mesh: &Mesh, id: &str) -> Option<CatalogueLaunch> {
     .launches
     .into_iter()
     .find(|launch| launch.id == id)
-}
-
-fn field_of(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .bad_request()
-        .and_then(|bad_request| bad_request.field_violations.first())
-        .map(|violation| violation.field.clone())
-        .unwrap_or_default()
 }
 
 /// Waits until `check` holds and returns how long it took, failing the test after `budget`.
@@ -486,7 +476,7 @@ async fn the_catalogue_filters_sorts_pages_and_finds_launches_by_id_or_slug() {
             .await
             .expect_err("refused");
         assert_eq!(refused.code(), Code::InvalidArgument, "{field}");
-        assert_eq!(field_of(&refused), field);
+        assert_eq!(astro_e2e::violated_field(&refused), field);
     }
 
     // One launch by id or by slug; launches that left the catalogue still answer.
@@ -510,7 +500,7 @@ async fn the_catalogue_filters_sorts_pages_and_finds_launches_by_id_or_slug() {
         assert_eq!(missing.code(), Code::NotFound, "{unknown}");
     }
     let empty = get(&mesh, " ").await.expect_err("no key");
-    assert_eq!(field_of(&empty), "id_or_slug");
+    assert_eq!(astro_e2e::violated_field(&empty), "id_or_slug");
 
     // REST through the gateway, as browsers and curl call it.
     let base = mesh.gateway_url();
@@ -725,7 +715,7 @@ async fn the_internal_refresh_and_sync_rewrite_the_catalogue_from_operations_db(
         .refresh_catalogue_entries(RefreshCatalogueEntriesRequest { launch_ids: vec![] })
         .await
         .expect_err("no ids");
-    assert_eq!(field_of(&no_ids), "launch_ids");
+    assert_eq!(astro_e2e::violated_field(&no_ids), "launch_ids");
     let too_many = internal(&mesh, Service::Agency)
         .refresh_catalogue_entries(RefreshCatalogueEntriesRequest {
             launch_ids: vec![launches[1].id.clone(); 501],
@@ -739,7 +729,7 @@ async fn the_internal_refresh_and_sync_rewrite_the_catalogue_from_operations_db(
         })
         .await
         .expect_err("not a UUID");
-    assert_eq!(field_of(&bad_id), "launch_ids[1]");
+    assert_eq!(astro_e2e::violated_field(&bad_id), "launch_ids[1]");
 
     // A sync job rewrites everything batch by batch; its last batch drops what no batch saw.
     sqlx::query("UPDATE launches SET seats_booked = 0 WHERE id = $1::uuid")
@@ -788,7 +778,7 @@ async fn the_internal_refresh_and_sync_rewrite_the_catalogue_from_operations_db(
                 })
                 .await
                 .expect_err("another job's token");
-            assert_eq!(field_of(&other_job), "page_token");
+            assert_eq!(astro_e2e::violated_field(&other_job), "page_token");
         }
         page_token = batch.next_page_token;
     }

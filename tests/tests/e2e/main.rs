@@ -6,6 +6,7 @@
 
 mod activity_logs;
 mod agency;
+mod agency_registration;
 mod booking;
 mod catalogue;
 mod configuration;

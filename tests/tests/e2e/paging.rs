@@ -13,17 +13,6 @@ use astro_proto::astrobookings::{
     system::v1::ListUsersRequest,
 };
 use tonic::Code;
-use tonic_types::StatusExt as _;
-
-/// The field a refusal names.
-fn refused_field(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .bad_request()
-        .and_then(|bad_request| bad_request.field_violations.first())
-        .map(|violation| violation.field.clone())
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn a_page_token_serves_its_own_query_only() {
@@ -70,7 +59,7 @@ async fn a_page_token_serves_its_own_query_only() {
         .await
         .expect_err("a token of another role's list is refused");
     assert_eq!(replayed.code(), Code::InvalidArgument);
-    assert_eq!(refused_field(&replayed), "page_token");
+    assert_eq!(astro_e2e::violated_field(&replayed), "page_token");
 
     // AgencyAPI: two rockets make a second page of ListRockets(one per page).
     let agency = fixtures::agency(gateway, "pager").await;
@@ -110,5 +99,5 @@ async fn a_page_token_serves_its_own_query_only() {
         .await
         .expect_err("a token of another range's list is refused");
     assert_eq!(replayed.code(), Code::InvalidArgument);
-    assert_eq!(refused_field(&replayed), "page_token");
+    assert_eq!(astro_e2e::violated_field(&replayed), "page_token");
 }

@@ -15,18 +15,21 @@ use astro_proto::astrobookings::{
         GetAgencyLaunchRequest, GetAgencyLaunchResponse, GetAgencyProfileRequest,
         GetAgencyProfileResponse, GetBookingsReportRequest, GetBookingsReportResponse,
         GetRocketRequest, GetRocketResponse, ListAgencyLaunchesRequest, ListAgencyLaunchesResponse,
-        ListRocketsRequest, ListRocketsResponse, RetireRocketRequest, RetireRocketResponse,
-        ScheduleLaunchRequest, ScheduleLaunchResponse, SucceedLaunchRequest, SucceedLaunchResponse,
-        UpdateAgencyProfileRequest, UpdateAgencyProfileResponse, UpdateRocketRequest,
-        UpdateRocketResponse, agency_service_server::AgencyService,
+        ListRocketsRequest, ListRocketsResponse, RegisterAgencyRequest, RegisterAgencyResponse,
+        RetireRocketRequest, RetireRocketResponse, ScheduleLaunchRequest, ScheduleLaunchResponse,
+        SucceedLaunchRequest, SucceedLaunchResponse, UpdateAgencyProfileRequest,
+        UpdateAgencyProfileResponse, UpdateRocketRequest, UpdateRocketResponse,
+        agency_service_server::AgencyService,
     },
     common::v1::SortOrder,
 };
 use astro_shared::{
     AppError,
+    accounts::NewAccount,
     auth::caller,
     paging::{page_size, sort_descending},
     text::ReportFormat,
+    validate,
 };
 use chrono::Utc;
 use tonic::{Request, Response, Status};
@@ -34,7 +37,7 @@ use uuid::Uuid;
 
 use crate::{
     State,
-    app::{PageRequest, rockets::RocketFilter},
+    app::{PageRequest, profiles::Registration, rockets::RocketFilter},
     domain::{
         launch::{LaunchFilter, LaunchInput, NewLaunch, StatusAction, parse_id},
         profile::{AgencyProfile, ProfileInput},
@@ -67,6 +70,40 @@ fn path_id(id: &str, what: &str) -> Result<Uuid, AppError> {
 
 #[tonic::async_trait]
 impl AgencyService for AgencyApi {
+    async fn register_agency(
+        &self,
+        request: Request<RegisterAgencyRequest>,
+    ) -> Result<Response<RegisterAgencyResponse>, Status> {
+        let input = request.into_inner();
+        // Everything this service checks is checked before the account exists.
+        let profile = AgencyProfile::parse(&ProfileInput {
+            name: &input.agency_name,
+            description: &input.description,
+            contact_email: &input.contact_email,
+            contact_phone: &input.contact_phone,
+            tax_id: &input.tax_id,
+            legal_address: input.legal_address,
+        })
+        .map_err(|error| error.renamed_field("name", "agency_name"))?;
+        let idempotency_key = validate::idempotency_key(&input.idempotency_key, false)?;
+        let agency = self
+            .state
+            .profiles
+            .register(Registration {
+                account: NewAccount {
+                    idempotency_key,
+                    email: input.email,
+                    password: input.password,
+                    name: input.contact_name,
+                },
+                profile,
+            })
+            .await?;
+        Ok(Response::new(RegisterAgencyResponse {
+            agency: Some(convert::agency(&agency)),
+        }))
+    }
+
     async fn get_agency_profile(
         &self,
         request: Request<GetAgencyProfileRequest>,

@@ -1,14 +1,29 @@
-//! Agency profiles: an agency reads and writes its own; the other services read any agency's
-//! contact.
+//! Agency profiles: one-step registration (the account in SystemAPI, the profile here, with
+//! no half-made agency left if either fails), an agency reads and writes its own, and the other
+//! services read any agency's contact.
 
-use astro_shared::{AppError, activity::ActivityLog, auth::Caller};
+use astro_shared::{
+    AppError,
+    accounts::{Accounts, NewAccount},
+    activity::ActivityLog,
+    auth::Caller,
+    changes::Origin,
+};
 use uuid::Uuid;
 
 use super::{agency_id, origin};
 use crate::{
+    SERVICE_NAME,
     domain::profile::{AgencyProfile, notification_email},
     store::{Store, agencies::AgencyRow},
 };
+
+/// A RegisterAgency request, validated as far as this service checks it (SystemAPI checks
+/// the account's fields). No `Debug`: the account holds the password.
+pub struct Registration {
+    pub account: NewAccount,
+    pub profile: AgencyProfile,
+}
 
 /// An agency and where the other services write to it.
 #[derive(Debug, Clone)]
@@ -21,12 +36,41 @@ pub struct AgencyContact {
 #[derive(Clone)]
 pub struct Profiles {
     store: Store,
+    accounts: Accounts,
     activity: ActivityLog,
 }
 
 impl Profiles {
-    pub fn new(store: Store, activity: ActivityLog) -> Self {
-        Self { store, activity }
+    pub fn new(store: Store, accounts: Accounts, activity: ActivityLog) -> Self {
+        Self {
+            store,
+            accounts,
+            activity,
+        }
+    }
+
+    /// Creates the AGENCY account, then its complete profile; if the profile cannot be stored
+    /// the account is deleted again. Idempotent on the request's key (SystemAPI's
+    /// CreateAccount is, and the profile write is an upsert of the same values).
+    pub async fn register(&self, registration: Registration) -> Result<AgencyRow, AppError> {
+        let Registration { account, profile } = registration;
+        let agency = self
+            .accounts
+            .register(account, |user| async move {
+                let id = Uuid::parse_str(&user.id).map_err(AppError::internal)?;
+                let origin = Origin::user(SERVICE_NAME, &user.id);
+                self.store
+                    .put_agency_profile(id, &profile, Some(&user.email), &origin)
+                    .await
+            })
+            .await?;
+        self.activity.info(
+            "agency.registered",
+            Some(&agency.id.to_string()),
+            "agency registered",
+            &[],
+        );
+        Ok(agency)
     }
 
     /// The caller's profile; `None` for an AGENCY account registered through SystemAPI that
@@ -43,7 +87,7 @@ impl Profiles {
     ) -> Result<AgencyRow, AppError> {
         let row = self
             .store
-            .put_agency_profile(agency_id(caller)?, profile, &origin(caller))
+            .put_agency_profile(agency_id(caller)?, profile, None, &origin(caller))
             .await?;
         self.activity.info(
             "agency.profile_updated",

@@ -42,11 +42,14 @@ impl Store {
         )
     }
 
-    /// Creates or replaces the agency's profile (every field written).
+    /// Creates or replaces the agency's profile (every field written). `account_email` is
+    /// the account's login e-mail when the caller knows it (registration); `None` keeps the
+    /// stored one.
     pub async fn put_agency_profile(
         &self,
         agency_id: Uuid,
         profile: &AgencyProfile,
+        account_email: Option<&str>,
         origin: &Origin,
     ) -> Result<AgencyRow, AppError> {
         let mut transaction = self.pool.begin().await?;
@@ -54,16 +57,19 @@ impl Store {
         let created: bool = sqlx::query_scalar(
             "INSERT INTO agencies AS a (id, name, description, contact_email, contact_phone, \
              tax_id, address_line1, address_line2, address_city, address_region, \
-             address_postal_code, address_country_code, created_service, created_user_id, \
-             created_trace_id, updated_service, updated_user_id, updated_trace_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $13, $14, $15) \
+             address_postal_code, address_country_code, account_email, created_service, \
+             created_user_id, created_trace_id, updated_service, updated_user_id, \
+             updated_trace_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, COALESCE($16, ''), \
+             $13, $14, $15, $13, $14, $15) \
              ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
              description = EXCLUDED.description, contact_email = EXCLUDED.contact_email, \
              contact_phone = EXCLUDED.contact_phone, tax_id = EXCLUDED.tax_id, \
              address_line1 = EXCLUDED.address_line1, address_line2 = EXCLUDED.address_line2, \
              address_city = EXCLUDED.address_city, address_region = EXCLUDED.address_region, \
              address_postal_code = EXCLUDED.address_postal_code, \
-             address_country_code = EXCLUDED.address_country_code, updated_at = now(), \
+             address_country_code = EXCLUDED.address_country_code, \
+             account_email = COALESCE($16, a.account_email), updated_at = now(), \
              updated_service = EXCLUDED.updated_service, \
              updated_user_id = EXCLUDED.updated_user_id, \
              updated_trace_id = EXCLUDED.updated_trace_id \
@@ -84,6 +90,7 @@ impl Store {
         .bind(origin.service)
         .bind(origin.user_id.as_deref())
         .bind(origin.trace_id())
+        .bind(account_email)
         .fetch_one(&mut *transaction)
         .await?;
         let row = sqlx::query_as::<_, AgencyRow>(&format!("{SELECT_AGENCY} WHERE a.id = $1"))

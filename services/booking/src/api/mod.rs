@@ -18,7 +18,7 @@ use astro_shared::{
     AppError, AppResult,
     auth::caller,
     paging::{QueryKey, page_size},
-    validate::bounded_text,
+    validate::{self, bounded_text},
 };
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::{
     app::{App, PageRequest, bookings::BookingFilter, reserve::Booked, travelers::Registration},
     domain::{
-        booking::{BookingRequest, BookingStatus, parse_idempotency_key},
+        booking::{BookingRequest, BookingStatus},
         traveler::TravelerDetails,
     },
 };
@@ -137,7 +137,7 @@ impl BookingService for BookingApi {
         // Everything this service checks is checked before the account exists.
         let details =
             TravelerDetails::parse(&input.phone, &input.tax_id, input.billing_address.as_ref())?;
-        let idempotency_key = parse_idempotency_key(&input.idempotency_key, false)?;
+        let idempotency_key = validate::idempotency_key(&input.idempotency_key, false)?;
         let traveler = self
             .app
             .travelers

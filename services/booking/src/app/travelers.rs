@@ -2,10 +2,9 @@
 //! half-made traveler left if either fails), the traveler's own profile, and the contact lists
 //! other services page through (a launch's travelers, the VIPs).
 
-use std::time::Duration;
-
 use astro_shared::{
     AppError,
+    accounts::{Accounts, NewAccount},
     activity::ActivityLog,
     changes::Origin,
     paging::{Page, read_limit},
@@ -14,16 +13,12 @@ use uuid::Uuid;
 
 use super::{PageRequest, SERVICE_NAME, bookings::launch_exists};
 use crate::{
-    clients::system::{NewAccount, SYSTEM, System},
     domain::traveler::TravelerDetails,
     store::{
         Store,
         travelers::{TravelerContactRow, TravelerRow},
     },
 };
-
-/// How long a client is asked to wait when SystemAPI is out of capacity without saying how long.
-const ACCOUNT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// A RegisterTraveler request, validated as far as this service checks it (SystemAPI checks
 /// the account's fields). No `Debug`: it holds the password.
@@ -39,15 +34,15 @@ pub struct Registration {
 #[derive(Clone)]
 pub struct Travelers {
     store: Store,
-    system: System,
+    accounts: Accounts,
     activity: ActivityLog,
 }
 
 impl Travelers {
-    pub fn new(store: Store, system: System, activity: ActivityLog) -> Self {
+    pub fn new(store: Store, accounts: Accounts, activity: ActivityLog) -> Self {
         Self {
             store,
-            system,
+            accounts,
             activity,
         }
     }
@@ -56,52 +51,36 @@ impl Travelers {
     /// account is deleted again. Idempotent on the request's key (SystemAPI's CreateAccount
     /// is, and the profile write is an upsert of the same values).
     pub async fn register(&self, registration: Registration) -> Result<TravelerRow, AppError> {
-        let key = if registration.idempotency_key.is_empty() {
-            // No key: the call is not deduplicated, but SystemAPI needs one per account.
-            Uuid::new_v4().to_string()
-        } else {
-            format!("register-traveler:{}", registration.idempotency_key)
+        let Registration {
+            name,
+            email,
+            password,
+            details,
+            idempotency_key,
+        } = registration;
+        let account = NewAccount {
+            idempotency_key,
+            email,
+            password,
+            name,
         };
-        let user = self
-            .system
-            .create_traveler_account(NewAccount {
-                idempotency_key: key,
-                email: registration.email,
-                password: registration.password,
-                name: registration.name,
+        let traveler = self
+            .accounts
+            .register(account, |user| async move {
+                let id = Uuid::parse_str(&user.id).map_err(AppError::internal)?;
+                let origin = Origin::user(SERVICE_NAME, &user.id);
+                self.store
+                    .save_traveler(id, &user.name, &user.email, &details, &origin)
+                    .await
             })
-            .await
-            .map_err(account_error)?;
-        let id = Uuid::parse_str(&user.id).map_err(AppError::internal)?;
-        let origin = Origin::user(SERVICE_NAME, &user.id);
-        match self
-            .store
-            .save_traveler(id, &user.name, &user.email, &registration.details, &origin)
-            .await
-        {
-            Ok(traveler) => {
-                self.activity.info(
-                    "traveler.registered",
-                    Some(&user.id),
-                    "traveler registered",
-                    &[],
-                );
-                Ok(traveler)
-            }
-            Err(error) => {
-                // Compensate: no account without its profile. If this fails too, the account
-                // is left profile-less, which GetTravelerProfile handles (an incomplete
-                // profile).
-                let deleted = self
-                    .system
-                    .delete_account(&user.id, "the traveler profile could not be stored")
-                    .await;
-                if let Err(failure) = deleted {
-                    tracing::error!(user_id = %user.id, error = %astro_shared::telemetry::error_chain(&failure), "could not delete the account of a failed registration");
-                }
-                Err(error)
-            }
-        }
+            .await?;
+        self.activity.info(
+            "traveler.registered",
+            Some(&traveler.id.to_string()),
+            "traveler registered",
+            &[],
+        );
+        Ok(traveler)
     }
 
     /// The caller's traveler record; an account registered through /v1/auth/register gets one
@@ -111,11 +90,7 @@ impl Travelers {
             return Ok(traveler);
         }
         let user_id = traveler_id.to_string();
-        let account = self
-            .system
-            .account(&user_id)
-            .await
-            .map_err(|error| AppError::upstream(SYSTEM, error))?;
+        let account = self.accounts.account(&user_id).await?;
         self.store
             .ensure_traveler(
                 traveler_id,
@@ -168,93 +143,5 @@ impl Travelers {
             .vip_travelers(page.after, read_limit(page.limit))
             .await?;
         Ok(Page::from_rows(rows, page.limit, page.key, |last| last.id))
-    }
-}
-
-/// SystemAPI's answer to CreateAccount as RegisterTraveler's error: its validation errors are
-/// the client's (same fields, same words), a key used for another e-mail is this request's
-/// `idempotency_key`, and anything else is a dependency failure.
-fn account_error(error: AppError) -> AppError {
-    match error {
-        error @ (AppError::InvalidArgument { .. } | AppError::AlreadyExists(_)) => error,
-        AppError::FailedPrecondition(_) | AppError::Refused { .. } => AppError::invalid(
-            "idempotency_key",
-            "was already used to register another e-mail",
-        ),
-        AppError::ResourceExhausted {
-            message,
-            retry_after,
-        } => AppError::ResourceExhausted {
-            message,
-            retry_after: if retry_after.is_zero() {
-                ACCOUNT_RETRY_AFTER
-            } else {
-                retry_after
-            },
-        },
-        other => AppError::upstream(SYSTEM, other),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use tonic::{Code, Status};
-    use tonic_types::StatusExt as _;
-
-    use super::*;
-
-    fn answer(status: Status) -> Status {
-        Status::from(account_error(AppError::from(status)))
-    }
-
-    #[test]
-    fn account_errors_keep_the_fields_of_system_api_and_name_our_own() {
-        let invalid = answer(Status::from(AppError::invalid(
-            "email",
-            "must be an e-mail address",
-        )));
-        assert_eq!(invalid.code(), Code::InvalidArgument);
-        assert_eq!(invalid.message(), "email: must be an e-mail address");
-        let details = invalid.get_error_details();
-        let violation = &details.bad_request().expect("bad request").field_violations[0];
-        assert_eq!(violation.field, "email");
-
-        let taken = answer(Status::from(AppError::AlreadyExists(
-            "the e-mail is taken".into(),
-        )));
-        assert_eq!(
-            (taken.code(), taken.message()),
-            (Code::AlreadyExists, "the e-mail is taken")
-        );
-
-        let reused = answer(Status::failed_precondition("key used for another e-mail"));
-        let details = reused.get_error_details();
-        let violation = &details.bad_request().expect("bad request").field_violations[0];
-        assert_eq!(violation.field, "idempotency_key");
-
-        let busy = answer(Status::resource_exhausted("too many registrations"));
-        assert_eq!(
-            busy.get_error_details()
-                .retry_info()
-                .and_then(|info| info.retry_delay),
-            Some(ACCOUNT_RETRY_AFTER)
-        );
-        let paced = answer(Status::from(AppError::ResourceExhausted {
-            message: "hashing queue full".into(),
-            retry_after: Duration::from_secs(2),
-        }));
-        assert_eq!(
-            paced
-                .get_error_details()
-                .retry_info()
-                .and_then(|info| info.retry_delay),
-            Some(Duration::from_secs(2))
-        );
-
-        assert_eq!(
-            answer(Status::unavailable("down")).code(),
-            Code::Unavailable
-        );
-        assert_eq!(answer(Status::not_found("no")).code(), Code::Internal);
     }
 }

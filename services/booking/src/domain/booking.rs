@@ -5,7 +5,10 @@
 use astro_proto::astrobookings::booking::v1::Passenger;
 use astro_shared::{
     AppError,
-    validate::{bounded_text, is_e164, looks_like_email, required_text},
+    validate::{
+        bounded_text, idempotency_key as parse_idempotency_key, is_e164, looks_like_email,
+        required_text,
+    },
 };
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
@@ -177,22 +180,6 @@ impl BookingRequest {
         }
         hash.finalize().to_vec()
     }
-}
-
-/// An idempotency key: 8 to 255 printable characters.
-pub fn parse_idempotency_key(key: &str, required: bool) -> Result<String, AppError> {
-    let key = key.trim();
-    if key.is_empty() && !required {
-        return Ok(String::new());
-    }
-    let length = key.chars().count();
-    if !(8..=255).contains(&length) || key.chars().any(char::is_control) {
-        return Err(AppError::invalid(
-            "idempotency_key",
-            "must be 8 to 255 printable characters (a UUID is ideal); the Idempotency-Key header fills it",
-        ));
-    }
-    Ok(key.to_owned())
 }
 
 fn parse_passenger(index: usize, passenger: &Passenger) -> Result<NewPassenger, AppError> {
