@@ -20,7 +20,7 @@ use astro_proto::astrobookings::{
     common::v1::{MeshService, Role},
     system::v1::{GetJwksRequest, Jwk, system_service_client::SystemServiceClient},
 };
-use fred::prelude::KeysInterface as _;
+use fred::{interfaces::LuaInterface as _, prelude::KeysInterface as _};
 use http::{Request, Response};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
@@ -161,6 +161,11 @@ impl Denylist {
         format!("{}auth:revoked-session:{session_id}", self.prefix)
     }
 
+    /// Every revocation by the time it was made (ListRevokedTokens), beside the marks.
+    fn revocations_key(&self) -> String {
+        format!("{}auth:revocations", self.prefix)
+    }
+
     /// Refuses every access token of `user_id` issued before `at_ms` (a password change).
     /// Tokens issued later, e.g. by the login that follows, stay valid.
     pub async fn revoke_user_tokens_before(
@@ -169,10 +174,12 @@ impl Denylist {
         at_ms: u64,
         access_token_ttl: Duration,
     ) -> Result<(), AppError> {
-        self.set_value_with_ttl(
+        let ttl = outliving(access_token_ttl);
+        self.mark(
             self.user_revoked_before_key(user_id),
             at_ms,
-            outliving(access_token_ttl),
+            ttl,
+            Revocation::user(user_id, at_ms, ttl),
         )
         .await
     }
@@ -186,9 +193,12 @@ impl Denylist {
         if session_id.is_empty() {
             return Ok(());
         }
-        self.set_with_ttl(
+        let ttl = outliving(access_token_ttl);
+        self.mark(
             self.revoked_session_key(session_id),
-            outliving(access_token_ttl),
+            1,
+            ttl,
+            Revocation::session(session_id, unix_now_ms(), ttl),
         )
         .await
     }
@@ -196,8 +206,14 @@ impl Denylist {
     /// Refuses the access token `token_id` until it expires at `expires_at` (plus leeway).
     pub async fn revoke_token(&self, token_id: &str, expires_at: u64) -> Result<(), AppError> {
         let ttl = expires_at.saturating_sub(unix_now()) + LEEWAY.as_secs() + 1;
-        self.set_with_ttl(self.revoked_token_key(token_id), ttl)
-            .await
+        let revoked_at_ms = unix_now_ms();
+        self.mark(
+            self.revoked_token_key(token_id),
+            1,
+            ttl,
+            Revocation::token(token_id, revoked_at_ms, ttl),
+        )
+        .await
     }
 
     /// Refuses every access token of `user_id` issued so far. Refresh and login are refused by
@@ -207,8 +223,17 @@ impl Denylist {
         user_id: &str,
         access_token_ttl: Duration,
     ) -> Result<(), AppError> {
-        self.set_with_ttl(self.disabled_user_key(user_id), outliving(access_token_ttl))
-            .await
+        let ttl = outliving(access_token_ttl);
+        let now_ms = unix_now_ms();
+        // For a local deny-list a disabled account is one whose tokens so far are revoked: no
+        // later one is issued while it is disabled.
+        self.mark(
+            self.disabled_user_key(user_id),
+            1,
+            ttl,
+            Revocation::user(user_id, now_ms, ttl),
+        )
+        .await
     }
 
     /// Lifts [`Self::mark_user_disabled`].
@@ -240,29 +265,179 @@ impl Denylist {
         Ok(flagged || revoked_before.is_some_and(|before| caller.issued_at_ms < before))
     }
 
-    async fn set_with_ttl(&self, key: String, ttl_seconds: u64) -> Result<(), AppError> {
-        self.set_value_with_ttl(key, 1, ttl_seconds).await
+    /// The revocations made at or after `since_ms` whose tokens may still be valid, in the
+    /// order they were made, starting after `after` (the last one of the previous page): at
+    /// most `limit`.
+    pub async fn revocations(
+        &self,
+        since_ms: u64,
+        after: Option<&Revocation>,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, AppError> {
+        let (min_score, after_member) = match after {
+            Some(last) => (last.revoked_at_ms.max(since_ms), last.member()),
+            None => (since_ms, String::new()),
+        };
+        let rows: Vec<String> = self
+            .redis
+            .eval(
+                LIST_REVOCATIONS,
+                vec![self.revocations_key()],
+                vec![
+                    min_score.to_string(),
+                    after_member,
+                    limit.to_string(),
+                    unix_now_ms().to_string(),
+                ],
+            )
+            .await?;
+        Ok(rows
+            .chunks_exact(2)
+            .filter_map(|pair| Revocation::parse(&pair[0], &pair[1]))
+            .collect())
     }
 
-    async fn set_value_with_ttl(
+    /// Sets the mark `key` to `value` for `ttl_seconds` and records `revocation` in the index,
+    /// in one script: a revocation is never listed without its mark, nor marked unlisted.
+    async fn mark(
         &self,
         key: String,
         value: u64,
         ttl_seconds: u64,
+        revocation: Revocation,
     ) -> Result<(), AppError> {
-        let ttl = i64::try_from(ttl_seconds).unwrap_or(i64::MAX);
-        let value = i64::try_from(value).unwrap_or(i64::MAX);
-        let _: () = self
+        let horizon_ms = unix_now_ms().saturating_sub(REVOCATION_INDEX_HORIZON_MS);
+        let _: i64 = self
             .redis
-            .set(
-                key,
-                value,
-                Some(fred::types::Expiration::EX(ttl)),
-                None,
-                false,
+            .eval(
+                MARK_AND_INDEX,
+                vec![key, self.revocations_key()],
+                vec![
+                    value.to_string(),
+                    ttl_seconds.max(1).to_string(),
+                    revocation.revoked_at_ms.to_string(),
+                    revocation.member(),
+                    horizon_ms.to_string(),
+                ],
             )
             .await?;
         Ok(())
+    }
+}
+
+/// How long the revocation index keeps an entry: longer than any access token lives, so an
+/// entry is only dropped once nothing it revokes can be valid.
+const REVOCATION_INDEX_HORIZON_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// KEYS: the mark, the index. ARGV: value, ttl seconds, revoked-at ms, index member, the
+/// horizon before which entries are dropped.
+const MARK_AND_INDEX: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+return 1
+";
+
+/// KEYS: the index. ARGV: the least revoked-at ms, the last member already listed at that time
+/// ('' for none), how many, now ms. Answers member, score, member, score... Members are ordered by time, then by member (as Redis
+/// orders ties), and entries whose tokens have all expired are skipped.
+const LIST_REVOCATIONS: &str = r"
+local wanted = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local found = {}
+local count = 0
+local offset = 0
+while count < wanted do
+  local rows = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', offset, wanted)
+  if #rows == 0 then break end
+  for i = 1, #rows, 2 do
+    local member, score = rows[i], rows[i + 1]
+    local seen = ARGV[2] ~= '' and tonumber(score) == tonumber(ARGV[1]) and member <= ARGV[2]
+    local expires = tonumber(string.match(member, ':(%d+)$'))
+    if not seen and expires and expires > now and count < wanted then
+      table.insert(found, member)
+      table.insert(found, score)
+      count = count + 1
+    end
+  end
+  offset = offset + wanted
+end
+return found
+";
+
+/// What a revocation refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Revoked {
+    /// One access token, by its `jti`.
+    Token,
+    /// Every access token of a session (refresh family).
+    Session,
+    /// Every access token of a user issued before the revocation.
+    User,
+}
+
+impl Revoked {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Token => "t",
+            Self::Session => "s",
+            Self::User => "u",
+        }
+    }
+}
+
+/// One entry of the revocation index.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Revocation {
+    pub revoked: Revoked,
+    /// The `jti`, session id or user id.
+    pub id: String,
+    pub revoked_at_ms: u64,
+    /// When the last token it refuses expires: after that it refuses nothing.
+    pub expires_at_ms: u64,
+}
+
+impl Revocation {
+    fn new(revoked: Revoked, id: &str, revoked_at_ms: u64, ttl_seconds: u64) -> Self {
+        Self {
+            revoked,
+            id: id.to_owned(),
+            revoked_at_ms,
+            expires_at_ms: revoked_at_ms.saturating_add(ttl_seconds.saturating_mul(1000)),
+        }
+    }
+
+    fn token(jti: &str, revoked_at_ms: u64, ttl_seconds: u64) -> Self {
+        Self::new(Revoked::Token, jti, revoked_at_ms, ttl_seconds)
+    }
+
+    fn session(session_id: &str, revoked_at_ms: u64, ttl_seconds: u64) -> Self {
+        Self::new(Revoked::Session, session_id, revoked_at_ms, ttl_seconds)
+    }
+
+    fn user(user_id: &str, revoked_at_ms: u64, ttl_seconds: u64) -> Self {
+        Self::new(Revoked::User, user_id, revoked_at_ms, ttl_seconds)
+    }
+
+    /// `tag:id:expires` (ids never hold a colon: UUIDs and random token ids); the expiry last,
+    /// where the listing script reads it.
+    fn member(&self) -> String {
+        format!("{}:{}:{}", self.revoked.tag(), self.id, self.expires_at_ms)
+    }
+
+    fn parse(member: &str, score: &str) -> Option<Self> {
+        let (tag, rest) = member.split_once(':')?;
+        let (id, expires) = rest.rsplit_once(':')?;
+        let revoked = [Revoked::Token, Revoked::Session, Revoked::User]
+            .into_iter()
+            .find(|revoked| revoked.tag() == tag)?;
+        Some(Self {
+            revoked,
+            id: id.to_owned(),
+            // Redis answers a score as a double's text.
+            revoked_at_ms: score.parse::<f64>().ok()? as u64,
+            expires_at_ms: expires.parse().ok()?,
+        })
     }
 }
 
@@ -833,6 +1008,38 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<&Caller, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revocation_reads_back_from_its_index_member_and_score() {
+        for revocation in [
+            Revocation::token(
+                "4e5ce135-fec5-483d-aa07-0ad9f6539b90",
+                1_796_532_011_134,
+                900,
+            ),
+            Revocation::session("b4f4f500-a657-4a5d-b8bc-4fec039ab114", 1, 60),
+            Revocation::user(
+                "01a249a7-00ae-74be-9db0-e73398913a7c",
+                1_796_532_011_408,
+                960,
+            ),
+        ] {
+            let member = revocation.member();
+            let score = revocation.revoked_at_ms.to_string();
+            assert_eq!(Revocation::parse(&member, &score), Some(revocation.clone()));
+            // Redis may answer a score in exponent form.
+            let score = format!("{:e}", revocation.revoked_at_ms as f64);
+            assert_eq!(Revocation::parse(&member, &score), Some(revocation));
+        }
+        let token = Revocation::token("jti", 1_000, 900);
+        assert_eq!(
+            token.expires_at_ms, 901_000,
+            "revoked at plus the mark's lifetime"
+        );
+        for garbage in ["", "x:jti:1", "t:jti", "t:jti:soon"] {
+            assert_eq!(Revocation::parse(garbage, "1"), None, "{garbage}");
+        }
+    }
 
     #[test]
     fn every_public_rpc_declares_its_access_and_the_policy_reads_it() {

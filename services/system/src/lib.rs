@@ -181,7 +181,7 @@ pub async fn build(
     )?;
     let relay = Relay::new(OutboxStore::new(&system_db), NotifyClient::new(notify));
 
-    let verifier = Arc::new(TokenVerifier::local(&jwks, Some(denylist)));
+    let verifier = Arc::new(TokenVerifier::local(&jwks, Some(denylist.clone())));
     let auth = AuthLayer::new(
         verifier.clone(),
         Arc::new(credentials.keys),
@@ -198,7 +198,7 @@ pub async fn build(
         logs: Logs::new(log_store, activity),
         ingest,
         jwks,
-        tokens: Tokens::new(verifier),
+        tokens: Tokens::new(verifier, denylist),
     });
     let max_message_bytes = config.server.max_message_bytes;
     let server = GrpcServer::new(config.server, auth)

@@ -16,8 +16,9 @@ use astro_proto::astrobookings::{
     common::v1::Role,
     system::v1::{
         BatchGetUsersRequest, CreateAccountRequest, CreateAccountResponse, DeleteAccountRequest,
-        DisableUserRequest, GetUserRequest, ListUsersByRoleRequest, LogoutRequest, RegisterRequest,
-        ValidateTokenRequest, system_internal_service_client::SystemInternalServiceClient,
+        DisableUserRequest, GetUserRequest, ListRevokedTokensRequest, ListUsersByRoleRequest,
+        LogoutRequest, RegisterRequest, ValidateTokenRequest,
+        system_internal_service_client::SystemInternalServiceClient,
     },
 };
 use mongodb::bson::{DateTime, Document, doc};
@@ -705,4 +706,106 @@ async fn validate_token_names_the_caller_until_the_token_is_revoked() {
             .is_ok(),
         "every service of the mesh may ask"
     );
+}
+
+#[tokio::test]
+async fn list_revoked_tokens_pages_every_revocation_in_order_since_a_time() {
+    let mesh = mesh().await;
+    let mut system = system_client(mesh.address(Service::Gateway));
+    let internal = internal_as(&mesh, Service::Booking);
+    let list = |since: Option<prost_types::Timestamp>, page_size: i32, page_token: String| {
+        let mut client = internal.clone();
+        async move {
+            client
+                .list_revoked_tokens(ListRevokedTokensRequest {
+                    revoked_since: since,
+                    page_size,
+                    page_token,
+                })
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let empty = list(None, 0, String::new()).await.expect("an empty list");
+    assert!(empty.tokens.is_empty(), "{empty:?}");
+    assert!(empty.as_of.is_some());
+
+    // A logout revokes one token, by its jti.
+    let (_, session) =
+        astro_e2e::accounts::register_and_login(&mut system, "logout", Role::Traveler).await;
+    let token = access_token(&session);
+    let jti = internal
+        .clone()
+        .validate_token(ValidateTokenRequest {
+            access_token: token.clone(),
+        })
+        .await
+        .expect("valid")
+        .into_inner()
+        .jti;
+    system
+        .logout(with_token(LogoutRequest::default(), &token))
+        .await
+        .expect("logout");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let between = prost_types::Timestamp::from(std::time::SystemTime::now());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // Disabling an account revokes every token its user holds.
+    let (disabled, _) =
+        astro_e2e::accounts::register_and_login(&mut system, "disabled", Role::Traveler).await;
+    let admin = login(&mut system, &mesh.admin_email, &mesh.admin_password)
+        .await
+        .expect("admin");
+    system
+        .disable_user(with_token(
+            DisableUserRequest {
+                id: disabled.id.clone(),
+                reason: "revocation list".to_owned(),
+            },
+            &access_token(&admin),
+        ))
+        .await
+        .expect("disable");
+
+    // One entry a page, oldest first, until the token runs out.
+    let first = list(None, 1, String::new()).await.expect("first page");
+    assert_eq!(first.tokens.len(), 1, "{first:?}");
+    assert_eq!(first.tokens[0].jti, jti);
+    assert!(first.tokens[0].user_id.is_empty() && first.tokens[0].session_id.is_empty());
+    assert!(!first.next_page_token.is_empty());
+    let second = list(None, 1, first.next_page_token.clone())
+        .await
+        .expect("second page");
+    assert_eq!(second.tokens.len(), 1, "{second:?}");
+    assert_eq!(second.tokens[0].user_id, disabled.id);
+    assert!(second.tokens[0].jti.is_empty());
+    let revoked_at = |entry: &astro_proto::astrobookings::system::v1::RevokedToken| {
+        let time = entry.revoked_at.expect("revoked_at");
+        (time.seconds, time.nanos)
+    };
+    assert!(revoked_at(&first.tokens[0]) <= revoked_at(&second.tokens[0]));
+    let expires = second.tokens[0].expires_at.expect("expires_at");
+    assert!(expires.seconds > second.tokens[0].revoked_at.expect("revoked_at").seconds);
+    assert!(
+        second.next_page_token.is_empty(),
+        "the last page: {second:?}"
+    );
+
+    // Since a time: only what was revoked at or after it.
+    let since = list(Some(between), 0, String::new()).await.expect("since");
+    let users: Vec<&str> = since
+        .tokens
+        .iter()
+        .map(|entry| entry.user_id.as_str())
+        .collect();
+    assert_eq!(users, [disabled.id.as_str()], "{since:?}");
+
+    // Bad paging is the client's mistake.
+    let negative = list(None, -1, String::new()).await.expect_err("negative");
+    assert_eq!(negative.code(), Code::InvalidArgument);
+    let foreign = list(Some(between), 1, first.next_page_token)
+        .await
+        .expect_err("a token of another query");
+    assert_eq!(foreign.code(), Code::InvalidArgument);
 }

@@ -5,13 +5,15 @@
 use astro_proto::astrobookings::system::v1::{
     BatchGetUsersRequest, BatchGetUsersResponse, CreateAccountRequest, CreateAccountResponse,
     DeleteAccountRequest, DeleteAccountResponse, GetUserRequest, GetUserResponse,
-    IngestLogsRequest, IngestLogsResponse, ListUsersByRoleRequest, ListUsersByRoleResponse,
-    LogEntry, ValidateTokenRequest, ValidateTokenResponse,
-    system_internal_service_server::SystemInternalService,
+    IngestLogsRequest, IngestLogsResponse, ListRevokedTokensRequest, ListRevokedTokensResponse,
+    ListUsersByRoleRequest, ListUsersByRoleResponse, LogEntry, RevokedToken, ValidateTokenRequest,
+    ValidateTokenResponse, system_internal_service_server::SystemInternalService,
 };
 use astro_shared::{
     AppError,
     activity::{LogSink, MAX_INGEST_BATCH},
+    auth::{Revocation, Revoked},
+    paging::page_size,
 };
 use futures::future::BoxFuture;
 use tonic::{Request, Response, Status};
@@ -24,6 +26,31 @@ use crate::{
         self_registration_role,
     },
 };
+
+const REVOKED_PAGE_DEFAULT: u32 = 1_000;
+const REVOKED_PAGE_MAX: u32 = 5_000;
+
+/// Milliseconds since the epoch as a contract time.
+fn time(millis: u64) -> Option<prost_types::Timestamp> {
+    chrono::DateTime::from_timestamp_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+        .map(astro_shared::convert::timestamp)
+}
+
+fn revoked_token(revocation: &Revocation) -> RevokedToken {
+    let id = revocation.id.clone();
+    let (jti, session_id, user_id) = match revocation.revoked {
+        Revoked::Token => (id, String::new(), String::new()),
+        Revoked::Session => (String::new(), id, String::new()),
+        Revoked::User => (String::new(), String::new(), id),
+    };
+    RevokedToken {
+        jti,
+        session_id,
+        user_id,
+        revoked_at: time(revocation.revoked_at_ms),
+        expires_at: time(revocation.expires_at_ms),
+    }
+}
 
 /// SystemAPI's own activity goes straight to the store: no hop through its own listener
 /// (whose address may be `0.0.0.0` or unreachable from inside a container) and no extra
@@ -50,16 +77,36 @@ impl SystemInternalService for SystemApi {
             .tokens
             .validate(&request.get_ref().access_token)
             .await?;
-        let time = |millis: u64| {
-            chrono::DateTime::from_timestamp_millis(i64::try_from(millis).unwrap_or(i64::MAX))
-                .map(astro_shared::convert::timestamp)
-        };
         Ok(Response::new(ValidateTokenResponse {
             user_id: caller.user_id,
             role: caller.role.into(),
             jti: caller.token_id,
             issued_at: time(caller.issued_at_ms),
             expires_at: time(caller.expires_at.saturating_mul(1000)),
+        }))
+    }
+
+    async fn list_revoked_tokens(
+        &self,
+        request: Request<ListRevokedTokensRequest>,
+    ) -> Result<Response<ListRevokedTokensResponse>, Status> {
+        let input = request.into_inner();
+        let limit = page_size(input.page_size, REVOKED_PAGE_DEFAULT, REVOKED_PAGE_MAX)?;
+        let since_ms = match input.revoked_since {
+            None => 0,
+            Some(since) => astro_shared::convert::from_timestamp(Some(&since))
+                .and_then(|since| u64::try_from(since.timestamp_millis()).ok())
+                .ok_or_else(|| AppError::invalid("revoked_since", "is not a valid time"))?,
+        };
+        let list = self
+            .state
+            .tokens
+            .revoked_since(since_ms, &input.page_token, limit)
+            .await?;
+        Ok(Response::new(ListRevokedTokensResponse {
+            tokens: list.page.items.iter().map(revoked_token).collect(),
+            next_page_token: list.page.next_page_token,
+            as_of: time(list.as_of_ms),
         }))
     }
 
