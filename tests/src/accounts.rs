@@ -36,27 +36,49 @@ pub fn unique_email(label: &str) -> String {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// Registers an account with [`PASSWORD`] and logs it in.
+/// Registers an account with [`PASSWORD`] and logs it in. On 2 shared cores a registration
+/// can outlast its deadline while parallel tests hash passwords; it is then tried again, and
+/// a retry that finds the e-mail taken means the first attempt went through.
 pub async fn register_and_login(
     client: &mut SystemServiceClient<Channel>,
     label: &str,
     role: Role,
 ) -> (User, LoginResponse) {
     let email = unique_email(label);
-    let user = client
-        .register(RegisterRequest {
-            email: email.clone(),
-            password: PASSWORD.to_owned(),
-            name: format!("Test {label}"),
-            role: role.into(),
-        })
-        .await
-        .expect("register")
-        .into_inner()
-        .user
-        .expect("user");
-    let session = login(client, &email, PASSWORD).await.expect("login");
-    (user, session)
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let registered = client
+            .register(RegisterRequest {
+                email: email.clone(),
+                password: PASSWORD.to_owned(),
+                name: format!("Test {label}"),
+                role: role.into(),
+            })
+            .await;
+        match registered {
+            Ok(answer) => {
+                let user = answer.into_inner().user.expect("user");
+                let session = login(client, &email, PASSWORD).await.expect("login");
+                return (user, session);
+            }
+            Err(status) if attempts > 1 && status.code() == tonic::Code::AlreadyExists => {
+                let session = login(client, &email, PASSWORD).await.expect("login");
+                let user = session.user.clone().expect("the account that logged in");
+                return (user, session);
+            }
+            Err(status)
+                if attempts < 3
+                    && matches!(
+                        status.code(),
+                        tonic::Code::DeadlineExceeded | tonic::Code::Unavailable
+                    ) =>
+            {
+                eprintln!("registration timed out ({status:?}); trying again");
+            }
+            Err(status) => panic!("register: {status:?}"),
+        }
+    }
 }
 
 pub async fn login(
