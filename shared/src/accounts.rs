@@ -6,7 +6,7 @@
 use std::{future::Future, time::Duration};
 
 use astro_proto::astrobookings::{
-    common::v1::Role,
+    common::v1::{Role, UserProfileSnapshot},
     system::v1::{
         CreateAccountRequest, DeleteAccountRequest, GetUserRequest,
         system_internal_service_client::SystemInternalServiceClient,
@@ -155,6 +155,79 @@ impl Accounts {
     }
 }
 
+/// The most snapshots one ApplyUserProfiles takes.
+pub const MAX_PROFILE_SNAPSHOTS: usize = 500;
+
+/// An account's data as a service mirrors it into its own records (ApplyUserProfiles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileMirror {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    /// SystemDB's version of the account: a mirror only ever moves to a greater one.
+    pub version: i64,
+}
+
+/// What a receiver makes of one ApplyUserProfiles batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorBatch {
+    /// One per account, its greatest version, ordered by id.
+    pub mirrors: Vec<ProfileMirror>,
+    /// Snapshots dropped before the store: other roles, malformed ids or versions, older
+    /// duplicates.
+    pub skipped: u32,
+}
+
+impl MirrorBatch {
+    /// The answer's `(applied, skipped)` once the store wrote `applied` of the mirrors: the
+    /// others held that version or a newer one already (or, for agencies, have no agency).
+    pub fn counts(&self, applied: u32) -> (i32, i32) {
+        let stale = u32::try_from(self.mirrors.len())
+            .unwrap_or(u32::MAX)
+            .saturating_sub(applied);
+        let count = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
+        (count(applied), count(self.skipped.saturating_add(stale)))
+    }
+}
+
+/// The snapshots a receiver that mirrors accounts of `role` applies. Stale versions are the
+/// store's to skip: only it knows the version it holds.
+pub fn mirrors_of(role: Role, snapshots: &[UserProfileSnapshot]) -> Result<MirrorBatch, AppError> {
+    if snapshots.is_empty() || snapshots.len() > MAX_PROFILE_SNAPSHOTS {
+        return Err(AppError::invalid(
+            "profiles",
+            format!("must hold 1 to {MAX_PROFILE_SNAPSHOTS} snapshots"),
+        ));
+    }
+    let mut newest: std::collections::HashMap<Uuid, ProfileMirror> =
+        std::collections::HashMap::new();
+    for snapshot in snapshots {
+        let Ok(user_id) = Uuid::parse_str(snapshot.user_id.trim()) else {
+            continue;
+        };
+        if snapshot.role() != role || snapshot.version <= 0 {
+            continue;
+        }
+        let mirror = ProfileMirror {
+            user_id,
+            email: snapshot.email.trim().to_lowercase(),
+            name: snapshot.name.trim().to_owned(),
+            version: snapshot.version,
+        };
+        match newest.get(&user_id) {
+            Some(held) if held.version >= mirror.version => {}
+            _ => {
+                newest.insert(user_id, mirror);
+            }
+        }
+    }
+    let mut mirrors: Vec<ProfileMirror> = newest.into_values().collect();
+    // One order for every batch: concurrent batches lock rows alike and never deadlock.
+    mirrors.sort_by_key(|mirror| mirror.user_id);
+    let skipped = u32::try_from(snapshots.len() - mirrors.len()).unwrap_or(u32::MAX);
+    Ok(MirrorBatch { mirrors, skipped })
+}
+
 /// SystemAPI's answer to CreateAccount as the registration's error: its validation errors are
 /// the client's (same fields, same words), a key used for another e-mail is this request's
 /// `idempotency_key`, and anything else is a dependency failure.
@@ -186,6 +259,52 @@ mod tests {
     use tonic_types::StatusExt as _;
 
     use super::*;
+
+    fn snapshot(user_id: &str, role: Role, version: i64) -> UserProfileSnapshot {
+        UserProfileSnapshot {
+            user_id: user_id.to_owned(),
+            email: " Ada@Example.COM ".into(),
+            name: format!(" Ada v{version} "),
+            role: role.into(),
+            version,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_receiver_mirrors_its_role_once_per_account_at_the_newest_version() {
+        let ada = "01a249a7-00ae-74be-9db0-e73398913a7c";
+        let bob = "01a249a7-00ae-74be-9db0-e73398913a7d";
+        let batch = mirrors_of(
+            Role::Agency,
+            &[
+                snapshot(ada, Role::Agency, 3),
+                snapshot(ada, Role::Agency, 5),
+                snapshot(ada, Role::Agency, 4),
+                snapshot(bob, Role::Traveler, 9),
+                snapshot("not-a-uuid", Role::Agency, 1),
+                snapshot(bob, Role::Agency, 0),
+            ],
+        )
+        .expect("a valid batch");
+        assert_eq!(batch.skipped, 5);
+        assert_eq!(batch.counts(0), (0, 6), "a stale mirror is skipped too");
+        assert_eq!(batch.counts(1), (1, 5));
+        assert_eq!(
+            batch.mirrors,
+            [ProfileMirror {
+                user_id: Uuid::parse_str(ada).expect("uuid"),
+                email: "ada@example.com".into(),
+                name: "Ada v5".into(),
+                version: 5,
+            }]
+        );
+        for size in [0, MAX_PROFILE_SNAPSHOTS + 1] {
+            let batch = vec![snapshot(ada, Role::Agency, 1); size];
+            let refused = mirrors_of(Role::Agency, &batch).expect_err("out of bounds");
+            assert_eq!(Status::from(refused).code(), Code::InvalidArgument);
+        }
+    }
 
     fn answer(status: Status) -> Status {
         Status::from(registration_error(AppError::from(status)))

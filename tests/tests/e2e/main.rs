@@ -27,6 +27,7 @@ mod mail_catcher;
 mod mesh;
 mod notify;
 mod paging;
+mod profile_mirror;
 mod security;
 mod system_auth;
 mod system_internal;

@@ -1,17 +1,17 @@
 //! `AgencyInternalService`: agency and launch data for the other services, whatever the
-//! agency. Reads only; ApplyUserProfiles keeps the generated UNIMPLEMENTED until the
-//! user-profile sync issue builds it.
+//! agency, and the account data SystemAPI mirrors into agencies (ApplyUserProfiles).
 
 use astro_proto::astrobookings::{
     agency::v1::{
-        BatchGetLaunchesRequest, BatchGetLaunchesResponse, GetAgencyContactRequest,
-        GetAgencyContactResponse, GetLaunchRequest, GetLaunchResponse,
-        ListLaunchStatusChangesRequest, ListLaunchStatusChangesResponse, ListLaunchesRequest,
-        ListLaunchesResponse, agency_internal_service_server::AgencyInternalService,
+        ApplyUserProfilesRequest, ApplyUserProfilesResponse, BatchGetLaunchesRequest,
+        BatchGetLaunchesResponse, GetAgencyContactRequest, GetAgencyContactResponse,
+        GetLaunchRequest, GetLaunchResponse, ListLaunchStatusChangesRequest,
+        ListLaunchStatusChangesResponse, ListLaunchesRequest, ListLaunchesResponse,
+        agency_internal_service_server::AgencyInternalService,
     },
-    common::v1::Contact,
+    common::v1::{Contact, Role},
 };
-use astro_shared::paging::page_size;
+use astro_shared::{accounts::mirrors_of, paging::page_size};
 use tonic::{Request, Response, Status};
 
 use super::{AgencyApi, convert, path_id};
@@ -25,6 +25,19 @@ const LIST_PAGE_MAX: u32 = 500;
 
 #[tonic::async_trait]
 impl AgencyInternalService for AgencyApi {
+    async fn apply_user_profiles(
+        &self,
+        request: Request<ApplyUserProfilesRequest>,
+    ) -> Result<Response<ApplyUserProfilesResponse>, Status> {
+        let batch = mirrors_of(Role::Agency, &request.get_ref().profiles)?;
+        let applied = self.state.profiles.mirror_accounts(&batch.mirrors).await?;
+        let (applied, skipped) = batch.counts(applied);
+        Ok(Response::new(ApplyUserProfilesResponse {
+            applied,
+            skipped,
+        }))
+    }
+
     async fn get_agency_contact(
         &self,
         request: Request<GetAgencyContactRequest>,

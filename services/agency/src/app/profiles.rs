@@ -4,7 +4,7 @@
 
 use astro_shared::{
     AppError,
-    accounts::{Accounts, NewAccount},
+    accounts::{Accounts, NewAccount, ProfileMirror},
     activity::ActivityLog,
     auth::Caller,
     changes::Origin,
@@ -96,6 +96,14 @@ impl Profiles {
             &[],
         );
         Ok(row)
+    }
+
+    /// ApplyUserProfiles: mirrors SystemDB's accounts into their agencies; answers how many
+    /// changed.
+    pub async fn mirror_accounts(&self, mirrors: &[ProfileMirror]) -> Result<u32, AppError> {
+        self.store
+            .mirror_agency_accounts(mirrors, &Origin::platform(SERVICE_NAME))
+            .await
     }
 
     /// Any agency's profile and contact e-mail, for the other services; NOT_FOUND for an agency

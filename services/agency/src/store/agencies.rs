@@ -1,6 +1,6 @@
 //! The `agencies` table: profiles keyed by the owning account's user id.
 
-use astro_shared::AppError;
+use astro_shared::{AppError, accounts::ProfileMirror};
 use uuid::Uuid;
 
 use super::{AuditRow, Origin, Store, record_change};
@@ -124,5 +124,49 @@ impl Store {
         .await?;
         transaction.commit().await?;
         Ok(row)
+    }
+
+    /// Mirrors the accounts' login e-mail into their agencies, each only if its version is
+    /// greater than the one held (one conditional UPDATE: replays and reordered deliveries
+    /// change nothing). Answers how many agencies changed; accounts without an agency are not
+    /// written.
+    pub async fn mirror_agency_accounts(
+        &self,
+        mirrors: &[ProfileMirror],
+        origin: &Origin,
+    ) -> Result<u32, AppError> {
+        let ids: Vec<Uuid> = mirrors.iter().map(|mirror| mirror.user_id).collect();
+        let emails: Vec<&str> = mirrors.iter().map(|mirror| mirror.email.as_str()).collect();
+        let versions: Vec<i64> = mirrors.iter().map(|mirror| mirror.version).collect();
+        let mut transaction = self.pool.begin().await?;
+        let changed: Vec<(Uuid, String, i64)> = sqlx::query_as(
+            "UPDATE agencies AS a SET account_email = s.email, account_version = s.version, \
+             updated_at = now(), updated_service = $4, updated_user_id = $5, \
+             updated_trace_id = $6 \
+             FROM UNNEST($1::uuid[], $2::text[], $3::bigint[]) AS s(id, email, version) \
+             WHERE a.id = s.id AND a.account_version < s.version \
+             RETURNING a.id, a.account_email, a.account_version",
+        )
+        .bind(&ids)
+        .bind(&emails)
+        .bind(&versions)
+        .bind(origin.service)
+        .bind(origin.user_id.as_deref())
+        .bind(origin.trace_id())
+        .fetch_all(&mut *transaction)
+        .await?;
+        for (id, account_email, version) in &changed {
+            record_change(
+                &mut transaction,
+                origin,
+                "agency",
+                &id.to_string(),
+                "AGENCY_ACCOUNT_MIRRORED",
+                serde_json::json!({ "account_email": account_email, "account_version": version }),
+            )
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(u32::try_from(changed.len()).unwrap_or(u32::MAX))
     }
 }

@@ -2,19 +2,20 @@
 //! never exposes it); the acting party is the platform.
 
 use astro_proto::astrobookings::booking::v1::{
-    BatchGetLaunchRevenueRequest, BatchGetLaunchRevenueResponse, CompleteLaunchBookingsRequest,
-    CompleteLaunchBookingsResponse, ConfirmBookingPaymentRequest, ConfirmBookingPaymentResponse,
-    FailBookingPaymentRequest, FailBookingPaymentResponse, LaunchRevenue,
-    ListLaunchBookingsRequest, ListLaunchBookingsResponse, ListLaunchTravelersRequest,
-    ListLaunchTravelersResponse, ListVipTravelersRequest, ListVipTravelersResponse,
-    RecordRefundOutcomeRequest, RecordRefundOutcomeResponse, RefreshCatalogueEntriesRequest,
-    RefreshCatalogueEntriesResponse, RefundLaunchBookingsRequest, RefundLaunchBookingsResponse,
-    SyncCatalogueRequest, SyncCatalogueResponse,
-    booking_internal_service_server::BookingInternalService,
+    ApplyUserProfilesRequest, ApplyUserProfilesResponse, BatchGetLaunchRevenueRequest,
+    BatchGetLaunchRevenueResponse, CompleteLaunchBookingsRequest, CompleteLaunchBookingsResponse,
+    ConfirmBookingPaymentRequest, ConfirmBookingPaymentResponse, FailBookingPaymentRequest,
+    FailBookingPaymentResponse, LaunchRevenue, ListLaunchBookingsRequest,
+    ListLaunchBookingsResponse, ListLaunchTravelersRequest, ListLaunchTravelersResponse,
+    ListVipTravelersRequest, ListVipTravelersResponse, RecordRefundOutcomeRequest,
+    RecordRefundOutcomeResponse, RefreshCatalogueEntriesRequest, RefreshCatalogueEntriesResponse,
+    RefundLaunchBookingsRequest, RefundLaunchBookingsResponse, SyncCatalogueRequest,
+    SyncCatalogueResponse, booking_internal_service_server::BookingInternalService,
 };
 use std::collections::HashMap;
 
-use astro_shared::{AppError, convert::money, paging::QueryKey};
+use astro_proto::astrobookings::common::v1::Role;
+use astro_shared::{AppError, accounts::mirrors_of, convert::money, paging::QueryKey};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -50,6 +51,19 @@ fn launch_bookings_key(launch_id: Uuid, statuses: &[BookingStatus]) -> QueryKey 
 
 #[tonic::async_trait]
 impl BookingInternalService for BookingApi {
+    async fn apply_user_profiles(
+        &self,
+        request: Request<ApplyUserProfilesRequest>,
+    ) -> Result<Response<ApplyUserProfilesResponse>, Status> {
+        let batch = mirrors_of(Role::Traveler, &request.get_ref().profiles)?;
+        let applied = self.app.travelers.mirror_accounts(&batch.mirrors).await?;
+        let (applied, skipped) = batch.counts(applied);
+        Ok(Response::new(ApplyUserProfilesResponse {
+            applied,
+            skipped,
+        }))
+    }
+
     async fn list_launch_travelers(
         &self,
         request: Request<ListLaunchTravelersRequest>,

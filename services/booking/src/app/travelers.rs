@@ -4,7 +4,7 @@
 
 use astro_shared::{
     AppError,
-    accounts::{Accounts, NewAccount},
+    accounts::{Accounts, NewAccount, ProfileMirror},
     activity::ActivityLog,
     changes::Origin,
     paging::{Page, read_limit},
@@ -116,6 +116,14 @@ impl Travelers {
                 details,
                 &Origin::user(SERVICE_NAME, &traveler_id.to_string()),
             )
+            .await
+    }
+
+    /// ApplyUserProfiles: mirrors SystemDB's accounts into their traveler records; answers
+    /// how many changed.
+    pub async fn mirror_accounts(&self, mirrors: &[ProfileMirror]) -> Result<u32, AppError> {
+        self.store
+            .mirror_traveler_accounts(mirrors, &Origin::platform(SERVICE_NAME))
             .await
     }
 

@@ -2,6 +2,7 @@
 
 use astro_shared::{
     AppError,
+    accounts::ProfileMirror,
     changes::{AuditRow, Origin, record_change},
 };
 use uuid::Uuid;
@@ -70,6 +71,63 @@ impl Store {
     ) -> Result<TravelerRow, AppError> {
         self.write_traveler(id, name, email, Some(details), origin)
             .await
+    }
+
+    /// Mirrors the accounts' name and e-mail into their traveler records, each only if its
+    /// version is greater than the one held (one conditional upsert: replays and reordered
+    /// deliveries change nothing); a TRAVELER without a record gets one, its profile
+    /// incomplete. Answers how many records changed.
+    pub async fn mirror_traveler_accounts(
+        &self,
+        mirrors: &[ProfileMirror],
+        origin: &Origin,
+    ) -> Result<u32, AppError> {
+        let ids: Vec<Uuid> = mirrors.iter().map(|mirror| mirror.user_id).collect();
+        let names: Vec<&str> = mirrors.iter().map(|mirror| mirror.name.as_str()).collect();
+        let emails: Vec<&str> = mirrors.iter().map(|mirror| mirror.email.as_str()).collect();
+        let versions: Vec<i64> = mirrors.iter().map(|mirror| mirror.version).collect();
+        let mut transaction = self.pool().begin().await?;
+        let changed: Vec<(Uuid, bool, i64)> = sqlx::query_as(
+            "INSERT INTO travelers AS t (id, name, email, account_version, created_service, \
+                 created_user_id, created_trace_id, updated_service, updated_user_id, \
+                 updated_trace_id) \
+             SELECT s.id, left(s.name, 100), s.email, s.version, $5, $6, $7, $5, $6, $7 \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[]) \
+                 AS s(id, name, email, version) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, \
+                 account_version = EXCLUDED.account_version, updated_at = now(), \
+                 updated_service = EXCLUDED.updated_service, \
+                 updated_user_id = EXCLUDED.updated_user_id, \
+                 updated_trace_id = EXCLUDED.updated_trace_id \
+             WHERE t.account_version < EXCLUDED.account_version \
+             RETURNING t.id, (xmax = 0) AS inserted, t.account_version",
+        )
+        .bind(&ids)
+        .bind(&names)
+        .bind(&emails)
+        .bind(&versions)
+        .bind(origin.service)
+        .bind(origin.user_id.as_deref())
+        .bind(origin.trace_id())
+        .fetch_all(&mut *transaction)
+        .await?;
+        for (id, inserted, version) in &changed {
+            record_change(
+                &mut transaction,
+                origin,
+                "traveler",
+                &id.to_string(),
+                if *inserted {
+                    "TRAVELER_CREATED"
+                } else {
+                    "TRAVELER_ACCOUNT_MIRRORED"
+                },
+                serde_json::json!({ "account_version": version }),
+            )
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(u32::try_from(changed.len()).unwrap_or(u32::MAX))
     }
 
     async fn write_traveler(
