@@ -117,7 +117,8 @@ async fn the_gateway_forwards_rpcs_and_never_exposes_internal_services() {
     let mesh = mesh().await;
     let gateway = mesh.gateway_url();
 
-    // An RPC that no issue has built yet: forwarded to AgencyAPI, which says UNIMPLEMENTED.
+    // A public RPC with an empty request: forwarded to AgencyAPI, whose own validation answers
+    // (the gateway checks no fields).
     let public_rpc = "/astrobookings.agency.v1.AgencyService/RegisterAgency";
     for encoding in [Encoding::Binary, Encoding::Text] {
         let response = grpc_web::call(&gateway, public_rpc, &[], encoding, &[])
@@ -125,12 +126,12 @@ async fn the_gateway_forwards_rpcs_and_never_exposes_internal_services() {
             .expect("grpc-web call");
         assert_eq!(
             response.grpc_status,
-            Some(tonic::Code::Unimplemented as i32),
+            Some(tonic::Code::InvalidArgument as i32),
             "{response:?}"
         );
         assert_eq!(
             response.grpc_message.as_deref(),
-            Some("Not yet implemented"),
+            Some("agency_name: is required"),
             "{response:?}"
         );
     }
