@@ -279,6 +279,7 @@ pub struct Mesh {
     /// SystemAPI's way to NotifyAPI (see `Mesh::start`).
     _notify_relay: crate::forwarder::Relay,
     _booking_relay: crate::forwarder::Relay,
+    _agency_relay: crate::forwarder::Relay,
     servers: TestServers,
     pub database_url: String,
     pub system_db_name: String,
@@ -341,13 +342,16 @@ impl Mesh {
         }
         // Each process binds port 0 and is started after those it calls, so it is told their
         // addresses. SystemAPI and NotifyAPI call each other, and so do FinanceAPI and
-        // BookingAPI: the one started first is given a port of the harness's own, which relays
-        // to the other once it listens.
+        // BookingAPI, and SystemAPI (sync jobs) calls AgencyAPI and BookingAPI, which call it:
+        // the one started first is given a port of the harness's own, which relays to the
+        // other once it listens.
         let notify_relay = crate::forwarder::Relay::bind().await?;
         let booking_relay = crate::forwarder::Relay::bind().await?;
+        let agency_relay = crate::forwarder::Relay::bind().await?;
         let mut addresses: HashMap<Service, SocketAddr> = HashMap::from([
             (Service::Notify, notify_relay.address),
             (Service::Booking, booking_relay.address),
+            (Service::Agency, agency_relay.address),
         ]);
         let env_for = |service: Service,
                        addresses: &HashMap<Service, SocketAddr>|
@@ -384,6 +388,8 @@ impl Mesh {
                     set("ADMIN_EMAIL", &admin_email);
                     set("ADMIN_PASSWORD", &admin_password);
                     set("NOTIFY_URL", &url(Service::Notify));
+                    set("AGENCY_URL", &url(Service::Agency));
+                    set("BOOKING_URL", &url(Service::Booking));
                 }
                 Service::Agency => {
                     set("DATABASE_URL", &operations_db);
@@ -462,11 +468,13 @@ impl Mesh {
         }
         notify_relay.point_to(addresses[&Service::Notify]);
         booking_relay.point_to(addresses[&Service::Booking]);
+        agency_relay.point_to(addresses[&Service::Agency]);
         let mesh = Self {
             processes,
             envs,
             _notify_relay: notify_relay,
             _booking_relay: booking_relay,
+            _agency_relay: agency_relay,
             servers: servers.clone(),
             database_url,
             system_db_name,

@@ -40,11 +40,15 @@ use crate::{
         registration::Registration,
         relay::Relay,
         sessions::{SessionParts, Sessions},
+        sync_jobs::{SyncJobs, SyncWorker},
         tokens::Tokens,
     },
-    clients::notify::NotifyClient,
-    domain::{login_limits::LoginLimits, tokens::TokenLifetimes},
-    store::{AccountWrites, LogStore, LoginFailures, OutboxStore, RefreshTokenStore, UserStore},
+    clients::{notify::NotifyClient, sync::SyncTargets},
+    domain::{login_limits::LoginLimits, sync_jobs::JobPacing, tokens::TokenLifetimes},
+    store::{
+        AccountWrites, LogStore, LoginFailures, OutboxStore, RefreshTokenStore, SyncJobStore,
+        UserStore,
+    },
 };
 
 pub use domain::SERVICE_NAME;
@@ -81,6 +85,15 @@ pub struct Config {
     /// `ASTRO_SYSTEM_LOG_RETENTION_DAYS` (default 90): activity log entries older than this
     /// are deleted by SystemDB (TTL index).
     pub log_retention: Duration,
+    /// `ASTRO_SYSTEM_AGENCY_URL` and `ASTRO_SYSTEM_BOOKING_URL`: where the sync jobs mirror
+    /// profiles and rebuild the catalogue.
+    pub agency_url: String,
+    pub booking_url: String,
+    /// `ASTRO_SYSTEM_SYNC_LEASE_MS` (30 s: a job whose worker stopped fails this long after
+    /// its last renewal), `ASTRO_SYSTEM_SYNC_BATCH_SIZE` (200 items per batch, at most 1,000)
+    /// and `ASTRO_SYSTEM_SYNC_BATCH_PAUSE_MS` (0: how long a job rests between batches, to
+    /// spare the databases).
+    pub sync_pacing: JobPacing,
 }
 
 impl Config {
@@ -118,6 +131,13 @@ impl Config {
             notify_url: env.or("NOTIFY_URL", "http://127.0.0.1:50055".to_owned())?,
             service_auth: ServiceAuthConfig::from_env(&env)?,
             log_retention: log_retention(env.or("LOG_RETENTION_DAYS", 90)?)?,
+            agency_url: env.or("AGENCY_URL", "http://127.0.0.1:50052".to_owned())?,
+            booking_url: env.or("BOOKING_URL", "http://127.0.0.1:50053".to_owned())?,
+            sync_pacing: sync_pacing(
+                env.millis_or("SYNC_LEASE_MS", Duration::from_secs(30))?,
+                env.or("SYNC_BATCH_SIZE", 200)?,
+                env.millis_or("SYNC_BATCH_PAUSE_MS", Duration::ZERO)?,
+            )?,
         })
     }
 }
@@ -129,6 +149,24 @@ fn log_retention(days: u64) -> anyhow::Result<Duration> {
         "ASTRO_SYSTEM_LOG_RETENTION_DAYS must be 1 to 36500 days, not {days}"
     );
     Ok(Duration::from_secs(days * 24 * 3600))
+}
+
+/// A lease under a second would be lost to a slow SystemDB write; a batch over 1,000 is
+/// more than the services it calls take at once.
+fn sync_pacing(lease: Duration, batch_size: u32, pause: Duration) -> anyhow::Result<JobPacing> {
+    anyhow::ensure!(
+        lease >= Duration::from_secs(1),
+        "ASTRO_SYSTEM_SYNC_LEASE_MS must be at least 1000"
+    );
+    anyhow::ensure!(
+        (1..=1000).contains(&batch_size),
+        "ASTRO_SYSTEM_SYNC_BATCH_SIZE must be 1 to 1000, not {batch_size}"
+    );
+    Ok(JobPacing {
+        lease,
+        batch_size,
+        pause,
+    })
 }
 
 /// Connects (lazily) and binds. The returned future finishes once SystemDB and CacheDB answer,
@@ -179,7 +217,29 @@ pub async fn build(
         Duration::from_secs(5),
         MeshService::Notify,
     )?;
-    let relay = Relay::new(OutboxStore::new(&system_db), NotifyClient::new(notify));
+    let notify = NotifyClient::new(notify);
+    let relay = Relay::new(OutboxStore::new(&system_db), notify.clone());
+    let sync_store = SyncJobStore::new(&system_db);
+    let targets = SyncTargets::new(
+        credentials.identity.channel(
+            &config.agency_url,
+            Duration::from_secs(10),
+            MeshService::Agency,
+        )?,
+        credentials.identity.channel(
+            &config.booking_url,
+            Duration::from_secs(10),
+            MeshService::Booking,
+        )?,
+    );
+    let sync_worker = SyncWorker::new(
+        sync_store.clone(),
+        users.clone(),
+        targets,
+        notify,
+        config.sync_pacing,
+        activity.clone(),
+    );
 
     let verifier = Arc::new(TokenVerifier::local(&jwks, Some(denylist.clone())));
     let auth = AuthLayer::new(
@@ -195,10 +255,11 @@ pub async fn build(
         sessions,
         admin,
         directory: Directory::new(users),
-        logs: Logs::new(log_store, activity),
+        logs: Logs::new(log_store, activity.clone()),
         ingest,
         jwks,
         tokens: Tokens::new(verifier, denylist),
+        sync_jobs: SyncJobs::new(sync_store.clone(), activity),
     });
     let max_message_bytes = config.server.max_message_bytes;
     let server = GrpcServer::new(config.server, auth)
@@ -219,6 +280,10 @@ pub async fn build(
             store::ensure_indexes(&system_db)
         })
         .await;
+        db::retry_until_ready("SystemDB indexes", "sync_jobs", || {
+            sync_store.ensure_indexes()
+        })
+        .await;
         db::retry_until_ready("SystemDB indexes", "activity_logs", || {
             store::logs::ensure_indexes(&system_db, log_retention)
         })
@@ -230,6 +295,7 @@ pub async fn build(
             .await;
         }
         tokio::spawn(relay.run());
+        tokio::spawn(sync_worker.run());
     };
     Ok((server, ready))
 }

@@ -29,6 +29,7 @@ mod notify;
 mod paging;
 mod profile_mirror;
 mod security;
+mod sync_jobs;
 mod system_auth;
 mod system_internal;
 mod trace_context;

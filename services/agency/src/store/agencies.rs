@@ -127,8 +127,9 @@ impl Store {
     }
 
     /// Mirrors the accounts' login e-mail into their agencies, each only if its version is
-    /// greater than the one held (one conditional UPDATE: replays and reordered deliveries
-    /// change nothing). Answers how many agencies changed; accounts without an agency are not
+    /// greater than the one held, or equal with another e-mail (a record changed behind
+    /// SystemDB's back, repaired by the sync job). One conditional UPDATE: replays and
+    /// reordered deliveries change nothing. Answers how many agencies changed; accounts without an agency are not
     /// written.
     pub async fn mirror_agency_accounts(
         &self,
@@ -144,7 +145,8 @@ impl Store {
              updated_at = now(), updated_service = $4, updated_user_id = $5, \
              updated_trace_id = $6 \
              FROM UNNEST($1::uuid[], $2::text[], $3::bigint[]) AS s(id, email, version) \
-             WHERE a.id = s.id AND a.account_version < s.version \
+             WHERE a.id = s.id AND (a.account_version < s.version \
+                 OR (a.account_version = s.version AND a.account_email <> s.email)) \
              RETURNING a.id, a.account_email, a.account_version",
         )
         .bind(&ids)

@@ -294,6 +294,7 @@ pub fn sync_response(batch: &SyncBatch) -> SyncCatalogueResponse {
         items_failed: 0,
         errors: Vec::new(),
         next_page_token: batch.next_page_token.clone(),
+        items_changed: i32::try_from(batch.items_changed).unwrap_or(i32::MAX),
     }
 }
 

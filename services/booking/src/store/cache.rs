@@ -37,16 +37,24 @@ use crate::domain::catalogue::{Entry, LaunchKey};
 /// Upserts (entry JSON) or removes (empty JSON) launches read at `ARGV[1]`, each only if no
 /// later read of it was written already and no rebuild read it later.
 /// KEYS: entries, slugs, stamps, floor, version. ARGV: read time, then (id, json) pairs.
+/// Returns how many entries it wrote or removed that differed from what CacheDB held, the read
+/// time (`refreshed_at_us`, the last field) aside.
 const APPLY: &str = r"
+local function content(json)
+  -- \34 is a double quote.
+  return (string.gsub(json or '', ',\34refreshed_at_us\34:%-?%d+}$', '}'))
+end
 local at = tonumber(ARGV[1])
 local floor = tonumber(redis.call('GET', KEYS[4]) or '-1')
 if at < floor then return 0 end
 local applied = 0
+local changed = 0
 for i = 2, #ARGV, 2 do
   local id, json = ARGV[i], ARGV[i + 1]
   local stamp = tonumber(redis.call('HGET', KEYS[3], id) or '-1')
   if at >= stamp then
     local old = redis.call('HGET', KEYS[1], id)
+    if content(old) ~= content(json) then changed = changed + 1 end
     if old then
       local slug = cjson.decode(old)['slug']
       if redis.call('HGET', KEYS[2], slug) == id then redis.call('HDEL', KEYS[2], slug) end
@@ -62,7 +70,7 @@ for i = 2, #ARGV, 2 do
   end
 end
 if applied > 0 then redis.call('INCR', KEYS[5]) end
-return applied
+return changed
 ";
 
 /// Ends a complete rebuild that read everything at `ARGV[1]`: removes what it did not see (read
@@ -129,6 +137,7 @@ struct Stored {
     status: String,
     capacity: i32,
     seats_available: i32,
+    /// Last: APPLY compares entries without it, by cutting it off the end.
     refreshed_at_us: i64,
 }
 
@@ -281,9 +290,10 @@ impl Cache {
     }
 
     /// Writes `changes`, all read from OperationsDB at `read_at`; a launch CacheDB already holds
-    /// a later read of is left alone.
-    pub async fn apply(&self, read_at: DateTime<Utc>, changes: &[Change<'_>]) -> AppResult<()> {
+    /// a later read of is left alone. Answers how many entries differed from what CacheDB held.
+    pub async fn apply(&self, read_at: DateTime<Utc>, changes: &[Change<'_>]) -> AppResult<u32> {
         let keys = &self.keys;
+        let mut changed: i64 = 0;
         for chunk in changes.chunks(CHUNK) {
             let mut args: Vec<Value> = Vec::with_capacity(1 + 2 * chunk.len());
             args.push(micros(read_at).into());
@@ -294,20 +304,21 @@ impl Cache {
                     None => "".into(),
                 });
             }
-            self.eval(
-                APPLY,
-                &[
-                    &keys.entries,
-                    &keys.slugs,
-                    &keys.stamps,
-                    &keys.floor,
-                    &keys.version,
-                ],
-                args,
-            )
-            .await?;
+            changed += self
+                .eval(
+                    APPLY,
+                    &[
+                        &keys.entries,
+                        &keys.slugs,
+                        &keys.stamps,
+                        &keys.floor,
+                        &keys.version,
+                    ],
+                    args,
+                )
+                .await?;
         }
-        Ok(())
+        Ok(u32::try_from(changed).unwrap_or(u32::MAX))
     }
 
     /// Completes a rebuild that read everything at `read_at` (see [`SWEEP`]); returns how many

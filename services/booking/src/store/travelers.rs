@@ -74,8 +74,9 @@ impl Store {
     }
 
     /// Mirrors the accounts' name and e-mail into their traveler records, each only if its
-    /// version is greater than the one held (one conditional upsert: replays and reordered
-    /// deliveries change nothing); a TRAVELER without a record gets one, its profile
+    /// version is greater than the one held, or equal with another name or e-mail (a record
+    /// changed behind SystemDB's back, repaired by the sync job). One conditional upsert:
+    /// replays and reordered deliveries change nothing; a TRAVELER without a record gets one, its profile
     /// incomplete. Answers how many records changed.
     pub async fn mirror_traveler_accounts(
         &self,
@@ -100,6 +101,8 @@ impl Store {
                  updated_user_id = EXCLUDED.updated_user_id, \
                  updated_trace_id = EXCLUDED.updated_trace_id \
              WHERE t.account_version < EXCLUDED.account_version \
+                 OR (t.account_version = EXCLUDED.account_version \
+                     AND (t.name, t.email) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.email)) \
              RETURNING t.id, (xmax = 0) AS inserted, t.account_version",
         )
         .bind(&ids)

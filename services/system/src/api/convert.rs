@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use astro_proto::astrobookings::{
-    common::v1::{Contact, SortOrder},
+    common::v1::{Contact, Origin, SortOrder},
     system::v1::{
-        ExportLogsRequest, ExportLogsResponse, Jwk, ListLogsRequest, LogEntry, TokenPair, User,
+        self as proto, ExportLogsRequest, ExportLogsResponse, Jwk, ListLogsRequest,
+        ListSyncJobsRequest, LogEntry, SyncDataSet, SyncJobState, TokenPair, User,
     },
 };
 use astro_shared::{AppError, convert::timestamp, paging::sort_descending};
@@ -17,11 +18,101 @@ use crate::{
         logs::{EncodeLine, ExportChunk, ExportFormat},
     },
     domain::{
+        SERVICE_NAME,
         accounts::Account,
         logs::{LogFilter, LogRecord, Order, RawEntry, RawFilter},
+        sync_jobs::{DataSet, JobFilter, JobState, SyncJob, requested_data_sets},
         tokens::IssuedTokens,
     },
 };
+
+/// A job as IT sees it.
+pub fn sync_job(job: &SyncJob) -> proto::SyncJob {
+    proto::SyncJob {
+        id: job.id.clone(),
+        data_set: data_set_enum(job.data_set).into(),
+        state: match job.state {
+            JobState::Queued => SyncJobState::Queued,
+            JobState::Running => SyncJobState::Running,
+            JobState::Succeeded => SyncJobState::Succeeded,
+            JobState::Failed => SyncJobState::Failed,
+        }
+        .into(),
+        requested: Some(Origin {
+            service: SERVICE_NAME.to_owned(),
+            user_id: job.requested_by.clone(),
+            trace_id: astro_shared::changes::trace_id_of(&job.traceparent)
+                .unwrap_or_default()
+                .to_owned(),
+            time: Some(timestamp(job.requested_at)),
+        }),
+        started_at: job.started_at.map(timestamp),
+        finished_at: job.finished_at.map(timestamp),
+        percent_done: job.percent_done(),
+        items_total: job.items_total,
+        items_processed: job.items_processed,
+        items_failed: job.items_failed,
+        errors: job
+            .errors
+            .iter()
+            .map(|error| proto::SyncJobError {
+                item_id: error.item_id.clone(),
+                message: error.message.clone(),
+                time: Some(timestamp(error.time)),
+            })
+            .collect(),
+        failure_message: job.failure_message.clone(),
+        items_changed: job.items_changed,
+    }
+}
+
+fn data_set_enum(data_set: DataSet) -> SyncDataSet {
+    match data_set {
+        DataSet::Catalogue => SyncDataSet::Catalogue,
+        DataSet::UserProfiles => SyncDataSet::UserProfiles,
+    }
+}
+
+/// A data set of a request; `None` for UNSPECIFIED and unknown values.
+fn data_set(raw: i32) -> Option<DataSet> {
+    match SyncDataSet::try_from(raw) {
+        Ok(SyncDataSet::Catalogue) => Some(DataSet::Catalogue),
+        Ok(SyncDataSet::UserProfiles) => Some(DataSet::UserProfiles),
+        Ok(SyncDataSet::Unspecified) | Err(_) => None,
+    }
+}
+
+/// StartSyncJob's data sets: each once, none meaning all.
+pub fn start_data_sets(raw: &[i32]) -> Result<Vec<DataSet>, AppError> {
+    let requested: Vec<Option<DataSet>> = raw.iter().map(|&raw| data_set(raw)).collect();
+    requested_data_sets(&requested)
+}
+
+/// ListSyncJobs' filter.
+pub fn job_filter(request: &ListSyncJobsRequest) -> Result<JobFilter, AppError> {
+    let data_set = match request.data_set {
+        0 => None,
+        raw => {
+            Some(data_set(raw).ok_or_else(|| AppError::invalid("data_set", "unknown data set"))?)
+        }
+    };
+    let mut states = Vec::new();
+    for &raw in &request.states {
+        let state = match SyncJobState::try_from(raw) {
+            Ok(SyncJobState::Queued) => JobState::Queued,
+            Ok(SyncJobState::Running) => JobState::Running,
+            Ok(SyncJobState::Succeeded) => JobState::Succeeded,
+            Ok(SyncJobState::Failed) => JobState::Failed,
+            Ok(SyncJobState::Unspecified) | Err(_) => {
+                return Err(AppError::invalid("states", "holds an unknown job state"));
+            }
+        };
+        if !states.contains(&state) {
+            states.push(state);
+        }
+    }
+    Ok(JobFilter { data_set, states })
+}
 
 /// The contract's view of an account: never the password hash or the confirmation token.
 pub fn user(account: &Account) -> User {

@@ -10,11 +10,13 @@ use astro_proto::astrobookings::system::v1::{
     ChangePasswordRequest, ChangePasswordResponse, ConfirmEmailRequest, ConfirmEmailResponse,
     CreateEmployeeRequest, CreateEmployeeResponse, DisableUserRequest, DisableUserResponse,
     EnableUserRequest, EnableUserResponse, ExportLogsRequest, ExportLogsResponse,
-    GetCurrentUserRequest, GetCurrentUserResponse, GetJwksRequest, GetJwksResponse, Jwk,
-    ListEmployeesRequest, ListEmployeesResponse, ListLogsRequest, ListLogsResponse,
-    ListUsersRequest, ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest,
-    LogoutResponse, RefreshTokensRequest, RefreshTokensResponse, RegisterRequest, RegisterResponse,
-    UpdateCurrentUserRequest, UpdateCurrentUserResponse, system_service_server::SystemService,
+    GetCurrentUserRequest, GetCurrentUserResponse, GetJwksRequest, GetJwksResponse,
+    GetSyncJobRequest, GetSyncJobResponse, Jwk, ListEmployeesRequest, ListEmployeesResponse,
+    ListLogsRequest, ListLogsResponse, ListSyncJobsRequest, ListSyncJobsResponse, ListUsersRequest,
+    ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
+    RefreshTokensRequest, RefreshTokensResponse, RegisterRequest, RegisterResponse,
+    StartSyncJobRequest, StartSyncJobResponse, UpdateCurrentUserRequest, UpdateCurrentUserResponse,
+    WatchSyncJobRequest, WatchSyncJobResponse, system_service_server::SystemService,
 };
 use astro_shared::{auth::caller, telemetry::current_traceparent};
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -28,12 +30,14 @@ use crate::{
         logs::{LogIngest, Logs},
         registration::Registration,
         sessions::Sessions,
+        sync_jobs::SyncJobs,
         tokens::Tokens,
     },
     domain::accounts::{
         NewAccount, UserFilter, employee_listing_roles, employee_role, self_registration_role,
         user_listing_roles, user_query,
     },
+    domain::sync_jobs::parse_job_id,
 };
 use convert::LogQuery as _;
 
@@ -52,6 +56,8 @@ pub struct State {
     pub jwks: Vec<Jwk>,
     /// ValidateToken for the mesh.
     pub tokens: Tokens,
+    /// IT's synchronization jobs.
+    pub sync_jobs: SyncJobs,
 }
 
 /// Serves both the public `SystemService` and the internal `SystemInternalService`.
@@ -338,5 +344,67 @@ impl SystemService for SystemApi {
             .map_err(Status::from)
             .boxed();
         Ok(Response::new(chunks))
+    }
+
+    async fn start_sync_job(
+        &self,
+        request: Request<StartSyncJobRequest>,
+    ) -> Result<Response<StartSyncJobResponse>, Status> {
+        let it = caller(&request)?.clone();
+        let data_sets = convert::start_data_sets(&request.get_ref().data_sets)?;
+        let started = self
+            .state
+            .sync_jobs
+            .start(&it, &data_sets, &current_traceparent())
+            .await?;
+        Ok(Response::new(StartSyncJobResponse {
+            started_jobs: started.started.iter().map(convert::sync_job).collect(),
+            running_jobs: started.running.iter().map(convert::sync_job).collect(),
+        }))
+    }
+
+    async fn list_sync_jobs(
+        &self,
+        request: Request<ListSyncJobsRequest>,
+    ) -> Result<Response<ListSyncJobsResponse>, Status> {
+        let input = request.into_inner();
+        let filter = convert::job_filter(&input)?;
+        let page = self
+            .state
+            .sync_jobs
+            .list(&filter, &input.page_token, input.page_size)
+            .await?;
+        Ok(Response::new(ListSyncJobsResponse {
+            jobs: page.items.iter().map(convert::sync_job).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn get_sync_job(
+        &self,
+        request: Request<GetSyncJobRequest>,
+    ) -> Result<Response<GetSyncJobResponse>, Status> {
+        let id = parse_job_id(&request.get_ref().id)?;
+        let job = self.state.sync_jobs.get(&id).await?;
+        Ok(Response::new(GetSyncJobResponse {
+            job: Some(convert::sync_job(&job)),
+        }))
+    }
+
+    async fn watch_sync_job(
+        &self,
+        request: Request<WatchSyncJobRequest>,
+    ) -> Result<Response<BoxStream<WatchSyncJobResponse>>, Status> {
+        let updates = self
+            .state
+            .sync_jobs
+            .watch(&parse_job_id(&request.get_ref().id)?)
+            .await?
+            .map_ok(|job| WatchSyncJobResponse {
+                job: Some(convert::sync_job(&job)),
+            })
+            .map_err(Status::from)
+            .boxed();
+        Ok(Response::new(updates))
     }
 }

@@ -10,6 +10,7 @@ pub mod passwords;
 pub mod registration;
 pub mod relay;
 pub mod sessions;
+pub mod sync_jobs;
 pub mod tokens;
 
 /// Where a request came from, for rate limits and logs.

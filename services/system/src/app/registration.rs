@@ -142,6 +142,7 @@ impl Registration {
             last_login_at: None,
             disabled_at: None,
             registration_key: registration_key.clone(),
+            profile_version: 1,
         };
         let mut data = BTreeMap::from([("role".to_owned(), account.role_name().to_owned())]);
         if let Some(token) = confirmation_token {
@@ -334,6 +335,7 @@ impl Registration {
             last_login_at: None,
             disabled_at: None,
             registration_key: None,
+            profile_version: 1,
         };
         match self.users.insert(&admin).await {
             // Another replica created it first: fine.

@@ -2,3 +2,4 @@
 //! into that service's contract and its answers into `AppError`.
 
 pub mod notify;
+pub mod sync;

@@ -5,7 +5,7 @@ use astro_proto::astrobookings::{
     common::v1::{Contact, Origin, Role},
     notify::v1::{
         EnqueueNotificationRequest, NotificationEventType, NotificationSubject,
-        notify_internal_service_client::NotifyInternalServiceClient,
+        PublishEventRequest, notify_internal_service_client::NotifyInternalServiceClient,
     },
 };
 use astro_shared::{
@@ -13,7 +13,7 @@ use astro_shared::{
     grpc_client::TracedChannel,
 };
 
-use crate::domain::{SERVICE_NAME, outbox::OutboxEvent};
+use crate::domain::{SERVICE_NAME, outbox::OutboxEvent, sync_jobs::SyncJob};
 
 #[derive(Clone)]
 pub struct NotifyClient {
@@ -36,6 +36,44 @@ impl NotifyClient {
             .await
             .map(drop)
             .map_err(AppError::from)
+    }
+
+    /// Publishes SYNC_JOB_FAILED for a failed job, so that every IT employee is told. The
+    /// job id is the event id: NotifyAPI takes a repeat as the same event.
+    pub async fn publish_sync_job_failed(&self, job: &SyncJob) -> Result<(), AppError> {
+        self.client
+            .clone()
+            .publish_event(sync_job_failed(job))
+            .await
+            .map(drop)
+            .map_err(AppError::from)
+    }
+}
+
+fn sync_job_failed(job: &SyncJob) -> PublishEventRequest {
+    let occurred_at = job.finished_at.unwrap_or(job.requested_at);
+    PublishEventRequest {
+        event_id: job.id.clone(),
+        event_type: NotificationEventType::SyncJobFailed.into(),
+        occurred_at: Some(timestamp(occurred_at)),
+        subject: Some(NotificationSubject {
+            sync_job_id: job.id.clone(),
+            ..NotificationSubject::default()
+        }),
+        data: [
+            ("data_set".to_owned(), job.data_set.name().to_owned()),
+            ("failure_message".to_owned(), job.failure_message.clone()),
+        ]
+        .into_iter()
+        .collect(),
+        priority: 0,
+        trace_context: job.traceparent.clone(),
+        origin: Some(Origin {
+            service: SERVICE_NAME.to_owned(),
+            user_id: job.requested_by.clone(),
+            trace_id: trace_id_of(&job.traceparent).unwrap_or_default().to_owned(),
+            time: Some(timestamp(occurred_at)),
+        }),
     }
 }
 

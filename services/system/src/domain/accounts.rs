@@ -29,6 +29,9 @@ pub struct Account {
     /// The idempotency key of the CreateAccount call that made the account; `None` for
     /// self-registrations, employees and the first ADMIN.
     pub registration_key: Option<String>,
+    /// Raised by every change of what OperationsDB mirrors (name, e-mail, role, disabled), so
+    /// receivers of the account's snapshots keep the newest one; 1 for a new account.
+    pub profile_version: i64,
 }
 
 impl Account {

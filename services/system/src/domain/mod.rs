@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod login_limits;
 pub mod logs;
 pub mod outbox;
+pub mod sync_jobs;
 pub mod tokens;
 
 use std::time::Duration;

@@ -103,6 +103,7 @@ mod tests {
             last_login_at: None,
             disabled_at: None,
             registration_key: None,
+            profile_version: 1,
         };
         let claims = access_claims(
             &account,

@@ -10,6 +10,7 @@ pub mod login_failures;
 pub mod logs;
 pub mod outbox;
 pub mod refresh_tokens;
+pub mod sync_jobs;
 pub mod users;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,7 @@ pub use login_failures::LoginFailures;
 pub use logs::LogStore;
 pub use outbox::OutboxStore;
 pub use refresh_tokens::RefreshTokenStore;
+pub use sync_jobs::SyncJobStore;
 pub use users::UserStore;
 
 use outbox::OutboxEntry;

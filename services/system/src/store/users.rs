@@ -43,6 +43,10 @@ pub(super) struct UserDocument {
     /// absent, so the partial unique index covers only accounts that have one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     registration_key: Option<String>,
+    /// Absent in accounts written before versions were kept: read as 0, below every snapshot
+    /// version sent (at least 1).
+    #[serde(default)]
+    profile_version: i64,
 }
 
 impl From<&Account> for UserDocument {
@@ -60,6 +64,7 @@ impl From<&Account> for UserDocument {
             last_login_at: account.last_login_at.map(bson_time),
             disabled_at: account.disabled_at.map(bson_time),
             registration_key: account.registration_key.clone(),
+            profile_version: account.profile_version,
         }
     }
 }
@@ -79,6 +84,7 @@ impl From<UserDocument> for Account {
             last_login_at: document.last_login_at.map(domain_time),
             disabled_at: document.disabled_at.map(domain_time),
             registration_key: document.registration_key,
+            profile_version: document.profile_version,
         }
     }
 }
@@ -178,7 +184,10 @@ impl UserStore {
     pub async fn set_name(&self, id: &str, name: &str) -> Result<Option<Account>, AppError> {
         let updated = self
             .users
-            .find_one_and_update(doc! { "_id": id }, doc! { "$set": { "name": name } })
+            .find_one_and_update(
+                doc! { "_id": id },
+                doc! { "$set": { "name": name }, "$inc": { "profile_version": 1 } },
+            )
             .return_document(ReturnDocument::After)
             .await?;
         Ok(updated.map(Account::from))
@@ -213,7 +222,10 @@ impl UserStore {
             .users
             .find_one_and_update(
                 doc! { "_id": id },
-                doc! { "$set": { "disabled": disabled, "disabled_at": disabled_at } },
+                doc! {
+                    "$set": { "disabled": disabled, "disabled_at": disabled_at },
+                    "$inc": { "profile_version": 1 },
+                },
             )
             .return_document(ReturnDocument::After)
             .await?;
@@ -231,6 +243,32 @@ impl UserStore {
             .return_document(ReturnDocument::After)
             .await?;
         Ok(updated.map(Account::from))
+    }
+
+    /// Up to `limit` accounts in id order after `after` (the USER_PROFILES sync job's walk),
+    /// and, for the first page, how many accounts there are.
+    pub async fn walk(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<Account>, Option<u64>), AppError> {
+        let (query, total) = match after {
+            Some(after) => (doc! { "_id": { "$gt": after } }, None),
+            None => (doc! {}, Some(self.users.count_documents(doc! {}).await?)),
+        };
+        let options = FindOptions::builder()
+            .sort(doc! { "_id": 1 })
+            .limit(limit)
+            .build();
+        let users = self
+            .users
+            .find(query)
+            .with_options(options)
+            .await?
+            .map_ok(Account::from)
+            .try_collect()
+            .await?;
+        Ok((users, total))
     }
 
     /// Up to `limit` accounts matching `filter`, newest first, and how many match in all;

@@ -46,6 +46,8 @@ pub struct Catalogue {
 pub struct SyncBatch {
     pub items_total: i64,
     pub items_processed: u32,
+    /// Entries written or removed because CacheDB differed.
+    pub items_changed: u32,
     /// Empty when the job is done.
     pub next_page_token: String,
 }
@@ -219,7 +221,7 @@ impl Catalogue {
                 )
             })
             .collect();
-        self.cache.apply(read.at, &changes).await?;
+        let mut items_changed = self.cache.apply(read.at, &changes).await?;
         let items_processed = u32::try_from(changes.len()).unwrap_or(u32::MAX);
         let next_page_token = match read.entries.last() {
             Some(last) if items_processed >= batch_size => page.key.token(&SyncPosition {
@@ -230,13 +232,14 @@ impl Catalogue {
             _ => {
                 // Every launch that existed when the job started was written by some batch
                 // since, so what is older than the start is gone from OperationsDB.
-                self.cache.sweep(started).await?;
+                items_changed = items_changed.saturating_add(self.cache.sweep(started).await?);
                 String::new()
             }
         };
         Ok(SyncBatch {
             items_total,
             items_processed,
+            items_changed,
             next_page_token,
         })
     }
