@@ -243,6 +243,27 @@ pub async fn mesh_with_catcher(extra: &[(&str, &str)]) -> (mail::MailCatcher, Me
     (catcher, mesh_with(extra_env).await)
 }
 
+/// A connection to the test servers' Redis, where every mesh's CacheDB lives (under its
+/// `redis_key_prefix`).
+pub async fn redis() -> fred::clients::Client {
+    use fred::prelude::ClientLike as _;
+    let client = fred::types::Builder::from_config(
+        fred::prelude::Config::from_url(&TestServers::from_env().redis_url).expect("Redis URL"),
+    )
+    .build()
+    .expect("Redis client");
+    client.init().await.expect("Redis connects");
+    client
+}
+
+/// The mesh's SystemDB, for tests that look at or change what SystemAPI stored.
+pub async fn system_db(mesh: &Mesh) -> mongodb::Database {
+    mongodb::Client::with_uri_str(&TestServers::from_env().mongo_url)
+        .await
+        .expect("SystemDB client")
+        .database(&mesh.system_db_name)
+}
+
 /// Polls until `check` returns true or `timeout` passes; returns whether it did.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where

@@ -177,21 +177,9 @@ where
     latency
 }
 
-/// A connection to the test servers' Redis, where the mesh's CacheDB lives.
-async fn redis() -> fred::clients::Client {
-    let url = std::env::var("ASTRO_TEST_REDIS_URL").expect("ASTRO_TEST_REDIS_URL");
-    let client = fred::types::Builder::from_config(
-        fred::prelude::Config::from_url(&url).expect("Redis URL"),
-    )
-    .build()
-    .expect("Redis client");
-    client.init().await.expect("Redis connects");
-    client
-}
-
 /// The catalogue entries CacheDB holds for the mesh, launch id → stored JSON.
 async fn cached_entries(mesh: &Mesh) -> HashMap<String, serde_json::Value> {
-    let client = redis().await;
+    let client = astro_e2e::redis().await;
     let stored: HashMap<String, String> = client
         .hgetall(format!("{}catalogue:entries", mesh.redis_key_prefix))
         .await
@@ -205,7 +193,7 @@ async fn cached_entries(mesh: &Mesh) -> HashMap<String, serde_json::Value> {
 
 /// Overwrites one catalogue entry in CacheDB, as if it had been written so.
 async fn set_cached_entry(mesh: &Mesh, id: &str, entry: &serde_json::Value) {
-    let client = redis().await;
+    let client = astro_e2e::redis().await;
     let _: i64 = client
         .hset(
             format!("{}catalogue:entries", mesh.redis_key_prefix),

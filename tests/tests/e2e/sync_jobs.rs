@@ -121,13 +121,6 @@ async fn operations_db(mesh: &Mesh) -> sqlx::PgPool {
         .expect("OperationsDB of the mesh")
 }
 
-async fn system_db(mesh: &Mesh) -> mongodb::Database {
-    mongodb::Client::with_uri_str(&astro_e2e::TestServers::from_env().mongo_url)
-        .await
-        .expect("SystemDB client")
-        .database(&mesh.system_db_name)
-}
-
 #[tokio::test]
 async fn a_profile_job_repairs_exactly_what_disagrees_and_a_second_changes_nothing() {
     let mesh = mesh_with(HashMap::from([(
@@ -142,7 +135,7 @@ async fn a_profile_job_repairs_exactly_what_disagrees_and_a_second_changes_nothi
     let edited = fixtures::traveler(gateway, "drift-edited").await;
     let untouched = fixtures::traveler(gateway, "drift-untouched").await;
     let db = operations_db(&mesh).await;
-    let users = system_db(&mesh)
+    let users = astro_e2e::system_db(&mesh)
         .await
         .collection::<mongodb::bson::Document>("users");
     let accounts = users
@@ -226,19 +219,8 @@ async fn a_profile_job_repairs_exactly_what_disagrees_and_a_second_changes_nothi
     assert!(!listed.next_page_token.is_empty());
 }
 
-async fn redis() -> fred::clients::Client {
-    let url = astro_e2e::TestServers::from_env().redis_url;
-    let client = fred::types::Builder::from_config(
-        fred::prelude::Config::from_url(&url).expect("Redis URL"),
-    )
-    .build()
-    .expect("Redis client");
-    client.init().await.expect("Redis connects");
-    client
-}
-
 async fn cached_launches(mesh: &Mesh) -> i64 {
-    let client = redis().await;
+    let client = astro_e2e::redis().await;
     let count: i64 = client
         .hlen(format!("{}catalogue:entries", mesh.redis_key_prefix))
         .await
@@ -269,7 +251,7 @@ async fn a_catalogue_job_rebuilds_the_entries_cachedb_lost() {
 
     // CacheDB loses the entries. The marker that the catalogue was built stays, so BookingAPI
     // does not notice on its own before its periodic rebuild, a minute after its first.
-    let client = redis().await;
+    let client = astro_e2e::redis().await;
     let _: i64 = client
         .del(vec![
             format!("{}catalogue:entries", mesh.redis_key_prefix),

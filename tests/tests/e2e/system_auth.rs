@@ -5,7 +5,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use astro_e2e::{
-    Mesh, Service, TestServers,
+    Service,
     accounts::{
         PASSWORD, access_token, login, refresh_token, register_and_login, system_client,
         unique_email, with_token,
@@ -55,14 +55,6 @@ fn patched(base: &serde_json::Value, changes: serde_json::Value) -> serde_json::
         }
     }
     claims
-}
-
-async fn system_db(mesh: &Mesh) -> mongodb::Database {
-    let servers = TestServers::from_env();
-    mongodb::Client::with_uri_str(&servers.mongo_url)
-        .await
-        .expect("SystemDB client")
-        .database(&mesh.system_db_name)
 }
 
 #[tokio::test]
@@ -199,7 +191,7 @@ async fn every_stored_password_hash_is_argon2id_at_owasp_cost() {
     register_and_login(&mut system, "hash-a", Role::Traveler).await;
     register_and_login(&mut system, "hash-b", Role::Agency).await;
 
-    let users: Vec<Document> = system_db(&mesh)
+    let users: Vec<Document> = astro_e2e::system_db(&mesh)
         .await
         .collection::<Document>("users")
         .find(doc! {})
@@ -627,7 +619,9 @@ async fn registration_queues_exactly_one_confirmation_email_in_notify_even_if_re
     let mesh = mesh().await;
     let mut system = system_client(mesh.address(Service::Gateway));
     let (user, _) = register_and_login(&mut system, "outbox", Role::Traveler).await;
-    let outbox = system_db(&mesh).await.collection::<Document>("outbox");
+    let outbox = astro_e2e::system_db(&mesh)
+        .await
+        .collection::<Document>("outbox");
 
     let entry = outbox
         .find_one(doc! { "recipient_user_id": &user.id })
@@ -669,7 +663,7 @@ async fn registration_queues_exactly_one_confirmation_email_in_notify_even_if_re
     .await;
     assert!(delivered, "the relay delivered the entry to NotifyAPI");
     let event_id = entry.get_str("_id").expect("event id").to_owned();
-    let notifications = system_db(&mesh)
+    let notifications = astro_e2e::system_db(&mesh)
         .await
         .collection::<Document>("notifications");
     let queued = notifications

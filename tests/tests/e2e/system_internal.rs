@@ -8,7 +8,7 @@ use astro_shared::grpc_client::TracedChannel;
 use std::time::Duration;
 
 use astro_e2e::{
-    Mesh, Service, TestServers,
+    Mesh, Service,
     accounts::{PASSWORD, access_token, login, system_client, unique_email, with_token},
     eventually, mesh,
 };
@@ -33,14 +33,6 @@ fn internal(mesh: &Mesh) -> Internal {
 
 fn internal_as(mesh: &Mesh, caller: Service) -> Internal {
     SystemInternalServiceClient::new(mesh.internal_channel(Service::System, caller))
-}
-
-async fn system_db(mesh: &Mesh) -> mongodb::Database {
-    let servers = TestServers::from_env();
-    mongodb::Client::with_uri_str(&servers.mongo_url)
-        .await
-        .expect("SystemDB client")
-        .database(&mesh.system_db_name)
 }
 
 fn request(key: &str, email: &str, role: Role) -> CreateAccountRequest {
@@ -89,7 +81,7 @@ async fn a_created_account_logs_in_and_its_confirmation_email_is_relayed() {
     assert!(!user.email_confirmed, "like a self-registration");
     assert!(user.last_login_at.is_none());
 
-    let database = system_db(&mesh).await;
+    let database = astro_e2e::system_db(&mesh).await;
     let stored = database
         .collection::<Document>("users")
         .find_one(doc! { "_id": &user.id })
@@ -202,7 +194,7 @@ async fn retries_with_one_key_make_one_account_even_when_concurrent() {
         .map(|answer| answer.user.as_ref().expect("user").id.clone())
         .collect();
     assert_eq!(ids.len(), 1, "one account id for all: {ids:?}");
-    let database = system_db(&mesh).await;
+    let database = astro_e2e::system_db(&mesh).await;
     assert_eq!(
         database
             .collection::<Document>("users")
@@ -324,7 +316,9 @@ async fn delete_account_undoes_a_fresh_account_and_cancels_its_email() {
     assert_eq!(missing.code(), Code::NotFound);
 
     // Its confirmation e-mail is cancelled and never relayed.
-    let outbox = system_db(&mesh).await.collection::<Document>("outbox");
+    let outbox = astro_e2e::system_db(&mesh)
+        .await
+        .collection::<Document>("outbox");
     let entry = outbox
         .find_one(doc! { "recipient_user_id": &user.id })
         .await
@@ -371,7 +365,9 @@ async fn delete_account_refuses_used_old_or_self_registered_accounts() {
     let mesh = mesh().await;
     let mut client = internal(&mesh);
     let mut system = system_client(mesh.address(Service::Gateway));
-    let users = system_db(&mesh).await.collection::<Document>("users");
+    let users = astro_e2e::system_db(&mesh)
+        .await
+        .collection::<Document>("users");
 
     let email = unique_email("used");
     let used = create(&mut client, &new_key(), &email, Role::Traveler)
