@@ -36,6 +36,45 @@ pub fn unique_email(label: &str) -> String {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Runs `call` up to three times while it answers DEADLINE_EXCEEDED or UNAVAILABLE. On 2
+/// shared cores a password hash can outlast its deadline while parallel tests hash too; only
+/// for calls that are safe to repeat (logins, registrations under one idempotency key).
+pub async fn patiently<T, F, Fut>(what: &str, mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match call().await {
+            Err(status)
+                if attempts < 3
+                    && matches!(
+                        status.code(),
+                        tonic::Code::DeadlineExceeded | tonic::Code::Unavailable
+                    ) =>
+            {
+                eprintln!("{what} timed out ({status:?}); trying again");
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// [`login`], tried again when it outlasts its deadline (see [`patiently`]).
+pub async fn login_patiently(
+    client: &SystemServiceClient<Channel>,
+    email: &str,
+    password: &str,
+) -> Result<LoginResponse, tonic::Status> {
+    patiently("login", || {
+        let mut client = client.clone();
+        async move { login(&mut client, email, password).await }
+    })
+    .await
+}
+
 /// Registers an account with [`PASSWORD`] and logs it in. On 2 shared cores a registration
 /// can outlast its deadline while parallel tests hash passwords; it is then tried again, and
 /// a retry that finds the e-mail taken means the first attempt went through.
@@ -59,11 +98,15 @@ pub async fn register_and_login(
         match registered {
             Ok(answer) => {
                 let user = answer.into_inner().user.expect("user");
-                let session = login(client, &email, PASSWORD).await.expect("login");
+                let session = login_patiently(client, &email, PASSWORD)
+                    .await
+                    .expect("login");
                 return (user, session);
             }
             Err(status) if attempts > 1 && status.code() == tonic::Code::AlreadyExists => {
-                let session = login(client, &email, PASSWORD).await.expect("login");
+                let session = login_patiently(client, &email, PASSWORD)
+                    .await
+                    .expect("login");
                 let user = session.user.clone().expect("the account that logged in");
                 return (user, session);
             }

@@ -20,7 +20,8 @@ use chrono::{DateTime, Datelike as _, Duration, Utc};
 use tonic::transport::Channel;
 
 use crate::accounts::{
-    PASSWORD, access_token, login, register_and_login, system_client, unique_email, with_token,
+    PASSWORD, access_token, login_patiently, patiently, register_and_login, system_client,
+    unique_email, with_token,
 };
 use astro_proto::astrobookings::system::v1::CreateEmployeeRequest;
 
@@ -87,7 +88,7 @@ pub async fn agency_named(gateway: SocketAddr, label: &str, name: &str) -> Actor
 /// An employee of `role` created by the mesh's first ADMIN, signed in.
 pub async fn employee(mesh: &crate::Mesh, role: Role) -> Actor {
     let mut system = system_client(mesh.address(crate::Service::Gateway));
-    let admin = login(&mut system, &mesh.admin_email, &mesh.admin_password)
+    let admin = login_patiently(&system, &mesh.admin_email, &mesh.admin_password)
         .await
         .expect("the first ADMIN logs in");
     let email = unique_email("employee");
@@ -106,7 +107,7 @@ pub async fn employee(mesh: &crate::Mesh, role: Role) -> Actor {
         .into_inner()
         .user
         .expect("the employee");
-    let session = login(&mut system, &email, PASSWORD)
+    let session = login_patiently(&system, &email, PASSWORD)
         .await
         .expect("the employee logs in");
     Actor {
@@ -231,22 +232,28 @@ pub async fn launch(
 /// A traveler registered in one step through BookingAPI (complete profile), signed in.
 pub async fn traveler(gateway: SocketAddr, label: &str) -> Actor {
     let email = unique_email(label);
-    let traveler = booking_client(gateway)
-        .register_traveler(RegisterTravelerRequest {
-            email: email.clone(),
-            password: PASSWORD.to_owned(),
-            name: format!("Traveler {label}"),
-            phone: "+14155550123".to_owned(),
-            tax_id: "TX-123456".to_owned(),
-            billing_address: Some(address()),
-            idempotency_key: uuid::Uuid::new_v4().to_string(),
-        })
-        .await
-        .expect("traveler registered")
-        .into_inner()
-        .traveler
-        .expect("traveler");
-    let session = login(&mut system_client(gateway), &email, PASSWORD)
+    // One idempotency key for every attempt: a retry returns the traveler the first made.
+    let request = RegisterTravelerRequest {
+        email: email.clone(),
+        password: PASSWORD.to_owned(),
+        name: format!("Traveler {label}"),
+        phone: "+14155550123".to_owned(),
+        tax_id: "TX-123456".to_owned(),
+        billing_address: Some(address()),
+        idempotency_key: uuid::Uuid::new_v4().to_string(),
+    };
+    let booking = booking_client(gateway);
+    let traveler = patiently("traveler registration", || {
+        let mut booking = booking.clone();
+        let request = request.clone();
+        async move { booking.register_traveler(request).await }
+    })
+    .await
+    .expect("traveler registered")
+    .into_inner()
+    .traveler
+    .expect("traveler");
+    let session = login_patiently(&system_client(gateway), &email, PASSWORD)
         .await
         .expect("traveler login");
     Actor {
