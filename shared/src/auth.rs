@@ -17,7 +17,7 @@ use std::{
 };
 
 use astro_proto::astrobookings::{
-    common::v1::{MeshService, Role},
+    common::v1::{MeshService, Role, instance_internal_service_server},
     system::v1::{GetJwksRequest, Jwk, system_service_client::SystemServiceClient},
 };
 use fred::{interfaces::LuaInterface as _, prelude::KeysInterface as _};
@@ -731,7 +731,14 @@ impl AccessPolicy {
         let access = option("astrobookings.common.v1.access")?;
         let internal_access = option("astrobookings.common.v1.internal_access")?;
         let mut rules = HashMap::new();
-        for service_name in services {
+        // Every gRPC server also serves its instance status (see crate::instance).
+        let instance_service = instance_internal_service_server::SERVICE_NAME;
+        let services: Vec<&str> = services
+            .iter()
+            .copied()
+            .chain((!services.contains(&instance_service)).then_some(instance_service))
+            .collect();
+        for service_name in &services {
             let service = pool
                 .get_service_by_name(service_name)
                 .ok_or_else(|| anyhow::anyhow!("no service {service_name} in the contracts"))?;

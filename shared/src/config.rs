@@ -250,6 +250,27 @@ pub struct ServerConfig {
     /// Kubernetes Service address instead of staying on the first pod they met. The requests
     /// still running on it finish first. Default 5 min.
     pub max_connection_age: Duration,
+    /// `ADMIN_ADDR`: where `/metrics` (Prometheus text) is served; empty (the default) serves
+    /// none. Kubernetes scrapes it; the gateway never routes to it.
+    pub admin_addr: Option<SocketAddr>,
+    /// `METRICS_WINDOW_MS`: each window's request metrics go to SystemAPI's RecordMetrics at
+    /// its end. Default 60 s.
+    pub metrics_window: Duration,
+}
+
+/// An address that may be left empty (`None`).
+fn optional_address(env: &Env, name: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    let text: String = env.or(name, String::new())?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|error: std::net::AddrParseError| ConfigError::Invalid {
+            variable: env.variable(name),
+            value: text,
+            reason: error.to_string(),
+        })
 }
 
 impl ServerConfig {
@@ -262,6 +283,8 @@ impl ServerConfig {
             drain_delay: env.millis_or("DRAIN_DELAY_MS", Duration::from_secs(1))?,
             drain_timeout: env.millis_or("DRAIN_TIMEOUT_MS", Duration::from_secs(10))?,
             max_connection_age: env.millis_or("MAX_CONNECTION_AGE_MS", Duration::from_secs(300))?,
+            admin_addr: optional_address(env, "ADMIN_ADDR")?,
+            metrics_window: env.millis_or("METRICS_WINDOW_MS", Duration::from_secs(60))?,
         })
     }
 }

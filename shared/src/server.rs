@@ -14,7 +14,43 @@ use tonic::{
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{auth::AuthLayer, config::ServerConfig, telemetry::GrpcServerTraceLayer};
+use astro_proto::astrobookings::common::v1::instance_internal_service_server::InstanceInternalServiceServer;
+
+use crate::{
+    auth::AuthLayer,
+    config::ServerConfig,
+    instance::InstanceStatus,
+    metrics::{Metrics, MetricsLayer, MetricsSink},
+    telemetry::GrpcServerTraceLayer,
+};
+
+/// What every server tells about itself: its instance status (served to SystemAPI) and where
+/// its request metrics go each window.
+pub struct Observability {
+    pub instance: InstanceStatus,
+    pub metrics_sink: MetricsSink,
+}
+
+impl Observability {
+    /// A process of `service` with these dependency probes, sending its metrics to SystemAPI
+    /// at `system_url` as `identity`.
+    pub fn reporting_to(
+        service: &'static str,
+        probes: Vec<crate::instance::Probe>,
+        system_url: &str,
+        identity: &std::sync::Arc<crate::service_auth::ServiceIdentity>,
+    ) -> anyhow::Result<Self> {
+        let channel = identity.channel(
+            system_url,
+            std::time::Duration::from_secs(5),
+            astro_proto::astrobookings::common::v1::MeshService::System,
+        )?;
+        Ok(Self {
+            instance: InstanceStatus::new(service, probes),
+            metrics_sink: crate::metrics::record_metrics_at(channel),
+        })
+    }
+}
 
 /// Collects the gRPC services of one process, then serves them.
 pub struct GrpcServer {
@@ -23,6 +59,8 @@ pub struct GrpcServer {
     service_names: Vec<&'static str>,
     health: HealthReporter,
     auth: AuthLayer,
+    observability: Observability,
+    metrics: std::sync::Arc<Metrics>,
 }
 
 /// A server bound to its port (so tests and `./dev` know the address before it serves).
@@ -33,18 +71,29 @@ pub struct BoundGrpcServer {
 
 impl GrpcServer {
     /// An empty server with the given limits; `auth` authenticates and authorizes every call
-    /// of a public service (see [`crate::auth`]).
-    pub fn new(config: ServerConfig, auth: AuthLayer) -> Self {
+    /// of a public service (see [`crate::auth`]). It serves the instance status and counts
+    /// every call into the metrics of `observability`.
+    pub fn new(config: ServerConfig, auth: AuthLayer, observability: Observability) -> Self {
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
-        Self {
+        let metrics = Metrics::new(observability.instance.service());
+        let server = Self {
             config,
             routes,
             service_names: Vec::new(),
             health,
             auth,
-        }
+            metrics,
+            observability,
+        };
+        let instance = InstanceInternalServiceServer::new(server.observability.instance.clone());
+        server.add_service(instance)
+    }
+
+    /// The request metrics of this server.
+    pub fn metrics(&self) -> std::sync::Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// The limits this server applies; services use `max_message_bytes` on their generated
@@ -114,6 +163,8 @@ impl BoundGrpcServer {
             service_names,
             health,
             auth,
+            observability,
+            metrics,
         } = server;
         let local_addr = listener.local_addr()?;
         // Deny by default: a service whose RPCs have no rule in the auth policy is not served.
@@ -123,13 +174,35 @@ impl BoundGrpcServer {
             );
         }
 
+        if let Some(admin_addr) = config.admin_addr {
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                if let Err(error) = crate::metrics::serve_admin(admin_addr, metrics).await {
+                    tracing::error!(error = %format!("{error:#}"), "admin HTTP stopped: /metrics is not served");
+                }
+            });
+        }
+        let Observability {
+            instance,
+            metrics_sink,
+        } = observability;
+        tokio::spawn(crate::metrics::report_windows(
+            metrics.clone(),
+            config.metrics_window,
+            instance.info().clone(),
+            instance.started(),
+            metrics_sink,
+        ));
+
         set_status(&health, &service_names, ServingStatus::NotServing).await;
         let readiness = tokio::spawn({
             let health = health.clone();
             let service_names = service_names.clone();
+            let instance = instance.clone();
             async move {
                 ready.await;
                 set_status(&health, &service_names, ServingStatus::Serving).await;
+                instance.set_serving(true);
                 tracing::info!(services = ?service_names, "dependencies ready: SERVING");
             }
         });
@@ -154,6 +227,7 @@ impl BoundGrpcServer {
                 stop.await;
                 readiness.abort();
                 set_status(&health, &service_names, ServingStatus::NotServing).await;
+                instance.set_serving(false);
                 tracing::info!(
                     drain_delay_ms = u64::try_from(drain_delay.as_millis()).unwrap_or(u64::MAX),
                     "stop requested: NOT_SERVING, draining"
@@ -171,6 +245,7 @@ impl BoundGrpcServer {
             // that age with a hard close after age + grace, cutting the calls in flight.
             .max_connection_age(config.max_connection_age)
             .layer(GrpcServerTraceLayer)
+            .layer(MetricsLayer::new(metrics))
             .layer(auth)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming, async {

@@ -280,6 +280,7 @@ pub struct Mesh {
     _notify_relay: crate::forwarder::Relay,
     _booking_relay: crate::forwarder::Relay,
     _agency_relay: crate::forwarder::Relay,
+    _finance_relay: crate::forwarder::Relay,
     servers: TestServers,
     pub database_url: String,
     pub system_db_name: String,
@@ -342,16 +343,19 @@ impl Mesh {
         }
         // Each process binds port 0 and is started after those it calls, so it is told their
         // addresses. SystemAPI and NotifyAPI call each other, and so do FinanceAPI and
-        // BookingAPI, and SystemAPI (sync jobs) calls AgencyAPI and BookingAPI, which call it:
+        // BookingAPI, and SystemAPI (sync jobs, status probes) calls AgencyAPI, BookingAPI and
+        // FinanceAPI, which call it:
         // the one started first is given a port of the harness's own, which relays to the
         // other once it listens.
         let notify_relay = crate::forwarder::Relay::bind().await?;
         let booking_relay = crate::forwarder::Relay::bind().await?;
         let agency_relay = crate::forwarder::Relay::bind().await?;
+        let finance_relay = crate::forwarder::Relay::bind().await?;
         let mut addresses: HashMap<Service, SocketAddr> = HashMap::from([
             (Service::Notify, notify_relay.address),
             (Service::Booking, booking_relay.address),
             (Service::Agency, agency_relay.address),
+            (Service::Finance, finance_relay.address),
         ]);
         let env_for = |service: Service,
                        addresses: &HashMap<Service, SocketAddr>|
@@ -390,6 +394,7 @@ impl Mesh {
                     set("NOTIFY_URL", &url(Service::Notify));
                     set("AGENCY_URL", &url(Service::Agency));
                     set("BOOKING_URL", &url(Service::Booking));
+                    set("FINANCE_URL", &url(Service::Finance));
                 }
                 Service::Agency => {
                     set("DATABASE_URL", &operations_db);
@@ -469,12 +474,14 @@ impl Mesh {
         notify_relay.point_to(addresses[&Service::Notify]);
         booking_relay.point_to(addresses[&Service::Booking]);
         agency_relay.point_to(addresses[&Service::Agency]);
+        finance_relay.point_to(addresses[&Service::Finance]);
         let mesh = Self {
             processes,
             envs,
             _notify_relay: notify_relay,
             _booking_relay: booking_relay,
             _agency_relay: agency_relay,
+            _finance_relay: finance_relay,
             servers: servers.clone(),
             database_url,
             system_db_name,

@@ -22,7 +22,8 @@ use astro_shared::{
     auth,
     config::{Env, ServerConfig},
     db,
-    server::{BoundGrpcServer, GrpcServer},
+    instance::Probe,
+    server::{BoundGrpcServer, GrpcServer, Observability},
     service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
@@ -105,6 +106,15 @@ pub async fn build(
         Role::Agency,
         "register-agency",
     );
+    let observability = Observability::reporting_to(
+        SERVICE_NAME,
+        vec![
+            Probe::postgres(operations_db.clone()),
+            Probe::redis(cache.clone()),
+        ],
+        &config.system_url,
+        &identity,
+    )?;
     let api = api::AgencyApi::new(State::new(
         &store::Store::new(operations_db),
         accounts,
@@ -120,7 +130,7 @@ pub async fn build(
             agency_internal_service_server::SERVICE_NAME,
         ],
     )?;
-    let server = GrpcServer::new(config.server, auth)
+    let server = GrpcServer::new(config.server, auth, observability)
         .add_service(
             AgencyServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
         )

@@ -24,7 +24,8 @@ use astro_shared::{
     auth,
     config::{Env, ServerConfig, redis_key_prefix},
     db,
-    server::{BoundGrpcServer, GrpcServer},
+    instance::Probe,
+    server::{BoundGrpcServer, GrpcServer, Observability},
     service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
@@ -120,6 +121,15 @@ pub async fn build(
         "register-traveler",
     );
     let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
+    let observability = Observability::reporting_to(
+        SERVICE_NAME,
+        vec![
+            Probe::postgres(operations_db.clone()),
+            Probe::redis(cache.clone()),
+        ],
+        &config.system_url,
+        &identity,
+    )?;
     let store = Store::new(operations_db.clone());
     let payments = Payments::new(store.clone(), finance);
     let bookings = Bookings::new(store.clone(), payments.clone(), activity.clone());
@@ -142,7 +152,7 @@ pub async fn build(
     };
     let api = api::BookingApi::new(app.clone());
     let max_message_bytes = config.server.max_message_bytes;
-    let server = GrpcServer::new(config.server, auth)
+    let server = GrpcServer::new(config.server, auth, observability)
         .add_service(
             BookingServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
         )

@@ -25,7 +25,8 @@ use astro_shared::{
     changes::{ChangeFeed, run_feed},
     config::{Env, Secret, ServerConfig},
     db,
-    server::{BoundGrpcServer, GrpcServer},
+    instance::Probe,
+    server::{BoundGrpcServer, GrpcServer, Observability},
     service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
@@ -173,6 +174,16 @@ pub async fn build(
     let ServiceCredentials { identity, keys } =
         ServiceCredentials::load(MeshService::Finance, &config.service_auth)?;
     let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
+    let observability = Observability::reporting_to(
+        SERVICE_NAME,
+        vec![
+            Probe::postgres(operations_db.clone()),
+            Probe::redis(cache.clone()),
+            Probe::tcp("payment-gateway", &config.stripe_url),
+        ],
+        &config.system_url,
+        &identity,
+    )?;
     let store = store::Store::new(operations_db);
     let channel = |url: &str, callee| identity.channel(url, Duration::from_secs(10), callee);
     let directory = clients::Directory {
@@ -248,7 +259,7 @@ pub async fn build(
             finance_internal_service_server::SERVICE_NAME,
         ],
     )?;
-    let server = GrpcServer::new(config.server, auth)
+    let server = GrpcServer::new(config.server, auth, observability)
         .add_service(
             FinanceServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
         )

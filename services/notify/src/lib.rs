@@ -31,7 +31,8 @@ use astro_shared::{
     changes::{ChangeFeed, run_feed_concurrently},
     config::{Env, Secret, ServerConfig},
     db,
-    server::{BoundGrpcServer, GrpcServer},
+    instance::Probe,
+    server::{BoundGrpcServer, GrpcServer, Observability},
     service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
@@ -192,6 +193,30 @@ pub async fn build(
     let wake = Arc::new(Wake::default());
     // Significant actions, sent to SystemAPI's IngestLogs.
     let activity = ActivityLog::connect(&config.system_url, SERVICE_NAME, &identity)?;
+    let email_probe = {
+        let mailer = mailer.clone();
+        Probe::new("email", move || {
+            let mailer = mailer.clone();
+            async move {
+                if mailer.probe().await {
+                    Ok(())
+                } else {
+                    Err("the e-mail server refused the connection or the greeting".to_owned())
+                }
+            }
+        })
+    };
+    let observability = Observability::reporting_to(
+        SERVICE_NAME,
+        vec![
+            Probe::mongo(system_db.clone()),
+            Probe::postgres(operations_db.clone()),
+            Probe::redis(cache.clone()),
+            email_probe,
+        ],
+        &config.system_url,
+        &identity,
+    )?;
     let queue = Queue {
         notifications: notifications.clone(),
         links: links.clone(),
@@ -248,7 +273,7 @@ pub async fn build(
             notify_internal_service_server::SERVICE_NAME,
         ],
     )?;
-    let server = GrpcServer::new(config.server, auth)
+    let server = GrpcServer::new(config.server, auth, observability)
         .add_service(
             NotifyServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
         )

@@ -17,6 +17,7 @@ use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 use astro_proto::astrobookings::{
     common::v1::MeshService,
     system::v1::{
+        RecordMetricsRequest,
         system_internal_service_server::{self, SystemInternalServiceServer},
         system_service_server::{self, SystemServiceServer},
     },
@@ -26,7 +27,9 @@ use astro_shared::{
     auth::{AccessPolicy, AuthLayer, Denylist, TokenVerifier},
     config::{Env, Secret, ServerConfig, redis_key_prefix},
     db,
-    server::{BoundGrpcServer, GrpcServer},
+    instance::{InstanceStatus, Probe},
+    metrics::MetricsSink,
+    server::{BoundGrpcServer, GrpcServer, Observability},
     service_auth::{ServiceAuthConfig, ServiceCredentials},
 };
 
@@ -37,17 +40,18 @@ use crate::{
         directory::Directory,
         keys::SigningKey,
         logs::{LogIngest, Logs},
+        monitoring::Monitoring,
         registration::Registration,
         relay::Relay,
         sessions::{SessionParts, Sessions},
         sync_jobs::{SyncJobs, SyncWorker},
         tokens::Tokens,
     },
-    clients::{notify::NotifyClient, sync::SyncTargets},
+    clients::{notify::NotifyClient, status::StatusProbes, sync::SyncTargets},
     domain::{login_limits::LoginLimits, sync_jobs::JobPacing, tokens::TokenLifetimes},
     store::{
         AccountWrites, LogStore, LoginFailures, OutboxStore, RefreshTokenStore, SyncJobStore,
-        UserStore,
+        UserStore, monitoring::MetricStore,
     },
 };
 
@@ -94,6 +98,14 @@ pub struct Config {
     /// and `ASTRO_SYSTEM_SYNC_BATCH_PAUSE_MS` (0: how long a job rests between batches, to
     /// spare the databases).
     pub sync_pacing: JobPacing,
+    /// `ASTRO_SYSTEM_FINANCE_URL`: FinanceAPI, probed by GetSystemStatus.
+    pub finance_url: String,
+    /// `ASTRO_SYSTEM_STATUS_PROBE_TIMEOUT_MS` (2000): how long GetSystemStatus waits for each
+    /// service before it shows it as UNKNOWN.
+    pub status_probe_timeout: Duration,
+    /// `ASTRO_SYSTEM_METRICS_RETENTION_HOURS` (168): metric windows older than this are
+    /// deleted by SystemDB (TTL index).
+    pub metrics_retention: Duration,
 }
 
 impl Config {
@@ -138,6 +150,12 @@ impl Config {
                 env.or("SYNC_BATCH_SIZE", 200)?,
                 env.millis_or("SYNC_BATCH_PAUSE_MS", Duration::ZERO)?,
             )?,
+            finance_url: env.or("FINANCE_URL", "http://127.0.0.1:50054".to_owned())?,
+            status_probe_timeout: env
+                .millis_or("STATUS_PROBE_TIMEOUT_MS", Duration::from_secs(2))?,
+            metrics_retention: Duration::from_secs(
+                3600 * env.or::<u64>("METRICS_RETENTION_HOURS", 168)?.max(1),
+            ),
         })
     }
 }
@@ -197,7 +215,7 @@ pub async fn build(
     let sessions = Sessions::new(SessionParts {
         users: users.clone(),
         refresh_tokens: RefreshTokenStore::new(&system_db),
-        failures: LoginFailures::new(cache, prefix),
+        failures: LoginFailures::new(cache.clone(), prefix),
         limits: config.login_limits,
         signing_key,
         denylist: denylist.clone(),
@@ -217,6 +235,47 @@ pub async fn build(
         Duration::from_secs(5),
         MeshService::Notify,
     )?;
+    let status_channel = |url: &str, callee| {
+        credentials
+            .identity
+            .channel(url, config.status_probe_timeout, callee)
+    };
+    let own_instance = InstanceStatus::new(
+        SERVICE_NAME,
+        vec![Probe::mongo(system_db.clone()), Probe::redis(cache.clone())],
+    );
+    let metric_store = MetricStore::new(&system_db);
+    let monitoring = Monitoring::new(
+        metric_store.clone(),
+        StatusProbes::new(
+            own_instance.clone(),
+            vec![
+                (
+                    "agency-api",
+                    status_channel(&config.agency_url, MeshService::Agency)?,
+                ),
+                (
+                    "booking-api",
+                    status_channel(&config.booking_url, MeshService::Booking)?,
+                ),
+                (
+                    "finance-api",
+                    status_channel(&config.finance_url, MeshService::Finance)?,
+                ),
+                (
+                    "notify-api",
+                    status_channel(&config.notify_url, MeshService::Notify)?,
+                ),
+            ],
+            notify.clone(),
+        ),
+        config.status_probe_timeout,
+        config.server.metrics_window,
+    );
+    let observability = Observability {
+        instance: own_instance,
+        metrics_sink: own_metrics_sink(monitoring.clone()),
+    };
     let notify = NotifyClient::new(notify);
     let relay = Relay::new(OutboxStore::new(&system_db), notify.clone());
     let sync_store = SyncJobStore::new(&system_db);
@@ -260,9 +319,10 @@ pub async fn build(
         jwks,
         tokens: Tokens::new(verifier, denylist),
         sync_jobs: SyncJobs::new(sync_store.clone(), activity),
+        monitoring,
     });
     let max_message_bytes = config.server.max_message_bytes;
-    let server = GrpcServer::new(config.server, auth)
+    let server = GrpcServer::new(config.server, auth, observability)
         .add_service(
             SystemServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
         )
@@ -274,6 +334,7 @@ pub async fn build(
 
     let first_admin = config.admin;
     let log_retention = config.log_retention;
+    let metrics_retention = config.metrics_retention;
     let ready = async move {
         tokio::join!(system_db_ready, cache_ready);
         db::retry_until_ready("SystemDB indexes", "users, refresh_tokens, outbox", || {
@@ -282,6 +343,10 @@ pub async fn build(
         .await;
         db::retry_until_ready("SystemDB indexes", "sync_jobs", || {
             sync_store.ensure_indexes()
+        })
+        .await;
+        db::retry_until_ready("SystemDB indexes", "system_metrics, instances", || {
+            metric_store.ensure_indexes(metrics_retention)
         })
         .await;
         db::retry_until_ready("SystemDB indexes", "activity_logs", || {
@@ -298,6 +363,26 @@ pub async fn build(
         tokio::spawn(sync_worker.run());
     };
     Ok((server, ready))
+}
+
+/// SystemAPI's own metric windows go straight to its store, as RecordMetrics would take them.
+fn own_metrics_sink(monitoring: Monitoring) -> MetricsSink {
+    Arc::new(move |request: RecordMetricsRequest| {
+        let monitoring = monitoring.clone();
+        Box::pin(async move {
+            let reporter = request
+                .reporter
+                .map(clients::status::instance)
+                .ok_or_else(|| "no reporter".to_owned())?;
+            let points = api::monitoring::metric_points(request.metrics)
+                .map_err(|error| error.to_string())?;
+            monitoring
+                .record("system", &reporter, &points)
+                .await
+                .map(drop)
+                .map_err(|error| error.to_string())
+        })
+    })
 }
 
 /// Serves until SIGTERM.

@@ -25,6 +25,7 @@ mod internal_auth;
 mod lifecycle;
 mod mail_catcher;
 mod mesh;
+mod monitoring;
 mod notify;
 mod paging;
 mod profile_mirror;

@@ -6,19 +6,21 @@ use astro_proto::astrobookings::system::v1::{
     BatchGetUsersRequest, BatchGetUsersResponse, CreateAccountRequest, CreateAccountResponse,
     DeleteAccountRequest, DeleteAccountResponse, GetUserRequest, GetUserResponse,
     IngestLogsRequest, IngestLogsResponse, ListRevokedTokensRequest, ListRevokedTokensResponse,
-    ListUsersByRoleRequest, ListUsersByRoleResponse, LogEntry, RevokedToken, ValidateTokenRequest,
-    ValidateTokenResponse, system_internal_service_server::SystemInternalService,
+    ListUsersByRoleRequest, ListUsersByRoleResponse, LogEntry, RecordMetricsRequest,
+    RecordMetricsResponse, RevokedToken, ValidateTokenRequest, ValidateTokenResponse,
+    system_internal_service_server::SystemInternalService,
 };
 use astro_shared::{
     AppError,
     activity::{LogSink, MAX_INGEST_BATCH},
     auth::{Revocation, Revoked},
     paging::page_size,
+    service_auth::{CallingService, service_name},
 };
 use futures::future::BoxFuture;
 use tonic::{Request, Response, Status};
 
-use super::{SystemApi, client_info, convert};
+use super::{SystemApi, client_info, convert, monitoring};
 use crate::{
     app::logs::LogIngest,
     domain::accounts::{
@@ -122,6 +124,31 @@ impl SystemInternalService for SystemApi {
         self.state.ingest.ingest(&records).await?;
         Ok(Response::new(IngestLogsResponse {
             accepted: i32::try_from(records.len()).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn record_metrics(
+        &self,
+        request: Request<RecordMetricsRequest>,
+    ) -> Result<Response<RecordMetricsResponse>, Status> {
+        let caller = request
+            .extensions()
+            .get::<CallingService>()
+            .map(|calling| service_name(calling.0))
+            .ok_or_else(|| Status::unauthenticated("a service token is required"))?;
+        let input = request.into_inner();
+        let reporter = input
+            .reporter
+            .map(crate::clients::status::instance)
+            .ok_or_else(|| AppError::invalid("reporter", "is required"))?;
+        let points = monitoring::metric_points(input.metrics)?;
+        let accepted = self
+            .state
+            .monitoring
+            .record(caller, &reporter, &points)
+            .await?;
+        Ok(Response::new(RecordMetricsResponse {
+            accepted: i32::try_from(accepted).unwrap_or(i32::MAX),
         }))
     }
 

@@ -5,16 +5,18 @@
 
 pub mod convert;
 pub mod internal;
+pub mod monitoring;
 
 use astro_proto::astrobookings::system::v1::{
     ChangePasswordRequest, ChangePasswordResponse, ConfirmEmailRequest, ConfirmEmailResponse,
     CreateEmployeeRequest, CreateEmployeeResponse, DisableUserRequest, DisableUserResponse,
     EnableUserRequest, EnableUserResponse, ExportLogsRequest, ExportLogsResponse,
     GetCurrentUserRequest, GetCurrentUserResponse, GetJwksRequest, GetJwksResponse,
-    GetSyncJobRequest, GetSyncJobResponse, Jwk, ListEmployeesRequest, ListEmployeesResponse,
-    ListLogsRequest, ListLogsResponse, ListSyncJobsRequest, ListSyncJobsResponse, ListUsersRequest,
-    ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
-    RefreshTokensRequest, RefreshTokensResponse, RegisterRequest, RegisterResponse,
+    GetSyncJobRequest, GetSyncJobResponse, GetSystemStatusRequest, GetSystemStatusResponse, Jwk,
+    ListEmployeesRequest, ListEmployeesResponse, ListLogsRequest, ListLogsResponse,
+    ListSyncJobsRequest, ListSyncJobsResponse, ListSystemMetricsRequest, ListSystemMetricsResponse,
+    ListUsersRequest, ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest,
+    LogoutResponse, RefreshTokensRequest, RefreshTokensResponse, RegisterRequest, RegisterResponse,
     StartSyncJobRequest, StartSyncJobResponse, UpdateCurrentUserRequest, UpdateCurrentUserResponse,
     WatchSyncJobRequest, WatchSyncJobResponse, system_service_server::SystemService,
 };
@@ -28,6 +30,7 @@ use crate::{
         admin::Admin,
         directory::Directory,
         logs::{LogIngest, Logs},
+        monitoring::Monitoring,
         registration::Registration,
         sessions::Sessions,
         sync_jobs::SyncJobs,
@@ -58,6 +61,8 @@ pub struct State {
     pub tokens: Tokens,
     /// IT's synchronization jobs.
     pub sync_jobs: SyncJobs,
+    /// Metric windows and the system status.
+    pub monitoring: Monitoring,
 }
 
 /// Serves both the public `SystemService` and the internal `SystemInternalService`.
@@ -406,5 +411,34 @@ impl SystemService for SystemApi {
             .map_err(Status::from)
             .boxed();
         Ok(Response::new(updates))
+    }
+
+    async fn get_system_status(
+        &self,
+        _request: Request<GetSystemStatusRequest>,
+    ) -> Result<Response<GetSystemStatusResponse>, Status> {
+        let health = self.state.monitoring.status().await;
+        Ok(Response::new(monitoring::system_status(health)))
+    }
+
+    async fn list_system_metrics(
+        &self,
+        request: Request<ListSystemMetricsRequest>,
+    ) -> Result<Response<ListSystemMetricsResponse>, Status> {
+        let input = request.into_inner();
+        let filter = monitoring::metric_filter(&input)?;
+        let page = self
+            .state
+            .monitoring
+            .list(&filter, &input.page_token, input.page_size)
+            .await?;
+        Ok(Response::new(ListSystemMetricsResponse {
+            metrics: page
+                .items
+                .into_iter()
+                .map(monitoring::system_metric)
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
     }
 }

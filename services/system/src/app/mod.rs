@@ -6,6 +6,7 @@ pub mod admin;
 pub mod directory;
 pub mod keys;
 pub mod logs;
+pub mod monitoring;
 pub mod passwords;
 pub mod registration;
 pub mod relay;

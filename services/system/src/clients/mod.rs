@@ -2,4 +2,5 @@
 //! into that service's contract and its answers into `AppError`.
 
 pub mod notify;
+pub mod status;
 pub mod sync;

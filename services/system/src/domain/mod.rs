@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod login_limits;
 pub mod logs;
+pub mod monitoring;
 pub mod outbox;
 pub mod sync_jobs;
 pub mod tokens;

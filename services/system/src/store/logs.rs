@@ -210,7 +210,7 @@ impl LogStore {
 }
 
 /// Whether an unordered insert failed only because some ids were already stored.
-fn only_duplicates(error: &mongodb::error::Error) -> bool {
+pub(super) fn only_duplicates(error: &mongodb::error::Error) -> bool {
     match &*error.kind {
         ErrorKind::InsertMany(failure) => {
             failure.write_concern_error.is_none()

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod login_failures;
 pub mod logs;
+pub mod monitoring;
 pub mod outbox;
 pub mod refresh_tokens;
 pub mod sync_jobs;
