@@ -101,12 +101,14 @@ fn internal_rpcs() -> Vec<(Service, String, Vec<MeshService>)> {
         .services()
         .filter(|service| is_internal_service(service.full_name()))
     {
-        let process = match service.package_name() {
-            "astrobookings.system.v1" => Service::System,
-            "astrobookings.agency.v1" => Service::Agency,
-            "astrobookings.booking.v1" => Service::Booking,
-            "astrobookings.finance.v1" => Service::Finance,
-            "astrobookings.notify.v1" => Service::Notify,
+        let processes = match service.package_name() {
+            "astrobookings.system.v1" => vec![Service::System],
+            "astrobookings.agency.v1" => vec![Service::Agency],
+            "astrobookings.booking.v1" => vec![Service::Booking],
+            "astrobookings.finance.v1" => vec![Service::Finance],
+            "astrobookings.notify.v1" => vec![Service::Notify],
+            // The common contracts (instance status) are served by every backend.
+            "astrobookings.common.v1" => Service::BACKENDS.to_vec(),
             other => panic!("internal service in an unknown package {other}"),
         };
         let policy = AccessPolicy::from_contracts(&[service.full_name()]).expect("policy");
@@ -115,7 +117,9 @@ fn internal_rpcs() -> Vec<(Service, String, Vec<MeshService>)> {
             let Some(AccessRule::Services(callers)) = policy.rule(&path).cloned() else {
                 panic!("{path} has no internal access rule");
             };
-            rpcs.push((process, path, callers));
+            for process in &processes {
+                rpcs.push((*process, path.clone(), callers.clone()));
+            }
         }
     }
     assert!(
