@@ -42,7 +42,7 @@ use crate::{
         logs::{LogIngest, Logs},
         monitoring::Monitoring,
         registration::Registration,
-        relay::Relay,
+        relay::{ProfileRelay, Relay},
         sessions::{SessionParts, Sessions},
         sync_jobs::{SyncJobs, SyncWorker},
         tokens::Tokens,
@@ -50,8 +50,8 @@ use crate::{
     clients::{notify::NotifyClient, status::StatusProbes, sync::SyncTargets},
     domain::{login_limits::LoginLimits, sync_jobs::JobPacing, tokens::TokenLifetimes},
     store::{
-        AccountWrites, LogStore, LoginFailures, OutboxStore, RefreshTokenStore, SyncJobStore,
-        UserStore, monitoring::MetricStore,
+        AccountWrites, LogStore, LoginFailures, OutboxStore, ProfileOutboxStore, RefreshTokenStore,
+        SyncJobStore, UserStore, monitoring::MetricStore,
     },
 };
 
@@ -207,13 +207,11 @@ pub async fn build(
         ActivityLogOptions::default(),
     );
     let users = UserStore::new(&system_db);
-    let registration = Registration::new(
-        users.clone(),
-        AccountWrites::new(&system_db),
-        activity.clone(),
-    );
+    let account_writes = AccountWrites::new(&system_db);
+    let registration = Registration::new(users.clone(), account_writes.clone(), activity.clone());
     let sessions = Sessions::new(SessionParts {
         users: users.clone(),
+        writes: account_writes.clone(),
         refresh_tokens: RefreshTokenStore::new(&system_db),
         failures: LoginFailures::new(cache.clone(), prefix),
         limits: config.login_limits,
@@ -226,6 +224,7 @@ pub async fn build(
     let admin = Admin::new(
         registration.clone(),
         users.clone(),
+        account_writes,
         denylist.clone(),
         config.token_lifetimes.access,
         activity.clone(),
@@ -291,6 +290,8 @@ pub async fn build(
             MeshService::Booking,
         )?,
     );
+    let profile_outbox = ProfileOutboxStore::new(&system_db);
+    let profile_relay = ProfileRelay::new(profile_outbox.clone(), users.clone(), targets.clone());
     let sync_worker = SyncWorker::new(
         sync_store.clone(),
         users.clone(),
@@ -341,6 +342,10 @@ pub async fn build(
             store::ensure_indexes(&system_db)
         })
         .await;
+        db::retry_until_ready("SystemDB indexes", "profile_outbox", || {
+            profile_outbox.ensure_indexes()
+        })
+        .await;
         db::retry_until_ready("SystemDB indexes", "sync_jobs", || {
             sync_store.ensure_indexes()
         })
@@ -360,6 +365,7 @@ pub async fn build(
             .await;
         }
         tokio::spawn(relay.run());
+        tokio::spawn(profile_relay.run());
         tokio::spawn(sync_worker.run());
     };
     Ok((server, ready))

@@ -29,6 +29,7 @@ mod monitoring;
 mod notify;
 mod paging;
 mod profile_mirror;
+mod profile_outbox;
 mod security;
 mod sync_jobs;
 mod system_auth;

@@ -191,7 +191,12 @@ impl SystemService for SystemApi {
     ) -> Result<Response<UpdateCurrentUserResponse>, Status> {
         let caller = caller(&request)?.clone();
         let user = match request.into_inner().name {
-            Some(name) => self.state.sessions.rename(&caller, &name).await?,
+            Some(name) => {
+                self.state
+                    .sessions
+                    .rename(&caller, &name, &current_traceparent())
+                    .await?
+            }
             None => self.state.sessions.me(&caller).await?,
         };
         Ok(Response::new(UpdateCurrentUserResponse {
@@ -282,7 +287,12 @@ impl SystemService for SystemApi {
         let user = self
             .state
             .admin
-            .set_disabled(&admin, &request.into_inner().id, true)
+            .set_disabled(
+                &admin,
+                &request.into_inner().id,
+                true,
+                &current_traceparent(),
+            )
             .await?;
         Ok(Response::new(DisableUserResponse {
             user: Some(convert::user(&user)),
@@ -297,7 +307,12 @@ impl SystemService for SystemApi {
         let user = self
             .state
             .admin
-            .set_disabled(&admin, &request.into_inner().id, false)
+            .set_disabled(
+                &admin,
+                &request.into_inner().id,
+                false,
+                &current_traceparent(),
+            )
             .await?;
         Ok(Response::new(EnableUserResponse {
             user: Some(convert::user(&user)),

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     domain::accounts::{Account, NewAccount, UserFilter},
-    store::UserStore,
+    store::{AccountWrites, UserStore, accounts::ProfileChange},
 };
 
 /// Page sizes of ListUsers and ListEmployees.
@@ -28,6 +28,7 @@ const PAGE_MAX: u32 = 100;
 pub struct Admin {
     registration: Registration,
     users: UserStore,
+    writes: AccountWrites,
     denylist: Denylist,
     /// How long an access token lives: a disabled account's mark outlives its last token.
     access_lifetime: Duration,
@@ -45,6 +46,7 @@ impl Admin {
     pub fn new(
         registration: Registration,
         users: UserStore,
+        writes: AccountWrites,
         denylist: Denylist,
         access_lifetime: Duration,
         activity: ActivityLog,
@@ -52,6 +54,7 @@ impl Admin {
         Self {
             registration,
             users,
+            writes,
             denylist,
             access_lifetime,
             activity,
@@ -122,12 +125,13 @@ impl Admin {
     }
 
     /// Disables (or enables) an account. A disabled account can neither log in, refresh, nor
-    /// use a token it already holds.
+    /// use a token it already holds; its OperationsDB profile follows from the outbox.
     pub async fn set_disabled(
         &self,
         admin: &Caller,
         user_id: &str,
         disabled: bool,
+        traceparent: &str,
     ) -> Result<Account, AppError> {
         if disabled && admin.user_id == user_id {
             return Err(AppError::FailedPrecondition(
@@ -135,8 +139,8 @@ impl Admin {
             ));
         }
         let account = self
-            .users
-            .set_disabled(user_id, disabled)
+            .writes
+            .change_profile(user_id, ProfileChange::Disabled(disabled), traceparent)
             .await?
             .ok_or_else(|| AppError::NotFound("user".into()))?;
         if disabled {

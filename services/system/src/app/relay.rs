@@ -1,14 +1,19 @@
-//! Relays the outbox to NotifyAPI, at least once: claim an entry with a lease, send it, mark it
-//! delivered. NotifyAPI deduplicates on (event id, recipient), so a resend after a crash is
-//! harmless. While NotifyAPI cannot take it (down, or not built yet: UNIMPLEMENTED), entries
-//! wait and are retried with back-off; none is dropped.
+//! Relays the outboxes, at least once: claim an entry with a lease, send it, mark it
+//! delivered. Events go to NotifyAPI, which deduplicates on (event id, recipient); profile
+//! changes go to AgencyAPI or BookingAPI as the account's snapshot, which they apply once per
+//! version. A resend after a crash is therefore harmless. While the receiver cannot take it
+//! (down, or refusing), entries wait and are retried with back-off; none is dropped.
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use astro_shared::{AppError, backoff::Backoff, telemetry::adopt_traceparent};
 use tracing::Instrument as _;
 
-use crate::{clients::notify::NotifyClient, domain::outbox::OutboxEvent, store::OutboxStore};
+use crate::{
+    clients::{notify::NotifyClient, sync::SyncTargets},
+    domain::outbox::{OutboxEvent, ProfilePush},
+    store::{OutboxStore, ProfileOutboxStore, UserStore},
+};
 
 const LEASE: Duration = Duration::from_secs(30);
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -27,34 +32,22 @@ impl Relay {
 
     /// Runs forever (until the process stops).
     pub async fn run(self) {
-        loop {
-            match self.outbox.claim_due(LEASE).await {
-                Ok(Some(event)) => {
-                    let span = delivery_span(&event);
-                    self.deliver(event).instrument(span).await;
-                }
-                Ok(None) => tokio::time::sleep(IDLE_POLL).await,
-                Err(error) => {
-                    tracing::warn!(error = %error, "outbox relay cannot read SystemDB");
-                    tokio::time::sleep(IDLE_POLL * 4).await;
-                }
-            }
-        }
+        relay_forever(
+            "outbox",
+            || self.outbox.claim_due(LEASE),
+            |event| {
+                let span = delivery_span(&event);
+                self.deliver(event).instrument(span)
+            },
+        )
+        .await;
     }
 
     async fn deliver(&self, event: OutboxEvent) {
         let outcome = match self.notify.enqueue(&event).await {
             Ok(()) => self.outbox.mark_delivered(&event.event_id).await,
             Err(error) => {
-                let attempts = u32::try_from(event.attempts.max(1)).unwrap_or(u32::MAX);
-                let delay = BACKOFF.ceiling(attempts);
-                tracing::info!(
-                    event_id = %event.event_id,
-                    attempts,
-                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    status = %error.code(),
-                    "outbox entry not accepted by NotifyAPI yet"
-                );
+                let delay = retry_delay(event.attempts, &error, "NotifyAPI");
                 self.outbox
                     .retry_later(&event.event_id, delay, &refusal_text(&error))
                     .await
@@ -67,7 +60,118 @@ impl Relay {
     }
 }
 
-/// What NotifyAPI answered, for operators (kept in the entry's `last_error`): the code, the
+/// Pushes the accounts whose profiles changed (UpdateCurrentUser, DisableUser, EnableUser) to
+/// the OperationsDB records that mirror them, without waiting for a USER_PROFILES sync job.
+pub struct ProfileRelay {
+    outbox: ProfileOutboxStore,
+    users: UserStore,
+    targets: SyncTargets,
+}
+
+impl ProfileRelay {
+    pub fn new(outbox: ProfileOutboxStore, users: UserStore, targets: SyncTargets) -> Self {
+        Self {
+            outbox,
+            users,
+            targets,
+        }
+    }
+
+    /// Runs forever (until the process stops).
+    pub async fn run(self) {
+        relay_forever(
+            "profile outbox",
+            || self.outbox.claim_due(LEASE),
+            |push| {
+                let span = tracing::info_span!(
+                    "profile_outbox.relay",
+                    otel.name = "profile_outbox.relay",
+                    user_id = %push.user_id,
+                    version = push.version,
+                    attempt = push.attempts,
+                );
+                adopt_traceparent(&span, &push.traceparent);
+                self.deliver(push).instrument(span)
+            },
+        )
+        .await;
+    }
+
+    async fn deliver(&self, push: ProfilePush) {
+        let outcome = match self.push(&push).await {
+            Ok(Some(version)) => self.outbox.delivered(&push.user_id, version).await,
+            // The account is gone: there is nothing left to mirror.
+            Ok(None) => self.outbox.delivered(&push.user_id, i64::MAX).await,
+            Err(error) => {
+                let delay = retry_delay(push.attempts, &error, "OperationsDB");
+                self.outbox
+                    .retry_later(&push.user_id, delay, &refusal_text(&error))
+                    .await
+            }
+        };
+        if let Err(error) = outcome {
+            // The lease runs out and the entry is claimed again: delivered at least once.
+            tracing::warn!(user_id = %push.user_id, error = %error, "profile outbox bookkeeping failed");
+        }
+    }
+
+    /// Sends the account as it is now (read after the claim, so at least the waiting version);
+    /// answers the version sent, or `None` without an account.
+    async fn push(&self, push: &ProfilePush) -> Result<Option<i64>, AppError> {
+        let Some(account) = self.users.by_id(&push.user_id).await? else {
+            return Ok(None);
+        };
+        let changed = self
+            .targets
+            .mirror_profiles(std::slice::from_ref(&account))
+            .await?;
+        tracing::info!(
+            user_id = %account.id,
+            version = account.profile_version,
+            changed,
+            "profile pushed to OperationsDB"
+        );
+        Ok(Some(account.profile_version))
+    }
+}
+
+/// Claims and delivers `what`'s due entries one at a time, forever, polling while none is due.
+async fn relay_forever<T, Claim, Claimed, Deliver, Delivered>(
+    what: &str,
+    claim: Claim,
+    deliver: Deliver,
+) where
+    Claim: Fn() -> Claimed,
+    Claimed: Future<Output = Result<Option<T>, AppError>>,
+    Deliver: Fn(T) -> Delivered,
+    Delivered: Future<Output = ()>,
+{
+    loop {
+        match claim().await {
+            Ok(Some(entry)) => deliver(entry).await,
+            Ok(None) => tokio::time::sleep(IDLE_POLL).await,
+            Err(error) => {
+                tracing::warn!(error = %error, "{what} relay cannot read SystemDB");
+                tokio::time::sleep(IDLE_POLL * 4).await;
+            }
+        }
+    }
+}
+
+/// The back-off after a refused attempt (`attempts` so far), logged with the refusal.
+fn retry_delay(attempts: i32, error: &AppError, receiver: &str) -> Duration {
+    let attempts = u32::try_from(attempts.max(1)).unwrap_or(u32::MAX);
+    let delay = BACKOFF.ceiling(attempts);
+    tracing::info!(
+        attempts,
+        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        status = %error.code(),
+        "outbox entry not accepted by {receiver} yet"
+    );
+    delay
+}
+
+/// What the receiver answered, for operators (kept in the entry's `last_error`): the code, the
 /// error and its causes (an unexpected code keeps NotifyAPI's own text there).
 fn refusal_text(error: &AppError) -> String {
     let mut text = format!("{}: {error}", error.code());

@@ -22,13 +22,17 @@ use crate::{
             random_token, sha256_hex,
         },
     },
-    store::{LoginFailures, RefreshTokenStore, UserStore, refresh_tokens::Rotation},
+    store::{
+        AccountWrites, LoginFailures, RefreshTokenStore, UserStore, accounts::ProfileChange,
+        refresh_tokens::Rotation,
+    },
 };
 
 /// Everything the session RPCs need.
 #[derive(Clone)]
 pub struct Sessions {
     users: UserStore,
+    writes: AccountWrites,
     refresh_tokens: RefreshTokenStore,
     failures: LoginFailures,
     limits: LoginLimits,
@@ -45,6 +49,7 @@ pub struct Sessions {
 /// The stores and services [`Sessions`] works with.
 pub struct SessionParts {
     pub users: UserStore,
+    pub writes: AccountWrites,
     pub refresh_tokens: RefreshTokenStore,
     pub failures: LoginFailures,
     pub limits: LoginLimits,
@@ -66,6 +71,7 @@ impl Sessions {
         let decoy_hash = passwords::hash(random_token()).await?;
         Ok(Self {
             users: parts.users,
+            writes: parts.writes,
             refresh_tokens: parts.refresh_tokens,
             failures: parts.failures,
             limits: parts.limits,
@@ -251,10 +257,15 @@ impl Sessions {
     }
 
     /// Renames the caller's own account (`name` as sent: checked here).
-    pub async fn rename(&self, caller: &Caller, name: &str) -> Result<Account, AppError> {
+    pub async fn rename(
+        &self,
+        caller: &Caller,
+        name: &str,
+        traceparent: &str,
+    ) -> Result<Account, AppError> {
         let name = parse_name("name", name)?;
-        self.users
-            .set_name(&caller.user_id, &name)
+        self.writes
+            .change_profile(&caller.user_id, ProfileChange::Name(&name), traceparent)
             .await?
             .ok_or_else(|| AppError::NotFound("account".into()))
     }

@@ -39,6 +39,12 @@ impl Account {
     pub fn role_name(&self) -> &'static str {
         role_claim(self.role)
     }
+
+    /// Whether OperationsDB keeps a copy of the profile: an agency's account e-mail and a
+    /// traveler's profile do; employees are mirrored nowhere.
+    pub fn is_mirrored(&self) -> bool {
+        matches!(self.role, Role::Agency | Role::Traveler)
+    }
 }
 
 /// Passwords: long enough to resist guessing, short enough to bound hashing cost.

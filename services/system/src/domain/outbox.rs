@@ -25,3 +25,17 @@ pub struct OutboxEvent {
     /// Delivery attempts so far, this one included once claimed.
     pub attempts: i32,
 }
+
+/// An account whose profile OperationsDB has still to receive, up to `version` at least. The
+/// relay sends the account as it is when it delivers (never an older copy), so several changes
+/// waiting together reach OperationsDB as one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfilePush {
+    pub user_id: String,
+    /// The newest profile version waiting.
+    pub version: i64,
+    /// W3C `traceparent` of the request that made the newest change.
+    pub traceparent: String,
+    /// Delivery attempts so far, this one included once claimed.
+    pub attempts: i32,
+}

@@ -1,9 +1,10 @@
 //! Writes that change an account and its outbox together, in one SystemDB transaction each:
-//! creating an account with its confirmation e-mail event, and deleting a fresh account with
-//! the cancellation of its pending e-mails. A transaction that loses a write conflict to a
+//! creating an account with its confirmation e-mail event, deleting a fresh account with
+//! the cancellation of its pending e-mails, and changing a profile with the push of its new
+//! version to OperationsDB. A transaction that loses a write conflict to a
 //! concurrent one (SystemDB labels it `TransientTransactionError`) is run again.
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use astro_shared::AppError;
 use chrono::{DateTime as UtcTime, Utc};
@@ -11,10 +12,15 @@ use mongodb::{
     ClientSession, Collection,
     bson::{DateTime, doc},
     error::{ErrorKind, TRANSIENT_TRANSACTION_ERROR, WriteFailure},
+    options::ReturnDocument,
 };
 use rand::Rng as _;
 
-use super::{OutboxEntry, UserDocument, bson_time, is_duplicate_key, outbox, users};
+use super::{
+    OutboxEntry, UserDocument, bson_time, is_duplicate_key, outbox,
+    profile_outbox::{self, ProfilePushEntry},
+    users,
+};
 use crate::domain::{accounts::Account, outbox::OutboxEvent};
 
 /// Attempts of one transaction before giving up with ABORTED. With the back-off below that is
@@ -28,6 +34,14 @@ pub enum Insert {
     /// A unique index refused it: the e-mail or the registration key is taken. The caller
     /// reads which (committed data only, so a concurrent insert is never mistaken for one).
     Duplicate,
+}
+
+/// A change of what OperationsDB mirrors of an account.
+#[derive(Debug, Clone, Copy)]
+pub enum ProfileChange<'a> {
+    Name(&'a str),
+    /// Disabled (true) or enabled again.
+    Disabled(bool),
 }
 
 /// A conditional delete of an account: the conditions are part of the delete's filter.
@@ -46,6 +60,7 @@ pub struct AccountWrites {
     client: mongodb::Client,
     users: Collection<UserDocument>,
     outbox: Collection<OutboxEntry>,
+    profile_outbox: Collection<ProfilePushEntry>,
 }
 
 impl AccountWrites {
@@ -54,6 +69,7 @@ impl AccountWrites {
             client: database.client().clone(),
             users: database.collection(users::COLLECTION),
             outbox: database.collection(outbox::COLLECTION),
+            profile_outbox: database.collection(profile_outbox::COLLECTION),
         }
     }
 
@@ -67,19 +83,14 @@ impl AccountWrites {
     ) -> Result<Insert, AppError> {
         let user = UserDocument::from(account);
         let event = OutboxEntry::pending(event, first_attempt_at);
-        let mut attempt = 1;
-        loop {
+        retrying(|| async {
             match self.try_insert(&user, &event).await {
-                Ok(()) => return Ok(Insert::Inserted),
-                Err(error) if is_duplicate_key(&error) => return Ok(Insert::Duplicate),
-                Err(error) if is_transient(&error) && attempt < MAX_ATTEMPTS => {
-                    pause(attempt).await;
-                    attempt += 1;
-                }
-                Err(error) if is_transient(&error) => return Err(contended()),
-                Err(error) => return Err(error.into()),
+                Ok(()) => Ok(Insert::Inserted),
+                Err(error) if is_duplicate_key(&error) => Ok(Insert::Duplicate),
+                Err(error) => Err(error),
             }
-        }
+        })
+        .await
     }
 
     async fn try_insert(
@@ -104,18 +115,62 @@ impl AccountWrites {
     /// transaction. Returns the deleted account, or `None` if nothing matched: the account is
     /// missing or does not qualify.
     pub async fn delete_if(&self, rule: &DeleteIf<'_>) -> Result<Option<Account>, AppError> {
-        let mut attempt = 1;
-        loop {
-            match self.try_delete(rule).await {
-                Ok(deleted) => return Ok(deleted.map(Account::from)),
-                Err(error) if is_transient(&error) && attempt < MAX_ATTEMPTS => {
-                    pause(attempt).await;
-                    attempt += 1;
-                }
-                Err(error) if is_transient(&error) => return Err(contended()),
-                Err(error) => return Err(error.into()),
+        let deleted = retrying(|| self.try_delete(rule)).await?;
+        Ok(deleted.map(Account::from))
+    }
+
+    /// Applies `change` to the account, raising its profile version, and (for an account
+    /// OperationsDB mirrors) records in the same transaction that the new version is to be
+    /// pushed there. Returns the changed account, or `None` if there is no such account.
+    pub async fn change_profile(
+        &self,
+        user_id: &str,
+        change: ProfileChange<'_>,
+        traceparent: &str,
+    ) -> Result<Option<Account>, AppError> {
+        retrying(|| self.try_change_profile(user_id, change, traceparent)).await
+    }
+
+    async fn try_change_profile(
+        &self,
+        user_id: &str,
+        change: ProfileChange<'_>,
+        traceparent: &str,
+    ) -> mongodb::error::Result<Option<Account>> {
+        let set = match change {
+            ProfileChange::Name(name) => doc! { "name": name },
+            ProfileChange::Disabled(disabled) => doc! {
+                "disabled": disabled,
+                "disabled_at": disabled.then(DateTime::now),
+            },
+        };
+        let mut session = self.client.start_session().await?;
+        session.start_transaction().await?;
+        let written = async {
+            let updated = self
+                .users
+                .find_one_and_update(
+                    doc! { "_id": user_id },
+                    doc! { "$set": set, "$inc": { "profile_version": 1 } },
+                )
+                .return_document(ReturnDocument::After)
+                .session(&mut session)
+                .await?
+                .map(Account::from);
+            if let Some(account) = updated.as_ref().filter(|account| account.is_mirrored()) {
+                self.profile_outbox
+                    .update_one(
+                        doc! { "_id": &account.id },
+                        profile_outbox::waiting(account.profile_version, traceparent),
+                    )
+                    .upsert(true)
+                    .session(&mut session)
+                    .await?;
             }
+            Ok(updated)
         }
+        .await;
+        finish(session, written).await
     }
 
     async fn try_delete(
@@ -159,6 +214,27 @@ impl AccountWrites {
         }
         .await;
         finish(session, written).await
+    }
+}
+
+/// Runs one transaction until it does not lose a write conflict, a bounded number of times
+/// (then ABORTED).
+async fn retrying<T, F, Attempt>(mut transaction: F) -> Result<T, AppError>
+where
+    F: FnMut() -> Attempt,
+    Attempt: Future<Output = mongodb::error::Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match transaction().await {
+            Ok(value) => return Ok(value),
+            Err(error) if is_transient(&error) && attempt < MAX_ATTEMPTS => {
+                pause(attempt).await;
+                attempt += 1;
+            }
+            Err(error) if is_transient(&error) => return Err(contended()),
+            Err(error) => return Err(error.into()),
+        }
     }
 }
 

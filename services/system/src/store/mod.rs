@@ -1,6 +1,7 @@
 //! SystemDB access (MongoDB protocol): accounts, refresh tokens, the outbox of events for
-//! NotifyAPI and activity logs, as BSON documents that never leave this module (it answers in
-//! domain values); and CacheDB's login failure counters. Invariants are enforced by the
+//! NotifyAPI, the profile outbox for OperationsDB and activity logs, as BSON documents that
+//! never leave this module (it answers in domain values); and CacheDB's login failure
+//! counters. Invariants are enforced by the
 //! database: a unique index on the normalised e-mail and on CreateAccount's idempotency key,
 //! and conditional updates and deletes for token rotation, outbox claims and the undoing of
 //! fresh accounts.
@@ -10,6 +11,7 @@ pub mod login_failures;
 pub mod logs;
 pub mod monitoring;
 pub mod outbox;
+pub mod profile_outbox;
 pub mod refresh_tokens;
 pub mod sync_jobs;
 pub mod users;
@@ -21,6 +23,7 @@ pub use accounts::AccountWrites;
 pub use login_failures::LoginFailures;
 pub use logs::LogStore;
 pub use outbox::OutboxStore;
+pub use profile_outbox::ProfileOutboxStore;
 pub use refresh_tokens::RefreshTokenStore;
 pub use sync_jobs::SyncJobStore;
 pub use users::UserStore;
@@ -111,4 +114,22 @@ fn bson_time(time: DateTime<Utc>) -> mongodb::bson::DateTime {
 /// ours: it reads as the epoch).
 fn domain_time(time: mongodb::bson::DateTime) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(time.timestamp_millis()).unwrap_or_default()
+}
+
+/// Moves an outbox entry's next attempt `delay` ahead (ending its lease), keeping `error` for
+/// operators.
+async fn retry_later<T: Send + Sync>(
+    entries: &mongodb::Collection<T>,
+    id: &str,
+    delay: std::time::Duration,
+    error: &str,
+) -> Result<(), astro_shared::AppError> {
+    let next = astro_shared::convert::bson_after(mongodb::bson::DateTime::now(), delay);
+    entries
+        .update_one(
+            doc! { "_id": id },
+            doc! { "$set": { "next_attempt_at": next, "last_error": error } },
+        )
+        .await?;
+    Ok(())
 }

@@ -133,13 +133,6 @@ impl OutboxStore {
         delay: Duration,
         error: &str,
     ) -> Result<(), AppError> {
-        let next = bson_after(DateTime::now(), delay);
-        self.entries
-            .update_one(
-                doc! { "_id": event_id },
-                doc! { "$set": { "next_attempt_at": next, "last_error": error } },
-            )
-            .await?;
-        Ok(())
+        super::retry_later(&self.entries, event_id, delay, error).await
     }
 }

@@ -25,6 +25,10 @@ pub const LOCKS: &str = "sync_job_locks";
 /// over after this long.
 const ORPHAN_LOCK_AGE: Duration = Duration::from_secs(10);
 
+/// How long a start that lost the lock waits for the winner's job to be written: 40 × 25 ms.
+const JOB_WRITE_POLLS: u32 = 40;
+const JOB_WRITE_POLL: Duration = Duration::from_millis(25);
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ErrorDocument {
     item_id: String,
@@ -229,7 +233,7 @@ impl SyncJobStore {
         let Some(lock) = self.locks.find_one(doc! { "_id": data_set }).await? else {
             return Ok(None);
         };
-        let job = self.jobs.find_one(doc! { "_id": &lock.job_id }).await?;
+        let job = self.job_of(&lock).await?;
         let stale = match job {
             Some(job) => {
                 let job = SyncJob::try_from(job)?;
@@ -249,6 +253,18 @@ impl SyncJobStore {
             ));
         }
         self.release(data_set, &lock.job_id).await?;
+        Ok(None)
+    }
+
+    /// The job of `lock`. Its starter writes the job right after the lock, so a start racing
+    /// it waits a moment for that write instead of refusing with ABORTED.
+    async fn job_of(&self, lock: &LockDocument) -> Result<Option<JobDocument>, AppError> {
+        for _ in 0..JOB_WRITE_POLLS {
+            if let Some(job) = self.jobs.find_one(doc! { "_id": &lock.job_id }).await? {
+                return Ok(Some(job));
+            }
+            tokio::time::sleep(JOB_WRITE_POLL).await;
+        }
         Ok(None)
     }
 

@@ -180,19 +180,6 @@ impl UserStore {
             .await?)
     }
 
-    /// Sets the display name; returns the updated account.
-    pub async fn set_name(&self, id: &str, name: &str) -> Result<Option<Account>, AppError> {
-        let updated = self
-            .users
-            .find_one_and_update(
-                doc! { "_id": id },
-                doc! { "$set": { "name": name }, "$inc": { "profile_version": 1 } },
-            )
-            .return_document(ReturnDocument::After)
-            .await?;
-        Ok(updated.map(Account::from))
-    }
-
     /// Replaces the password hash only if it is still `expected_hash` (no lost update between
     /// the old-password check and the write).
     pub async fn replace_password_hash(
@@ -209,27 +196,6 @@ impl UserStore {
             )
             .await?;
         Ok(result.modified_count == 1)
-    }
-
-    /// Disables or enables an account; returns it, or `None` if there is no such account.
-    pub async fn set_disabled(
-        &self,
-        id: &str,
-        disabled: bool,
-    ) -> Result<Option<Account>, AppError> {
-        let disabled_at = disabled.then(DateTime::now);
-        let updated = self
-            .users
-            .find_one_and_update(
-                doc! { "_id": id },
-                doc! {
-                    "$set": { "disabled": disabled, "disabled_at": disabled_at },
-                    "$inc": { "profile_version": 1 },
-                },
-            )
-            .return_document(ReturnDocument::After)
-            .await?;
-        Ok(updated.map(Account::from))
     }
 
     /// Confirms the e-mail of the account holding this confirmation token hash.
