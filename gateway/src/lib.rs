@@ -17,7 +17,12 @@ pub mod upstream;
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
-use astro_shared::{config::Env, server::stop_signal, telemetry::GrpcServerTraceLayer};
+use astro_shared::{
+    config::Env,
+    metrics::{self, Metrics, MetricsLayer},
+    server::stop_signal,
+    telemetry::GrpcServerTraceLayer,
+};
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, Request, State},
@@ -43,6 +48,9 @@ use crate::{
     rest::Rest,
     upstream::{UpstreamUrls, Upstreams},
 };
+
+/// The gateway's name in metrics.
+pub const SERVICE_NAME: &str = "gateway";
 
 /// Everything the gateway reads from `ASTRO_GATEWAY_*`.
 #[derive(Debug, Clone)]
@@ -88,6 +96,9 @@ pub struct Config {
     /// front of the gateway; the client address is the `X-Forwarded-For` entry that many from
     /// the right. Default 0: the TCP peer is the client and the header is ignored.
     pub trusted_proxy_hops: usize,
+    /// `ASTRO_GATEWAY_ADMIN_ADDR`: where `/metrics` (Prometheus text) is served; empty (the
+    /// default) serves none. Never routed to from the public port.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -122,6 +133,7 @@ impl Config {
             redis_url: Some(redis_url).filter(|url| !url.is_empty()),
             rate_limits: RateLimits::from_env(&env)?,
             trusted_proxy_hops: env.or("TRUSTED_PROXY_HOPS", 0)?,
+            admin_addr: astro_shared::config::optional_address(&env, "ADMIN_ADDR")?,
         })
     }
 
@@ -172,11 +184,12 @@ impl RouteSettings for Config {
 }
 
 /// What an in-process test may swap: the contracts (a test's own descriptor set) and the
-/// token verifier.
+/// token verifier; and where the request metrics are counted.
 pub struct AppParts {
     pub pool: DescriptorPool,
     /// `None`: the production [`JwksVerifier`] against the system upstream.
     pub verifier: Option<Arc<dyn VerifyToken>>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppParts {
@@ -185,6 +198,7 @@ impl AppParts {
         Ok(Self {
             pool: contracts::descriptor_pool()?,
             verifier: None,
+            metrics: Metrics::new(SERVICE_NAME),
         })
     }
 }
@@ -198,6 +212,7 @@ struct GatewayState {
     docs: Arc<String>,
     trusted_proxy_hops: usize,
     readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
 }
 
 /// Set once SIGTERM arrives: `/readyz` answers 503 from then on.
@@ -276,6 +291,7 @@ pub fn app_with(config: &Config, parts: AppParts) -> anyhow::Result<Router> {
             upstreams: upstreams.clone(),
             edge,
             max_body_bytes: config.max_body_bytes,
+            metrics: parts.metrics.clone(),
         },
         upstreams,
         docs: Arc::new(openapi::docs_page(&document)),
@@ -285,6 +301,7 @@ pub fn app_with(config: &Config, parts: AppParts) -> anyhow::Result<Router> {
             ttl: config.ready_cache,
             last: tokio::sync::Mutex::new(None),
         }),
+        metrics: parts.metrics,
     };
     let max_header_bytes = config.max_header_bytes;
     let pool = contracts.pool.clone();
@@ -310,7 +327,18 @@ pub fn app_with(config: &Config, parts: AppParts) -> anyhow::Result<Router> {
 
 /// Binds and serves until SIGTERM, then lets in-flight requests finish.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let app = app(&config)?;
+    let parts = AppParts::standard()?;
+    if let Some(admin_addr) = config.admin_addr {
+        // The gateway holds no service identity, so its counts are scraped, never reported to
+        // SystemAPI's RecordMetrics (an internal RPC).
+        let metrics = parts.metrics.clone();
+        tokio::spawn(async move {
+            if let Err(error) = metrics::serve_admin(admin_addr, metrics).await {
+                tracing::error!(%error, "admin HTTP (/metrics) stopped");
+            }
+        });
+    }
+    let app = app_with(&config, parts)?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen_addr))?;
@@ -455,8 +483,10 @@ async fn grpc_or_rest(State(state): State<GatewayState>, request: Request) -> Re
         );
         return state.rest.handle(request, client).await;
     }
+    // Counted inside the grpc-web translation, where the gRPC status is still a header.
     let grpc = ServiceBuilder::new()
         .layer(tonic_web::GrpcWebLayer::new())
+        .layer(MetricsLayer::new(state.metrics.clone()))
         .layer(GrpcServerTraceLayer)
         .service(state.grpc);
     match grpc.oneshot(request).await {

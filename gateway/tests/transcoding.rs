@@ -442,6 +442,7 @@ async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestGateway {
             groups: HashMap::new(),
         },
         trusted_proxy_hops: 0,
+        admin_addr: None,
     };
     adjust(&mut config);
     let app = astro_gateway::app_with(
@@ -449,6 +450,7 @@ async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestGateway {
         AppParts {
             pool,
             verifier: Some(Arc::new(AnyTokenIsACaller)),
+            metrics: astro_shared::metrics::Metrics::new("gateway"),
         },
     )
     .expect("gateway app");

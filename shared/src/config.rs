@@ -259,7 +259,7 @@ pub struct ServerConfig {
 }
 
 /// An address that may be left empty (`None`).
-fn optional_address(env: &Env, name: &str) -> Result<Option<SocketAddr>, ConfigError> {
+pub fn optional_address(env: &Env, name: &str) -> Result<Option<SocketAddr>, ConfigError> {
     let text: String = env.or(name, String::new())?;
     if text.is_empty() {
         return Ok(None);

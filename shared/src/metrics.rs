@@ -162,7 +162,7 @@ impl Metrics {
             }
         }
         text.push_str(
-            "# HELP astro_grpc_server_request_duration_seconds Time from request to response headers, by RPC.\n\
+            "# HELP astro_grpc_server_request_duration_seconds Time from request to the end of its answer, by RPC.\n\
              # TYPE astro_grpc_server_request_duration_seconds histogram\n",
         );
         for (method, stats) in &methods {
@@ -331,7 +331,7 @@ where
     S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Future: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = Response<MeteredBody<ResBody>>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -340,27 +340,117 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let method = request.uri().path().to_owned();
-        let metrics = self.metrics.clone();
-        let started = Instant::now();
+        let call = PendingCall {
+            metrics: self.metrics.clone(),
+            method: request.uri().path().to_owned(),
+            started: Instant::now(),
+            header_code: None,
+        };
         let response = self.inner.call(request);
         Box::pin(async move {
-            let response = response.await;
-            // A failed call answers "trailers only": its status is in the headers. A call that
-            // returns a message carries OK in its trailers (a stream failing midway is counted
-            // OK: the status of a stream is only known when its body ends).
-            let code = match &response {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.parse::<i32>().ok())
-                    .map_or(tonic::Code::Ok, tonic::Code::from_i32),
-                Err(_) => tonic::Code::Unknown,
-            };
-            metrics.record(&method, code, started.elapsed());
-            response
+            match response.await {
+                Ok(response) => {
+                    // A failed call answers "trailers only": its status is in the headers.
+                    // Otherwise the status comes in the trailers, at the end of the body.
+                    let header_code = grpc_status(response.headers());
+                    Ok(response.map(|inner| MeteredBody {
+                        inner,
+                        call: Some(PendingCall {
+                            header_code,
+                            ..call
+                        }),
+                    }))
+                }
+                Err(error) => {
+                    call.finish(tonic::Code::Unknown);
+                    Err(error)
+                }
+            }
         })
+    }
+}
+
+/// The `grpc-status` of a header or trailer map, if it has one.
+fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Code> {
+    headers
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+}
+
+/// A call whose answer is still being sent.
+struct PendingCall {
+    metrics: Arc<Metrics>,
+    method: String,
+    started: Instant,
+    /// The status of a trailers-only answer.
+    header_code: Option<tonic::Code>,
+}
+
+impl PendingCall {
+    fn finish(self, code: tonic::Code) {
+        self.metrics
+            .record(&self.method, code, self.started.elapsed());
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An answer's body that counts its call when it ends: with the status of its trailers (a
+    /// stream failing midway is counted with its error), or CANCELLED if the client went away
+    /// before the end.
+    pub struct MeteredBody<B> {
+        #[pin]
+        inner: B,
+        call: Option<PendingCall>,
+    }
+
+    impl<B> PinnedDrop for MeteredBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(call) = this.project().call.take() {
+                let code = call.header_code.unwrap_or(tonic::Code::Cancelled);
+                call.finish(code);
+            }
+        }
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for MeteredBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        let code = match &polled {
+            Poll::Ready(Some(Ok(frame))) => frame.trailers_ref().and_then(grpc_status),
+            Poll::Ready(Some(Err(_))) => Some(tonic::Code::Unknown),
+            // Ended without trailers: a trailers-only answer, or OK.
+            Poll::Ready(None) => Some(
+                this.call
+                    .as_ref()
+                    .and_then(|call| call.header_code)
+                    .unwrap_or(tonic::Code::Ok),
+            ),
+            Poll::Pending => None,
+        };
+        if let Some(code) = code
+            && let Some(call) = this.call.take()
+        {
+            call.finish(code);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -517,5 +607,120 @@ mod tests {
             "astro_grpc_server_requests_total{{service=\"booking-api\",method=\"{method}\",code=\"OK\"}} 3"
         )));
         assert!(text.contains("_count{service=\"booking-api\",method=\"/astrobookings.booking.v1.BookingService/GetLaunch\"} 5"));
+    }
+
+    type Frames = Vec<http_body::Frame<bytes::Bytes>>;
+    type TestBody = http_body_util::StreamBody<
+        futures::stream::Iter<
+            std::vec::IntoIter<Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>>,
+        >,
+    >;
+
+    /// Calls `method` through the layer on a service answering `frames`, with `header_status`
+    /// as a trailers-only status, and returns the metered body unread.
+    async fn metered_answer(
+        metrics: &Arc<Metrics>,
+        method: &'static str,
+        header_status: Option<&'static str>,
+        frames: Frames,
+    ) -> MeteredBody<TestBody> {
+        use tower::{Layer as _, ServiceExt as _};
+        // Frames are not `Clone`; the service is called once, so it takes them.
+        let frames = Mutex::new(Some(frames));
+        let service =
+            MetricsLayer::new(metrics.clone()).layer(tower::service_fn(move |_: Request<()>| {
+                let frames = frames
+                    .lock()
+                    .ok()
+                    .and_then(|mut frames| frames.take())
+                    .unwrap_or_default();
+                async move {
+                    let mut response = Response::new(http_body_util::StreamBody::new(
+                        futures::stream::iter(frames.into_iter().map(Ok).collect::<Vec<_>>()),
+                    ));
+                    if let Some(status) = header_status {
+                        response
+                            .headers_mut()
+                            .insert("grpc-status", http::HeaderValue::from_static(status));
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            }));
+        let request = Request::builder().uri(method).body(()).expect("request");
+        match service.oneshot(request).await {
+            Ok(response) => response.into_body(),
+            Err(never) => match never {},
+        }
+    }
+
+    fn trailers(status: &'static str) -> http_body::Frame<bytes::Bytes> {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static(status));
+        http_body::Frame::trailers(trailers)
+    }
+
+    fn count(metrics: &Metrics, method: &str, code: &str) -> bool {
+        metrics.prometheus().contains(&format!(
+            "astro_grpc_server_requests_total{{service=\"test\",method=\"{method}\",code=\"{code}\"}} 1\n"
+        ))
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_counted_when_it_ends_with_the_status_it_ended_with() {
+        use http_body_util::BodyExt as _;
+        let metrics = Metrics::new("test");
+        let data = || http_body::Frame::data(bytes::Bytes::from_static(b"entry"));
+
+        // A stream that fails midway sends its error in the trailers, after some entries.
+        let body = metered_answer(
+            &metrics,
+            "/s/Export",
+            None,
+            vec![data(), data(), trailers("5")],
+        )
+        .await;
+        assert!(
+            metrics
+                .prometheus()
+                .lines()
+                .all(|line| !line.starts_with("astro_grpc_server_requests_total")),
+            "nothing is counted before the answer ends"
+        );
+        body.collect().await.expect("body");
+        assert!(
+            count(&metrics, "/s/Export", "NOT_FOUND"),
+            "{}",
+            metrics.prometheus()
+        );
+
+        let body = metered_answer(&metrics, "/s/Get", None, vec![data(), trailers("0")]).await;
+        body.collect().await.expect("body");
+        assert!(count(&metrics, "/s/Get", "OK"));
+
+        // A trailers-only answer carries its status in the headers.
+        let body = metered_answer(&metrics, "/s/Denied", Some("7"), vec![]).await;
+        body.collect().await.expect("body");
+        assert!(count(&metrics, "/s/Denied", "PERMISSION_DENIED"));
+
+        // A client that leaves before the end is a cancelled call, counted once.
+        let mut body = metered_answer(
+            &metrics,
+            "/s/Left",
+            None,
+            vec![data(), data(), trailers("0")],
+        )
+        .await;
+        body.frame().await.expect("one frame").expect("data");
+        drop(body);
+        assert!(
+            count(&metrics, "/s/Left", "CANCELLED"),
+            "{}",
+            metrics.prometheus()
+        );
+        assert!(
+            !metrics
+                .prometheus()
+                .contains("method=\"/s/Left\",code=\"OK\"")
+        );
     }
 }

@@ -22,8 +22,10 @@ use prost_reflect::DynamicMessage;
 use tonic::{Status, metadata::MetadataMap};
 use tracing::Instrument as _;
 
+use astro_shared::metrics::Metrics;
+
 use crate::{
-    contracts::{Contracts, Lookup, Route},
+    contracts::{Bindings, Contracts, Lookup, Route},
     edge::Edge,
     errors::ApiError,
     upstream::Upstreams,
@@ -36,32 +38,61 @@ pub struct Rest {
     pub upstreams: Upstreams,
     pub edge: Edge,
     pub max_body_bytes: usize,
+    /// Counts every REST call by route ("GET /v1/launches") and the gRPC code of its answer.
+    pub metrics: Arc<Metrics>,
 }
+
+/// The metrics key of a request that matches no route (one key, whatever was asked).
+const NO_ROUTE: &str = "REST (no route)";
 
 impl Rest {
     /// Answers one REST request; every failure is a `google.rpc.Status` JSON body.
     pub async fn handle(&self, request: Request<Body>, client: IpAddr) -> Response {
         let span = rest_span(&request);
-        match self.transcode(request, client).instrument(span).await {
+        let started = std::time::Instant::now();
+        let (route, outcome) = self.transcode(request, client).instrument(span).await;
+        let code = match &outcome {
+            Ok(_) => tonic::Code::Ok,
+            Err(error) => error.status.code(),
+        };
+        let key = route.map_or_else(
+            || NO_ROUTE.to_owned(),
+            |route| format!("{} {}", route.method, route.template),
+        );
+        self.metrics.record(&key, code, started.elapsed());
+        match outcome {
             Ok(response) => response,
             Err(error) => error.into_response_with(&self.contracts.pool),
         }
     }
 
+    /// The route the request matched (if any) and the answer.
     async fn transcode(
         &self,
         request: Request<Body>,
         client: IpAddr,
-    ) -> Result<Response, ApiError> {
+    ) -> (Option<&Route>, Result<Response, ApiError>) {
         let (parts, body) = request.into_parts();
         let (route, bindings) = match self.contracts.lookup(&parts.method, parts.uri.path()) {
             Lookup::Found(route, bindings) => (route, bindings),
             Lookup::MethodNotAllowed(methods) => {
                 let allow: Vec<&str> = methods.iter().map(http::Method::as_str).collect();
-                return Err(ApiError::method_not_allowed(allow.join(", ")));
+                return (None, Err(ApiError::method_not_allowed(allow.join(", "))));
             }
-            Lookup::NotFound => return Err(ApiError::not_found()),
+            Lookup::NotFound => return (None, Err(ApiError::not_found())),
         };
+        let answer = self.answer(route, bindings, parts, body, client).await;
+        (Some(route), answer)
+    }
+
+    async fn answer(
+        &self,
+        route: &Route,
+        bindings: Bindings,
+        parts: http::request::Parts,
+        body: Body,
+        client: IpAddr,
+    ) -> Result<Response, ApiError> {
         let admitted = self.edge.admit(&route.rpc, &parts.headers, client).await?;
         tracing::debug!(rpc = route.rpc.grpc_path, user = ?admitted.caller.map(|c| c.user_id), "admitted");
 

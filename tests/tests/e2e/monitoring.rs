@@ -9,6 +9,7 @@ use astro_e2e::{
     accounts::{system_client, with_token},
     fixtures::{self, Actor},
     forwarder::Forwarder,
+    grpc_web::{self, Encoding},
     mesh_with,
 };
 use astro_proto::astrobookings::{
@@ -23,6 +24,7 @@ use astro_proto::astrobookings::{
 use tonic::Code;
 
 const LIST_LAUNCHES: &str = "/astrobookings.booking.v1.BookingService/ListLaunches";
+const GET_LAUNCH: &str = "/astrobookings.booking.v1.BookingService/GetLaunch";
 const SERVICES: [&str; 5] = [
     "system-api",
     "agency-api",
@@ -37,6 +39,20 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// The Prometheus text a process serves on its admin port.
+async fn scrape(admin_port: u16) -> String {
+    let scraped = astro_e2e::rest::send(
+        "GET",
+        &format!("http://127.0.0.1:{admin_port}/metrics"),
+        &[],
+        None,
+    )
+    .await
+    .expect("the admin port answers");
+    assert_eq!(scraped.status, 200);
+    String::from_utf8_lossy(&scraped.body).into_owned()
 }
 
 async fn status(mesh: &Mesh, it: &Actor) -> GetSystemStatusResponse {
@@ -111,16 +127,7 @@ async fn after_n_calls_metrics_shows_n_and_system_metrics_lists_the_windows_with
             .expect("catalogue listed");
     }
 
-    let scraped = astro_e2e::rest::send(
-        "GET",
-        &format!("http://127.0.0.1:{admin_port}/metrics"),
-        &[],
-        None,
-    )
-    .await
-    .expect("the admin port answers");
-    assert_eq!(scraped.status, 200);
-    let text = String::from_utf8_lossy(&scraped.body).into_owned();
+    let text = scrape(admin_port).await;
     let counted = format!(
         "astro_grpc_server_requests_total{{service=\"booking-api\",method=\"{LIST_LAUNCHES}\",code=\"OK\"}} {calls}"
     );
@@ -411,4 +418,63 @@ async fn status_and_metrics_routes_refuse_travelers_and_agencies_and_answer_it_o
     assert_eq!(negative.status, 400, "{}", negative.json);
     let bad_token = get(format!("{base}/v1/system/metrics?pageToken=nonsense")).await;
     assert_eq!(bad_token.status, 400, "{}", bad_token.json);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_counts_grpc_grpc_web_and_rest_calls_on_its_admin_port() {
+    let admin_port = free_port();
+    let mesh = mesh_with(HashMap::from([(
+        "ASTRO_GATEWAY_ADMIN_ADDR".to_owned(),
+        format!("127.0.0.1:{admin_port}"),
+    )]))
+    .await;
+    let gateway = mesh.gateway_url();
+    let mut booking = BookingServiceClient::new(astro_e2e::channel(mesh.address(Service::Gateway)));
+    for _ in 0..3 {
+        booking
+            .list_launches(ListLaunchesRequest::default())
+            .await
+            .expect("catalogue listed over gRPC");
+    }
+    for _ in 0..2 {
+        let answer = grpc_web::call(&gateway, LIST_LAUNCHES, &[], Encoding::Binary, &[])
+            .await
+            .expect("grpc-web call");
+        assert_eq!(answer.grpc_status, Some(0), "{answer:?}");
+    }
+    // An empty launch id: BookingAPI's INVALID_ARGUMENT, counted with its code.
+    let refused = grpc_web::call(&gateway, GET_LAUNCH, &[], Encoding::Binary, &[])
+        .await
+        .expect("grpc-web call");
+    assert_eq!(
+        refused.grpc_status,
+        Some(Code::InvalidArgument as i32),
+        "{refused:?}"
+    );
+    for _ in 0..4 {
+        let listed = astro_e2e::rest::send("GET", &format!("{gateway}/v1/launches"), &[], None)
+            .await
+            .expect("REST call");
+        assert_eq!(listed.status, 200, "{}", listed.json);
+    }
+    let unknown = astro_e2e::rest::send("GET", &format!("{gateway}/v1/no-such-route"), &[], None)
+        .await
+        .expect("REST call");
+    assert_eq!(unknown.status, 404);
+
+    let text = scrape(admin_port).await;
+    for (method, code, count) in [
+        (LIST_LAUNCHES, "OK", 5),
+        (GET_LAUNCH, "INVALID_ARGUMENT", 1),
+        ("GET /v1/launches", "OK", 4),
+        ("REST (no route)", "NOT_FOUND", 1),
+    ] {
+        let counted = format!(
+            "astro_grpc_server_requests_total{{service=\"gateway\",method=\"{method}\",code=\"{code}\"}} {count}"
+        );
+        assert!(
+            text.lines().any(|line| line == counted),
+            "{counted} not in:\n{text}"
+        );
+    }
 }
