@@ -8,7 +8,9 @@
 #
 # Usage: bench/pgbench.sh [clients] [seconds]
 #   env: LAUNCHES (2000), CAPACITY (100, the schema's maximum), TRAVELERS (10000),
-#        SEAT_LIMIT (4), THREADS (2), MODE (prepared), KEEP_DB
+#        SEAT_LIMIT (4), THREADS (2), MODE (prepared), KEEP_DB,
+#        SETUP_ONLY=1: create, migrate and seed, print `database_url=URL` and keep the database
+#        (bench/run runs pgbench on it itself, between CPU readings)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,10 +50,12 @@ trap cleanup EXIT
 psql() { "$pg_bin/psql" -v ON_ERROR_STOP=1 -q -X "$@"; }
 
 psql "$admin" -c "CREATE DATABASE $database"
-if [ ! -x target/debug/astro-migrate ]; then
+migrate=${ASTRO_TEST_BIN_DIR:-target/debug}/astro-migrate
+if [ ! -x "$migrate" ]; then
     cargo build -q -p astro-shared --bin astro-migrate
+    migrate=target/debug/astro-migrate
 fi
-DATABASE_URL=$url RUST_LOG=warn target/debug/astro-migrate >/dev/null
+DATABASE_URL=$url RUST_LOG=warn "$migrate" >/dev/null
 
 # Ids are md5 hashes shaped as UUIDs: random-looking like the service's v4 ids, and computable
 # from a number in the pgbench script.
@@ -77,8 +81,17 @@ INSERT INTO travelers (id, name, email, phone, tax_id, address_line1, address_ci
 SELECT md5('traveler-' || n)::uuid, 'Traveler ' || n, 'traveler' || n || '@example.com',
        '+14155550123', 'TX-123456', '1 Rocket Road', 'Hawthorne', 'US', 'pgbench', 'pgbench'
 FROM generate_series(1, :travelers) AS n;
+-- The bare hot-row anchor (bench/pgbench_hot_row.sql): one row, a conditional UPDATE.
+CREATE TABLE bench_hot_row (id int PRIMARY KEY, taken bigint NOT NULL, capacity bigint NOT NULL);
+INSERT INTO bench_hot_row VALUES (1, 0, 9223372036854775807);
 ANALYZE;
 SQL
+
+if [ -n "${SETUP_ONLY:-}" ]; then
+    KEEP_DB=1
+    echo "database_url=$url"
+    exit 0
+fi
 
 echo "load average: $(cut -d " " -f 1-3 /proc/loadavg)"
 echo "pgbench $("$pg_bin/pgbench" --version | awk '{print $3}'): $clients clients, $threads threads, ${seconds} s," \

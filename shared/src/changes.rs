@@ -166,12 +166,18 @@ impl ChangeFeed {
 
     /// Up to `limit` rows this consumer has not handled, oldest first.
     pub async fn pending(&self, limit: i64) -> Result<Vec<Change>, AppError> {
+        self.pending_after(0, limit).await
+    }
+
+    /// As [`Self::pending`], among the rows above `after` only: a poll that needs only what
+    /// arrived since the last one, without reading the look-back window again.
+    pub async fn pending_after(&self, after: i64, limit: i64) -> Result<Vec<Change>, AppError> {
         let changes = sqlx::query_as::<_, Change>(
             "SELECT c.id, c.event_id, c.entity, c.entity_id, c.event_type, c.payload, \
                     c.origin_service, c.origin_user_id, c.origin_traceparent, c.recorded_at \
              FROM change_log c \
-             WHERE c.id > COALESCE( \
-                     (SELECT low_water_mark FROM change_log_consumers WHERE consumer = $1), 0) \
+             WHERE c.id > GREATEST($4, COALESCE( \
+                     (SELECT low_water_mark FROM change_log_consumers WHERE consumer = $1), 0)) \
                AND (cardinality($2::text[]) = 0 OR c.event_type = ANY($2)) \
                AND NOT EXISTS (SELECT 1 FROM change_log_handled h \
                                WHERE h.consumer = $1 AND h.change_id = c.id) \
@@ -180,6 +186,7 @@ impl ChangeFeed {
         .bind(self.consumer)
         .bind(&self.event_types)
         .bind(limit)
+        .bind(after)
         .fetch_all(&self.pool)
         .await?;
         Ok(changes)
@@ -277,19 +284,28 @@ pub async fn run_feed_concurrently<H: ChangeHandler>(
 ) {
     use futures::StreamExt as _;
     use tracing::Instrument as _;
-    let mut rounds: u64 = 0;
+    let mut last_compaction = tokio::time::Instant::now();
+    let mut last_full_scan: Option<tokio::time::Instant> = None;
+    // Everything at or below it was seen by this process: most polls read only above it.
+    let mut cursor: i64 = 0;
     loop {
-        match feed.pending(200).await {
+        let full_scan = last_full_scan.is_none_or(|at| at.elapsed() >= FULL_SCAN_EVERY);
+        let after = if full_scan { 0 } else { cursor };
+        if full_scan {
+            last_full_scan = Some(tokio::time::Instant::now());
+        }
+        match feed.pending_after(after, 200).await {
             Ok(changes) => {
                 let handler = &handler;
                 let consumer = feed.consumer();
                 let full_page = changes.len() == 200;
                 // Owned rows: a stream of borrowed ones trips the compiler's `Send` checks.
-                let outcomes: Vec<Option<i64>> = futures::stream::iter(changes)
+                // (id, handled) of every row of the round.
+                let outcomes: Vec<(i64, bool)> = futures::stream::iter(changes)
                     .map(|change: Change| async move {
                         let span = change.span(consumer);
                         match handler.handle(&change).instrument(span).await {
-                            Ok(()) => Some(change.id),
+                            Ok(()) => (change.id, true),
                             Err(error) => {
                                 tracing::warn!(
                                     consumer,
@@ -298,14 +314,20 @@ pub async fn run_feed_concurrently<H: ChangeHandler>(
                                     error = %crate::telemetry::error_chain(&error),
                                     "change not handled yet; will retry"
                                 );
-                                None
+                                (change.id, false)
                             }
                         }
                     })
                     .buffered(concurrency.max(1))
                     .collect()
                     .await;
-                let handled: Vec<i64> = outcomes.into_iter().flatten().collect();
+                let seen = changes_seen(&outcomes);
+                let handled: Vec<i64> = outcomes
+                    .iter()
+                    .filter(|(_, handled)| *handled)
+                    .map(|(id, _)| *id)
+                    .collect();
+                cursor = next_cursor(cursor, seen);
                 if let Err(error) = feed.mark_handled(&handled).await {
                     tracing::warn!(consumer = feed.consumer(), %error, "could not mark changes handled");
                 }
@@ -317,12 +339,55 @@ pub async fn run_feed_concurrently<H: ChangeHandler>(
                 tracing::warn!(consumer = feed.consumer(), %error, "change feed unavailable");
             }
         }
-        rounds += 1;
-        if rounds.is_multiple_of(600)
-            && let Err(error) = feed.compact().await
-        {
-            tracing::warn!(consumer = feed.consumer(), %error, "change feed compaction failed");
+        if last_compaction.elapsed() >= COMPACT_EVERY {
+            last_compaction = tokio::time::Instant::now();
+            if let Err(error) = feed.compact().await {
+                tracing::warn!(consumer = feed.consumer(), %error, "change feed compaction failed");
+            }
         }
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// How often a feed reads its whole look-back window (from its low-water mark) for rows that
+/// committed after rows with higher ids, or failed before; the polls between read only the
+/// rows above what they have seen. A late row waits at most this long.
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(5);
+/// How often a feed moves its low-water mark up, which bounds the window a full scan reads.
+const COMPACT_EVERY: Duration = Duration::from_secs(10);
+
+/// What one round saw: (highest id, lowest id that failed).
+fn changes_seen(outcomes: &[(i64, bool)]) -> (Option<i64>, Option<i64>) {
+    let highest = outcomes.iter().map(|(id, _)| *id).max();
+    let lowest_failed = outcomes
+        .iter()
+        .filter(|(_, handled)| !handled)
+        .map(|(id, _)| *id)
+        .min();
+    (highest, lowest_failed)
+}
+
+/// The cursor after a round: past every row seen, but below a row that failed so the next
+/// poll retries it.
+fn next_cursor(cursor: i64, (highest, lowest_failed): (Option<i64>, Option<i64>)) -> i64 {
+    let advanced = highest.map_or(cursor, |highest| cursor.max(highest));
+    lowest_failed.map_or(advanced, |failed| advanced.min(failed - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{changes_seen, next_cursor};
+
+    #[test]
+    fn the_cursor_passes_what_was_seen_and_stops_below_a_row_that_failed() {
+        assert_eq!(next_cursor(10, changes_seen(&[])), 10);
+        assert_eq!(next_cursor(10, changes_seen(&[(11, true), (14, true)])), 14);
+        // A full scan that found a late row below the cursor does not move it back.
+        assert_eq!(next_cursor(20, changes_seen(&[(12, true)])), 20);
+        // The failed row is read again by the next poll; the rows after it were handled.
+        assert_eq!(
+            next_cursor(10, changes_seen(&[(11, true), (12, false), (13, true)])),
+            11
+        );
     }
 }

@@ -87,7 +87,11 @@ pub async fn mongo(
         .map_err(|error| anyhow::anyhow!("invalid MongoDB URL {}: {error}", redact_url(url)))?;
     // Fail fast while the server is down so callers get UNAVAILABLE instead of a 30 s hang.
     options.server_selection_timeout = Some(Duration::from_secs(2));
-    options.connect_timeout = Some(Duration::from_secs(2));
+    // Not 2 s as well: the driver's monitor uses this as the deadline of its heartbeat, and a
+    // heartbeat that misses it marks the server unknown and interrupts every operation in
+    // flight. A busy server (SecantusDB under load answered heartbeats in over 2 s) then broke
+    // a streaming export midway and made a login's retried insert collide with itself.
+    options.connect_timeout = Some(Duration::from_secs(10));
     options.app_name = Some("astrobookings".into());
     let database = mongodb::Client::with_options(options)?.database(database);
     let address = redact_url(url);

@@ -77,8 +77,20 @@ impl RefreshTokenStore {
             rotated_at: None,
             revoked_at: None,
         };
-        self.tokens.insert_one(token).await?;
-        Ok(())
+        match self.tokens.insert_one(token).await {
+            Ok(_) => Ok(()),
+            // The hash is of 256 random bits: a duplicate is this very insert, sent again by
+            // the driver's retryable write after the first attempt landed but its answer was
+            // lost (seen under load). Ours if the stored one is of this family.
+            Err(error) if super::is_duplicate_key(&error) => {
+                let ours = doc! { "_id": token_hash, "family_id": &family.family_id };
+                match self.tokens.find_one(ours).await? {
+                    Some(_) => Ok(()),
+                    None => Err(error.into()),
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Spends the token with this hash if it is live.
