@@ -55,7 +55,12 @@ impl StatusProbes {
         let call = client.get_instance_status(request);
         match tokio::time::timeout(deadline, call).await {
             Ok(Ok(response)) => ProbeOutcome::Answered(answer(response.into_inner())),
-            Ok(Err(status)) if status.code() == tonic::Code::DeadlineExceeded => {
+            // The channel's own deadline may fire before the timer here; tonic reports that as
+            // CANCELLED with `TimeoutExpired` as its cause, and it means the same as the timer.
+            Ok(Err(status))
+                if status.code() == tonic::Code::DeadlineExceeded
+                    || astro_shared::grpc_client::deadline_passed(&status) =>
+            {
                 ProbeOutcome::TimedOut
             }
             Ok(Err(status)) => ProbeOutcome::Failed(match status.code() {
