@@ -13,7 +13,9 @@ use astro_proto::astrobookings::{
         GetDeliveryHealthRequest, notify_internal_service_client::NotifyInternalServiceClient,
     },
 };
-use astro_shared::{convert::from_timestamp, grpc_client::TracedChannel, instance::InstanceStatus};
+use astro_shared::{
+    AppError, convert::from_timestamp, grpc_client::TracedChannel, instance::InstanceStatus,
+};
 
 use crate::domain::monitoring::{DeliveryHealth, Dependency, Instance, ProbeAnswer, ProbeOutcome};
 
@@ -55,18 +57,13 @@ impl StatusProbes {
         let call = client.get_instance_status(request);
         match tokio::time::timeout(deadline, call).await {
             Ok(Ok(response)) => ProbeOutcome::Answered(answer(response.into_inner())),
-            // The channel's own deadline may fire before the timer here; tonic reports that as
-            // CANCELLED with `TimeoutExpired` as its cause, and it means the same as the timer.
-            Ok(Err(status))
-                if status.code() == tonic::Code::DeadlineExceeded
-                    || astro_shared::grpc_client::deadline_passed(&status) =>
-            {
-                ProbeOutcome::TimedOut
-            }
-            Ok(Err(status)) => ProbeOutcome::Failed(match status.code() {
-                tonic::Code::Unavailable => "not reachable".to_owned(),
-                code => format!("answered {code:?}"),
-            }),
+            // Decoded the shared way: the channel's own deadline firing before the timer here
+            // (CANCELLED from tonic) is a timeout too.
+            Ok(Err(status)) => match AppError::from(status) {
+                AppError::DeadlineExceeded => ProbeOutcome::TimedOut,
+                AppError::Unavailable { .. } => ProbeOutcome::Failed("not reachable".to_owned()),
+                error => ProbeOutcome::Failed(format!("answered {:?}", error.code())),
+            },
             Err(_) => ProbeOutcome::TimedOut,
         }
     }
