@@ -281,9 +281,28 @@ async fn the_catalogue_filters_sorts_pages_and_finds_launches_by_id_or_slug() {
     let mut entry = cached_entries(&mesh).await[&past.id].clone();
     entry["scheduled_at_us"] = an_hour_ago.timestamp_micros().into();
     set_cached_entry(&mesh, &past.id, &entry).await;
+    // BookingAPI serves its snapshot from memory for up to NEAR_CACHE_RECHECK (100 ms) after
+    // another writer bumped the version. A late refresh (a change-log row retried after a
+    // failed write) may meanwhile re-read the launch and drop it from CacheDB: then it is put
+    // back, since what is shown here is that a launch CacheDB holds is hidden when it is past.
+    let upcoming = id_list(&[&hop, &moon, &kourou, &mars]);
+    within(
+        "the launch now in the past held by CacheDB, yet no longer listed",
+        Duration::from_secs(2),
+        || async {
+            let held = || async { cached_entries(&mesh).await.contains_key(&past.id) };
+            if !held().await {
+                set_cached_entry(&mesh, &past.id, &entry).await;
+                return false;
+            }
+            // Held before and after the list: the list was read while CacheDB held it.
+            let listed = ids(&list(&mesh, ListLaunchesRequest::default()).await);
+            listed == upcoming && held().await
+        },
+    )
+    .await;
     let everything = list(&mesh, ListLaunchesRequest::default()).await;
-    assert!(cached_entries(&mesh).await.contains_key(&past.id));
-    assert_eq!(ids(&everything), id_list(&[&hop, &moon, &kourou, &mars]));
+    assert_eq!(ids(&everything), upcoming);
     assert_eq!(everything.total_size, 4);
     assert!(everything.next_page_token.is_empty());
     let first = &everything.launches[1];
@@ -809,6 +828,9 @@ async fn with_cache_db_down_the_catalogue_answers_from_operations_db_and_then_ca
     .await;
 
     switch.close();
+    // BookingAPI serves its snapshot from memory for up to NEAR_CACHE_RECHECK (100 ms) before
+    // it asks CacheDB again; only then can it find CacheDB gone.
+    tokio::time::sleep(Duration::from_millis(150)).await;
     let started = Instant::now();
     let answer = list(&mesh, ListLaunchesRequest::default()).await;
     println!(

@@ -1,7 +1,7 @@
 //! The catalogue in CacheDB, under `<prefix>catalogue:`:
 //!
 //! - `entries`: hash launch id → entry (JSON), bookable launches only;
-//! - `slugs`: hash slug → launch id, for GetLaunch by slug;
+//! - `slugs`: hash slug → launch id, which the scripts keep unique;
 //! - `stamps`: hash launch id → when the launch was last read from OperationsDB (µs), kept
 //!   for removed launches too, so an older read cannot bring one back;
 //! - `floor`: the read time of the last complete rebuild; anything read earlier is stale;
@@ -9,13 +9,19 @@
 //! - `built`: set by a complete rebuild (a fresh id each time). Missing means CacheDB lost the
 //!   catalogue (restarted empty): readers go to OperationsDB until it is rebuilt.
 //!
+//! Readers serve an in-memory snapshot of `entries` (indexed by id and slug), re-reading the
+//! marks at most every [`NEAR_CACHE_RECHECK`] and at once after this process's own writes.
+//!
 //! Writes are Lua scripts, so each refresh lands whole and is checked against the stamps
 //! atomically, whatever the number of BookingAPI replicas writing at once.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
-    time::Duration,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use astro_shared::{AppError, AppResult};
@@ -119,6 +125,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Launches per script call: keeps one script's arguments and run time small.
 const CHUNK: usize = 500;
 
+/// How long a snapshot is served from memory before CacheDB's `built` and `version` marks are
+/// read again. This process's own writes (the change feed, sync batches) drop the snapshot at
+/// once; a write by another replica is seen within this bound. A catalogue read then costs no
+/// CacheDB round trip at all, which is most of what BookingAPI spent on it.
+pub const NEAR_CACHE_RECHECK: Duration = Duration::from_millis(100);
+
 /// An entry as CacheDB stores it. Plain JSON (readable with redis-cli), and the Lua scripts read
 /// `slug` from it.
 #[derive(Serialize, Deserialize)]
@@ -207,6 +219,46 @@ pub struct Snapshot {
     built: String,
     version: String,
     pub entries: Vec<Entry>,
+    /// Index into `entries` by launch id and by slug, for GetLaunch.
+    by_id: HashMap<Uuid, usize>,
+    by_slug: HashMap<String, usize>,
+}
+
+impl Snapshot {
+    fn new(built: String, version: String, entries: Vec<Entry>) -> Self {
+        let by_id = entries
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| (entry.id, index))
+            .collect();
+        let by_slug = entries
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| (entry.slug.clone(), index))
+            .collect();
+        Self {
+            built,
+            version,
+            entries,
+            by_id,
+            by_slug,
+        }
+    }
+
+    /// The entry of `key`, if the catalogue holds it.
+    pub fn find(&self, key: &LaunchKey) -> Option<&Entry> {
+        let index = match key {
+            LaunchKey::Id(id) => self.by_id.get(id),
+            LaunchKey::Slug(slug) => self.by_slug.get(slug.as_str()),
+        }?;
+        self.entries.get(*index)
+    }
+}
+
+/// The snapshot this process serves from memory, and when its marks were last read.
+struct Held {
+    snapshot: Arc<Snapshot>,
+    checked_at: Instant,
 }
 
 /// One change to write: the launch and its entry, or `None` to remove it.
@@ -222,7 +274,10 @@ pub struct Cache {
     writes: WithOptions<Client>,
     keys: Arc<Keys>,
     /// The last snapshot read, reused while `built` and `version` are unchanged.
-    snapshot: Arc<RwLock<Option<Arc<Snapshot>>>>,
+    held: Arc<RwLock<Option<Held>>>,
+    /// Raised by every write of this process: a snapshot whose read began before a write is
+    /// served once but not kept, so this process never serves its own stale data afterwards.
+    writes_seen: Arc<AtomicU64>,
 }
 
 fn not_connected() -> AppError {
@@ -262,7 +317,8 @@ impl Cache {
                 version: key("version"),
                 built: key("built"),
             }),
-            snapshot: Arc::new(RwLock::new(None)),
+            held: Arc::new(RwLock::new(None)),
+            writes_seen: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -283,10 +339,22 @@ impl Cache {
         }
         // The source each time: the scripts are small, and this needs no SHA-1 feature.
         let keys: Vec<String> = keys.iter().map(|&key| key.to_owned()).collect();
-        self.writes
+        let outcome = self
+            .writes
             .eval::<i64, _, _, _>(script, keys, args)
             .await
-            .map_err(failed)
+            .map_err(failed);
+        // Whatever the outcome (a timed-out script may still have run), this process's next
+        // read looks at CacheDB again, so its own writes show at once.
+        self.forget_snapshot();
+        outcome
+    }
+
+    fn forget_snapshot(&self) {
+        self.writes_seen.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut held) = self.held.write() {
+            *held = None;
+        }
     }
 
     /// Writes `changes`, all read from OperationsDB at `read_at`; a launch CacheDB already holds
@@ -356,8 +424,19 @@ impl Cache {
         if !self.is_connected() {
             return Err(not_connected());
         }
+        let held = self.held.read().ok().and_then(|held| {
+            held.as_ref()
+                .map(|held| (Arc::clone(&held.snapshot), held.checked_at))
+        });
+        if let Some((snapshot, checked_at)) = &held
+            && checked_at.elapsed() < NEAR_CACHE_RECHECK
+        {
+            return Ok(Some(Arc::clone(snapshot)));
+        }
         // The version is read before the entries: a write in between makes the snapshot newer
         // than its label, which only costs one more reload.
+        let checked_at = Instant::now();
+        let writes_before = self.writes_seen.load(Ordering::SeqCst);
         let mut marks: Vec<Option<String>> = self
             .reads
             .mget(vec![self.keys.built.as_str(), self.keys.version.as_str()])
@@ -365,17 +444,25 @@ impl Cache {
             .map_err(failed)?;
         let version = marks.pop().flatten().unwrap_or_default();
         let Some(built) = marks.pop().flatten() else {
+            self.forget_snapshot();
             return Ok(None);
         };
-        if let Some(current) = self
-            .snapshot
-            .read()
-            .ok()
-            .and_then(|snapshot| snapshot.clone())
-            .filter(|snapshot| snapshot.built == built && snapshot.version == version)
+        let snapshot = match held {
+            Some((current, _)) if current.built == built && current.version == version => current,
+            _ => Arc::new(Snapshot::new(built, version, self.load_entries().await?)),
+        };
+        if let Ok(mut slot) = self.held.write()
+            && self.writes_seen.load(Ordering::SeqCst) == writes_before
         {
-            return Ok(Some(current));
+            *slot = Some(Held {
+                snapshot: Arc::clone(&snapshot),
+                checked_at,
+            });
         }
+        Ok(Some(snapshot))
+    }
+
+    async fn load_entries(&self) -> AppResult<Vec<Entry>> {
         let stored: HashMap<String, String> = self
             .reads
             .hgetall(&self.keys.entries)
@@ -391,42 +478,15 @@ impl Cache {
                 }
             }
         }
-        let snapshot = Arc::new(Snapshot {
-            built,
-            version,
-            entries,
-        });
-        if let Ok(mut slot) = self.snapshot.write() {
-            *slot = Some(Arc::clone(&snapshot));
-        }
-        Ok(Some(snapshot))
+        Ok(entries)
     }
 
-    /// One entry by id or slug, if the catalogue holds it.
+    /// One entry by id or slug, if the catalogue holds it (from the snapshot in memory).
     pub async fn entry(&self, key: &LaunchKey) -> AppResult<Option<Entry>> {
-        if !self.is_connected() {
-            return Err(not_connected());
-        }
-        let id = match key {
-            LaunchKey::Id(id) => id.to_string(),
-            LaunchKey::Slug(slug) => {
-                let id: Option<String> = self
-                    .reads
-                    .hget(&self.keys.slugs, slug.as_str())
-                    .await
-                    .map_err(failed)?;
-                match id {
-                    Some(id) => id,
-                    None => return Ok(None),
-                }
-            }
-        };
-        let json: Option<String> = self
-            .reads
-            .hget(&self.keys.entries, id.as_str())
-            .await
-            .map_err(failed)?;
-        json.as_deref().map(decode).transpose()
+        Ok(self
+            .entries()
+            .await?
+            .and_then(|snapshot| snapshot.find(key).cloned()))
     }
 }
 
@@ -460,5 +520,25 @@ mod tests {
         assert!(json.contains("\"slug\":\"falcon-x-cape-canaveral-moon-2027-03-14\""));
         assert_eq!(decode(&json).unwrap(), entry);
         assert!(decode("{}").is_err());
+    }
+
+    #[test]
+    fn a_snapshot_finds_its_entries_by_id_and_by_slug_only() {
+        let json = |id: Uuid, slug: &str| {
+            format!(
+                r#"{{"id":"{id}","slug":"{slug}","agency_id":"{id}","agency_name":"A","rocket_name":"R","range":"SUBORBITAL","spaceport":"S","destination":"D","scheduled_at_us":0,"price_minor":1,"currency":"USD","status":"SCHEDULED","capacity":1,"seats_available":1,"refreshed_at_us":0}}"#
+            )
+        };
+        let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+        let entries = vec![
+            decode(&json(first, "first")).unwrap(),
+            decode(&json(second, "second")).unwrap(),
+        ];
+        let snapshot = Snapshot::new("built".into(), "1".into(), entries);
+        let found = |key: LaunchKey| snapshot.find(&key).map(|entry| entry.id);
+        assert_eq!(found(LaunchKey::Id(second)), Some(second));
+        assert_eq!(found(LaunchKey::Slug("first".into())), Some(first));
+        assert_eq!(found(LaunchKey::Id(Uuid::new_v4())), None);
+        assert_eq!(found(LaunchKey::Slug("third".into())), None);
     }
 }

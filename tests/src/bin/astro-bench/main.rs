@@ -46,7 +46,8 @@ struct Options {
     runs: usize,
     json: PathBuf,
     data_dir: PathBuf,
-    /// `--only TEXT`: run only the phases whose label holds TEXT (while working on one path).
+    /// `--only TEXT`: run only the phases whose label holds TEXT, or one of `A|B|...` (while
+    /// working on one path).
     only: Option<String>,
 }
 
@@ -204,7 +205,7 @@ impl Bench {
         self.options
             .only
             .as_ref()
-            .is_none_or(|only| label.contains(only.as_str()))
+            .is_none_or(|only| only.split('|').any(|text| label.contains(text)))
     }
 
     /// Runs `phase` `runs` times, each between two CPU readings, and keeps the figures.
