@@ -50,12 +50,15 @@ pub struct Admitted {
 #[derive(Clone)]
 pub struct Edge {
     verifier: Arc<dyn VerifyToken>,
-    limiter: Option<RateLimiter>,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl Edge {
     pub fn new(verifier: Arc<dyn VerifyToken>, limiter: Option<RateLimiter>) -> Self {
-        Self { verifier, limiter }
+        Self {
+            verifier,
+            limiter: limiter.map(Arc::new),
+        }
     }
 
     /// Admits a call of `rpc` from `client`, or says why not (UNAUTHENTICATED,

@@ -203,7 +203,7 @@ impl AppParts {
     }
 }
 
-#[derive(Clone)]
+/// Shared by every request behind one `Arc` (axum clones the state for each request).
 struct GatewayState {
     upstreams: Upstreams,
     grpc: GrpcRouter,
@@ -312,7 +312,7 @@ pub fn app_with(config: &Config, parts: AppParts) -> anyhow::Result<Router> {
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(docs))
         .fallback(grpc_or_rest)
-        .with_state(state)
+        .with_state(Arc::new(state))
         // The REST handler enforces its own body limit (with a Status body); gRPC messages
         // are limited by the services.
         .layer(DefaultBodyLimit::disable())
@@ -401,7 +401,7 @@ async fn limit_headers(
     next.run(request).await
 }
 
-async fn openapi_json(State(state): State<GatewayState>) -> impl IntoResponse {
+async fn openapi_json(State(state): State<Arc<GatewayState>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -411,7 +411,7 @@ async fn openapi_json(State(state): State<GatewayState>) -> impl IntoResponse {
     )
 }
 
-async fn docs(State(state): State<GatewayState>) -> impl IntoResponse {
+async fn docs(State(state): State<Arc<GatewayState>>) -> impl IntoResponse {
     Html(state.docs.as_str().to_owned())
 }
 
@@ -421,7 +421,7 @@ async fn healthz() -> impl IntoResponse {
 
 /// 200 when every upstream reports SERVING, else 503; the body says which are not (never why:
 /// transport errors are logged, not shown). Answers are reused for `READY_CACHE_MS`.
-async fn readyz(State(state): State<GatewayState>) -> impl IntoResponse {
+async fn readyz(State(state): State<Arc<GatewayState>>) -> impl IntoResponse {
     if DRAINING.load(std::sync::atomic::Ordering::SeqCst) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -469,7 +469,7 @@ async fn check_readiness(state: &GatewayState) -> (StatusCode, serde_json::Value
 }
 
 /// gRPC and grpc-web requests go to the proxy; anything else is REST.
-async fn grpc_or_rest(State(state): State<GatewayState>, request: Request) -> Response {
+async fn grpc_or_rest(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let is_grpc = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -488,7 +488,7 @@ async fn grpc_or_rest(State(state): State<GatewayState>, request: Request) -> Re
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(MetricsLayer::new(state.metrics.clone()))
         .layer(GrpcServerTraceLayer)
-        .service(state.grpc);
+        .service(state.grpc.clone());
     match grpc.oneshot(request).await {
         Ok(response) => response.map(axum::body::Body::new),
         Err(never) => match never {},

@@ -1,7 +1,7 @@
 //! The public services the gateway exposes and where each one runs. Internal services
 //! (`...InternalService`) are deliberately absent, so no outside caller can reach them.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use astro_proto::astrobookings::{
     agency::v1::agency_service_server, booking::v1::booking_service_server,
@@ -26,10 +26,12 @@ pub struct Upstream {
     capped: TracedChannel,
 }
 
-/// Every public upstream, looked up by gRPC service name.
+/// Every public upstream, looked up by gRPC service name. Shared, not copied: the gateway's
+/// state is cloned for every request, and copying each upstream's channels and names was a
+/// measurable part of the CPU of a relayed call.
 #[derive(Clone)]
 pub struct Upstreams {
-    upstreams: Vec<Upstream>,
+    upstreams: Arc<[Upstream]>,
 }
 
 /// Where each public service runs.
@@ -88,7 +90,9 @@ impl Upstreams {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self { upstreams })
+        Ok(Self {
+            upstreams: upstreams.into(),
+        })
     }
 
     /// The upstream serving the gRPC service `service` (fully qualified), if it is public.

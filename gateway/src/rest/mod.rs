@@ -207,8 +207,8 @@ impl Rest {
             let body = Body::from(download.data(&message));
             return Ok(download.respond(&message, &content_type, body));
         }
-        let json = response::to_json(&message, route.response_body.as_ref())?;
-        Ok(response::json_response(&json))
+        let json = response::json_bytes(&message, route.response_body.as_ref())?;
+        Ok(response::json_text_response(json))
     }
 }
 
