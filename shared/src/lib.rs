@@ -2,6 +2,13 @@
 //! context propagation, the one gRPC server builder, the error type mapped to gRPC status,
 //! database connections that wait for their servers, and traced clients for calls between services.
 
+/// Every process that links this crate (the services, the gateway, the test and benchmark
+/// tools) allocates with mimalloc. A relayed call allocates and frees many small buffers (h2
+/// frames, headers, decoded messages) across threads, and glibc's malloc spent a fifth of the
+/// gateway's CPU on it (README, "Benchmarks"); set here so no binary can forget it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod accounts;
 pub mod activity;
 pub mod auth;

@@ -92,7 +92,13 @@ impl Sessions {
         client: &ClientInfo,
     ) -> Result<Session, AppError> {
         let email = email.trim().to_lowercase();
-        let slowdown = match self.login_budget(&email, client).await {
+        // The failure budget (CacheDB) and the account (SystemDB) are read side by side: a
+        // refused attempt wastes one read, every other login saves a round trip.
+        let (budget, account) = tokio::join!(
+            self.login_budget(&email, client),
+            self.users.by_email(&email)
+        );
+        let slowdown = match budget {
             Ok(slowdown) => slowdown,
             Err(error) => {
                 if matches!(error, AppError::ResourceExhausted { .. }) {
@@ -113,7 +119,7 @@ impl Sessions {
             );
             tokio::time::sleep(slowdown).await;
         }
-        let account = self.users.by_email(&email).await?;
+        let account = account?;
         let stored_hash = account.as_ref().map_or_else(
             || self.decoy_hash.as_ref().clone(),
             |account| account.password_hash.clone(),
@@ -142,13 +148,24 @@ impl Sessions {
                 return Err(invalid_credentials());
             }
         };
-        self.failures.clear_pair(&email, &client.address).await?;
-        if !self.users.record_login(&account.id).await? {
-            // DeleteAccount removed the account after the password check.
+        let family_id = uuid::Uuid::new_v4().to_string();
+        // Three independent writes, run together: on SystemDB each is a round trip that
+        // otherwise adds to the login's wait after the hash.
+        let (cleared, recorded, tokens) = tokio::join!(
+            self.failures.clear_pair(&email, &client.address),
+            self.users.record_login(&account.id),
+            self.issue_tokens(&account, &family_id)
+        );
+        cleared?;
+        if !recorded? {
+            // DeleteAccount removed the account after the password check: the refresh token
+            // stored for it meanwhile must not outlive it.
+            if tokens.is_ok() {
+                self.refresh_tokens.revoke_family(&family_id).await?;
+            }
             return Err(invalid_credentials());
         }
-        let family_id = uuid::Uuid::new_v4().to_string();
-        let tokens = self.issue_tokens(&account, &family_id).await?;
+        let tokens = tokens?;
         tracing::info!(user_id = %account.id, "login succeeded");
         self.activity.info(
             "auth.login_succeeded",
