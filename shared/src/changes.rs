@@ -116,6 +116,14 @@ pub struct Change {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// A row as [`ChangeFeed::poll`] reads it.
+#[derive(sqlx::FromRow)]
+struct Polled {
+    #[sqlx(flatten)]
+    change: Change,
+    wanted: bool,
+}
+
 impl Change {
     /// A span continuing the trace of the request that made the change, so what a consumer
     /// does about it (a refund, an e-mail) lands in that request's trace.
@@ -190,6 +198,38 @@ impl ChangeFeed {
         .fetch_all(&self.pool)
         .await?;
         Ok(changes)
+    }
+
+    /// Every committed row above `after` (up to `limit`, oldest first) and the rows of `gaps`
+    /// that are committed now, each with whether this consumer wants it (its event type, not
+    /// handled yet). Unlike [`Self::pending_after`] nothing is filtered out, so an id missing
+    /// between two rows is a row whose transaction has not committed (or rolled back): the
+    /// feed asks for exactly those again instead of rereading its whole look-back window.
+    async fn poll(&self, after: i64, gaps: &[i64], limit: i64) -> Result<Vec<Polled>, AppError> {
+        let rows = sqlx::query_as::<_, Polled>(
+            "SELECT id, event_id, entity, entity_id, event_type, \
+                    CASE WHEN wanted THEN payload ELSE 'null'::jsonb END AS payload, \
+                    origin_service, origin_user_id, origin_traceparent, recorded_at, wanted \
+             FROM (SELECT c.*, \
+                          (cardinality($2::text[]) = 0 OR c.event_type = ANY($2)) \
+                          AND NOT EXISTS (SELECT 1 FROM change_log_handled h \
+                                          WHERE h.consumer = $1 AND h.change_id = c.id) \
+                              AS wanted \
+                   FROM change_log c, \
+                        (SELECT COALESCE((SELECT low_water_mark FROM change_log_consumers \
+                                          WHERE consumer = $1), 0) AS mark) consumer \
+                   WHERE c.id > consumer.mark AND (c.id > $3 OR c.id = ANY($4)) \
+                   ORDER BY c.id LIMIT $5) polled \
+             ORDER BY id",
+        )
+        .bind(self.consumer)
+        .bind(&self.event_types)
+        .bind(after)
+        .bind(gaps)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
     }
 
     /// Marks rows handled; a row handled twice is harmless.
@@ -288,20 +328,45 @@ pub async fn run_feed_concurrently<H: ChangeHandler>(
     let mut last_full_scan: Option<tokio::time::Instant> = None;
     // Everything at or below it was seen by this process: most polls read only above it.
     let mut cursor: i64 = 0;
+    let mut gaps = Gaps::default();
     loop {
         let full_scan = last_full_scan.is_none_or(|at| at.elapsed() >= FULL_SCAN_EVERY);
-        let after = if full_scan { 0 } else { cursor };
-        if full_scan {
+        let polled = if full_scan {
             last_full_scan = Some(tokio::time::Instant::now());
-        }
-        match feed.pending_after(after, 200).await {
-            Ok(changes) => {
+            feed.pending_after(0, PAGE).await.map(|changes| {
+                changes
+                    .into_iter()
+                    .map(|change| Polled {
+                        change,
+                        wanted: true,
+                    })
+                    .collect::<Vec<_>>()
+            })
+        } else {
+            feed.poll(cursor, &gaps.ids(), PAGE).await
+        };
+        match polled {
+            Ok(rows) => {
                 let handler = &handler;
                 let consumer = feed.consumer();
-                let full_page = changes.len() == 200;
+                let full_page = rows.len() == usize::try_from(PAGE).unwrap_or(usize::MAX);
+                let ids: Vec<i64> = rows.iter().map(|row| row.change.id).collect();
+                if !full_scan {
+                    gaps.update(cursor, &ids, std::time::Instant::now());
+                }
+                // Rows this consumer does not want count as handled: the cursor passes them.
+                let unwanted: Vec<(i64, bool)> = rows
+                    .iter()
+                    .filter(|row| !row.wanted)
+                    .map(|row| (row.change.id, true))
+                    .collect();
+                let wanted = rows
+                    .into_iter()
+                    .filter(|row| row.wanted)
+                    .map(|row| row.change);
                 // Owned rows: a stream of borrowed ones trips the compiler's `Send` checks.
                 // (id, handled) of every row of the round.
-                let outcomes: Vec<(i64, bool)> = futures::stream::iter(changes)
+                let mut outcomes: Vec<(i64, bool)> = futures::stream::iter(wanted)
                     .map(|change: Change| async move {
                         let span = change.span(consumer);
                         match handler.handle(&change).instrument(span).await {
@@ -321,13 +386,13 @@ pub async fn run_feed_concurrently<H: ChangeHandler>(
                     .buffered(concurrency.max(1))
                     .collect()
                     .await;
-                let seen = changes_seen(&outcomes);
                 let handled: Vec<i64> = outcomes
                     .iter()
                     .filter(|(_, handled)| *handled)
                     .map(|(id, _)| *id)
                     .collect();
-                cursor = next_cursor(cursor, seen);
+                outcomes.extend(unwanted);
+                cursor = next_cursor(cursor, changes_seen(&outcomes));
                 if let Err(error) = feed.mark_handled(&handled).await {
                     tracing::warn!(consumer = feed.consumer(), %error, "could not mark changes handled");
                 }
@@ -349,12 +414,55 @@ pub async fn run_feed_concurrently<H: ChangeHandler>(
     }
 }
 
-/// How often a feed reads its whole look-back window (from its low-water mark) for rows that
-/// committed after rows with higher ids, or failed before; the polls between read only the
-/// rows above what they have seen. A late row waits at most this long.
-const FULL_SCAN_EVERY: Duration = Duration::from_secs(5);
+/// How often a feed reads its whole look-back window (from its low-water mark): a safety net
+/// only. The polls between read the rows above what they have seen and the ids they found
+/// missing ([`Gaps`]), which is how a row that commits after rows with higher ids is found
+/// within one poll. Rereading the window every few seconds was most of OperationsDB's work per
+/// booking (README, "Benchmarks").
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(60);
 /// How often a feed moves its low-water mark up, which bounds the window a full scan reads.
-const COMPACT_EVERY: Duration = Duration::from_secs(10);
+const COMPACT_EVERY: Duration = Duration::from_secs(30);
+/// Rows per poll.
+const PAGE: i64 = 200;
+/// More missing ids than this in one poll (a sequence that jumped) are left to the full scan.
+const MOST_GAPS: i64 = 1_000;
+
+/// Ids a poll found missing between the rows it read: rows whose transaction had not committed
+/// yet (ids are handed out at insert, not at commit) or rolled back. Each is asked for again on
+/// every poll until it shows up or is older than [`COMMIT_LAG`].
+#[derive(Default)]
+struct Gaps {
+    noticed: std::collections::BTreeMap<i64, std::time::Instant>,
+}
+
+impl Gaps {
+    fn ids(&self) -> Vec<i64> {
+        self.noticed.keys().copied().collect()
+    }
+
+    /// After a poll above `cursor` that read `ids` (ascending, gap ids that showed up
+    /// included).
+    fn update(&mut self, cursor: i64, ids: &[i64], now: std::time::Instant) {
+        for id in ids {
+            self.noticed.remove(id);
+        }
+        // Without a cursor (nothing seen since the start) what lies below the first row is
+        // the full scan's.
+        let mut expected = (cursor > 0).then_some(cursor + 1);
+        for &id in ids.iter().filter(|&&id| id > cursor) {
+            if let Some(expected) = expected
+                && id - expected <= MOST_GAPS
+            {
+                for missing in expected..id {
+                    self.noticed.entry(missing).or_insert(now);
+                }
+            }
+            expected = Some(id + 1);
+        }
+        self.noticed
+            .retain(|_, noticed| now.duration_since(*noticed) < COMMIT_LAG);
+    }
+}
 
 /// What one round saw: (highest id, lowest id that failed).
 fn changes_seen(outcomes: &[(i64, bool)]) -> (Option<i64>, Option<i64>) {
@@ -376,7 +484,30 @@ fn next_cursor(cursor: i64, (highest, lowest_failed): (Option<i64>, Option<i64>)
 
 #[cfg(test)]
 mod tests {
-    use super::{changes_seen, next_cursor};
+    use super::{COMMIT_LAG, Gaps, changes_seen, next_cursor};
+
+    #[test]
+    fn ids_missing_between_rows_are_asked_for_until_they_show_or_are_too_old() {
+        let start = std::time::Instant::now();
+        let mut gaps = Gaps::default();
+        // Rows 11, 12 and 15 seen above cursor 10: 13 and 14 are still committing.
+        gaps.update(10, &[11, 12, 15], start);
+        assert_eq!(gaps.ids(), vec![13, 14]);
+        // 14 commits; 16 is new; nothing is missing between 15 and 16.
+        gaps.update(15, &[14, 16], start);
+        assert_eq!(gaps.ids(), vec![13]);
+        // A poll without a cursor (nothing seen since the start) leaves what lies below its
+        // first row to the full scan.
+        let mut fresh = Gaps::default();
+        fresh.update(0, &[7, 9], start);
+        assert_eq!(fresh.ids(), vec![8]);
+        // A sequence that jumped far is not tracked id by id.
+        fresh.update(9, &[5_000], start);
+        assert_eq!(fresh.ids(), vec![8]);
+        // A row that never shows (rolled back) is given up after COMMIT_LAG.
+        gaps.update(16, &[], start + COMMIT_LAG);
+        assert!(gaps.ids().is_empty());
+    }
 
     #[test]
     fn the_cursor_passes_what_was_seen_and_stops_below_a_row_that_failed() {

@@ -572,6 +572,68 @@ async fn the_catalogue_filters_sorts_pages_and_finds_launches_by_id_or_slug() {
     assert_eq!(answer.status, 404, "{}", answer.json);
 }
 
+/// Change-log ids are handed out at insert, not at commit: a transaction that commits after
+/// newer rows leaves its row below the feed's cursor. The feed asks for exactly the ids it
+/// found missing on each poll, so such a row shows within a poll too, long before the full
+/// rescan of the look-back window (every 60 s) would find it.
+#[tokio::test]
+async fn a_change_committed_after_newer_ones_shows_as_fast_as_they_do() {
+    let mesh = mesh().await;
+    let db = database(&mesh).await;
+    let gateway = gateway(&mesh);
+    let agency = fixtures::agency_named(gateway, "catalogue", "Late Space").await;
+    let rocket =
+        fixtures::rocket_named(gateway, &agency, "Slow", 6, RocketRange::LowEarthOrbit).await;
+    let held = fixtures::schedule(gateway, &agency, &rocket, plan("Moon", 40)).await;
+    let quick = fixtures::schedule(gateway, &agency, &rocket, plan("Mars", 50)).await;
+    within(
+        "scheduled launches listed",
+        Duration::from_secs(5),
+        || async {
+            listed(&mesh, &held.id).await.is_some() && listed(&mesh, &quick.id).await.is_some()
+        },
+    )
+    .await;
+
+    // A booking whose transaction stays open: its change-log id is taken now.
+    let mut slow = db.begin().await.expect("transaction");
+    sqlx::query(
+        "WITH taken AS (UPDATE launches SET seats_booked = seats_booked + 2 \
+                        WHERE id = $1::uuid RETURNING id) \
+         INSERT INTO change_log (entity, entity_id, event_type, payload, origin_service) \
+         SELECT 'booking', gen_random_uuid()::text, 'BOOKING_CONFIRMED', \
+                jsonb_build_object('launch_id', $1::text, 'seats', 2), 'e2e-test' FROM taken",
+    )
+    .bind(&held.id)
+    .execute(&mut *slow)
+    .await
+    .expect("seats taken in the open transaction");
+    // Newer rows commit first and are handled: the feed's cursor passes the open one.
+    take_seats(&db, &quick.id, 1).await;
+    within("the newer booking shown", FRESHNESS, || async {
+        listed(&mesh, &quick.id)
+            .await
+            .is_some_and(|launch| launch.seats_available == 5)
+    })
+    .await;
+    assert_eq!(
+        listed(&mesh, &held.id)
+            .await
+            .map(|launch| launch.seats_available),
+        Some(6),
+        "not committed yet"
+    );
+
+    slow.commit().await.expect("the late booking commits");
+    let latency = within("the late booking shown", FRESHNESS, || async {
+        listed(&mesh, &held.id)
+            .await
+            .is_some_and(|launch| launch.seats_available == 4)
+    })
+    .await;
+    println!("late row shown after {} ms", latency.as_millis());
+}
+
 #[tokio::test]
 async fn bookings_status_rocket_and_agency_changes_show_within_a_second() {
     let mesh = mesh().await;
