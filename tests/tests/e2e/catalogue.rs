@@ -101,7 +101,7 @@ async fn abort(mesh: &Mesh, agency: &Actor, launch: &Launch) {
 /// Takes `seats` seats on a launch the way BookingAPI's booking code does: the seat counter and
 /// a `booking` change naming the launch, in one transaction. (The catalogue only reads the
 /// counter; how a booking is paid is not its business.)
-async fn take_seats(db: &sqlx::PgPool, launch_id: &str, seats: i32) {
+async fn take_seats<'e>(db: impl sqlx::PgExecutor<'e>, launch_id: &str, seats: i32) {
     let updated = sqlx::query(
         "WITH taken AS (UPDATE launches SET seats_booked = seats_booked + $2 \
                         WHERE id = $1::uuid RETURNING id) \
@@ -572,6 +572,36 @@ async fn the_catalogue_filters_sorts_pages_and_finds_launches_by_id_or_slug() {
     assert_eq!(answer.status, 404, "{}", answer.json);
 }
 
+/// An agency named `agency_name` with a rocket of `capacity` seats and two launches on it, to
+/// the Moon in 40 days and to Mars in 50, once the catalogue lists both.
+async fn moon_and_mars_listed(
+    mesh: &Mesh,
+    agency_name: &str,
+    capacity: i32,
+) -> (Actor, String, Launch, Launch) {
+    let gateway = gateway(mesh);
+    let agency = fixtures::agency_named(gateway, "catalogue", agency_name).await;
+    let rocket = fixtures::rocket_named(
+        gateway,
+        &agency,
+        "Swift",
+        capacity,
+        RocketRange::LowEarthOrbit,
+    )
+    .await;
+    let moon = fixtures::schedule(gateway, &agency, &rocket, plan("Moon", 40)).await;
+    let mars = fixtures::schedule(gateway, &agency, &rocket, plan("Mars", 50)).await;
+    within(
+        "scheduled launches listed",
+        Duration::from_secs(5),
+        || async {
+            listed(mesh, &moon.id).await.is_some() && listed(mesh, &mars.id).await.is_some()
+        },
+    )
+    .await;
+    (agency, rocket, moon, mars)
+}
+
 /// Change-log ids are handed out at insert, not at commit: a transaction that commits after
 /// newer rows leaves its row below the feed's cursor. The feed asks for exactly the ids it
 /// found missing on each poll, so such a row shows within a poll too, long before the full
@@ -580,34 +610,11 @@ async fn the_catalogue_filters_sorts_pages_and_finds_launches_by_id_or_slug() {
 async fn a_change_committed_after_newer_ones_shows_as_fast_as_they_do() {
     let mesh = mesh().await;
     let db = database(&mesh).await;
-    let gateway = gateway(&mesh);
-    let agency = fixtures::agency_named(gateway, "catalogue", "Late Space").await;
-    let rocket =
-        fixtures::rocket_named(gateway, &agency, "Slow", 6, RocketRange::LowEarthOrbit).await;
-    let held = fixtures::schedule(gateway, &agency, &rocket, plan("Moon", 40)).await;
-    let quick = fixtures::schedule(gateway, &agency, &rocket, plan("Mars", 50)).await;
-    within(
-        "scheduled launches listed",
-        Duration::from_secs(5),
-        || async {
-            listed(&mesh, &held.id).await.is_some() && listed(&mesh, &quick.id).await.is_some()
-        },
-    )
-    .await;
+    let (_, _, held, quick) = moon_and_mars_listed(&mesh, "Late Space", 6).await;
 
     // A booking whose transaction stays open: its change-log id is taken now.
     let mut slow = db.begin().await.expect("transaction");
-    sqlx::query(
-        "WITH taken AS (UPDATE launches SET seats_booked = seats_booked + 2 \
-                        WHERE id = $1::uuid RETURNING id) \
-         INSERT INTO change_log (entity, entity_id, event_type, payload, origin_service) \
-         SELECT 'booking', gen_random_uuid()::text, 'BOOKING_CONFIRMED', \
-                jsonb_build_object('launch_id', $1::text, 'seats', 2), 'e2e-test' FROM taken",
-    )
-    .bind(&held.id)
-    .execute(&mut *slow)
-    .await
-    .expect("seats taken in the open transaction");
+    take_seats(&mut *slow, &held.id, 2).await;
     // Newer rows commit first and are handled: the feed's cursor passes the open one.
     take_seats(&db, &quick.id, 1).await;
     within("the newer booking shown", FRESHNESS, || async {
@@ -639,19 +646,7 @@ async fn bookings_status_rocket_and_agency_changes_show_within_a_second() {
     let mesh = mesh().await;
     let db = database(&mesh).await;
     let gateway = gateway(&mesh);
-    let agency = fixtures::agency_named(gateway, "catalogue", "Swift Space").await;
-    let rocket =
-        fixtures::rocket_named(gateway, &agency, "Swift", 5, RocketRange::LowEarthOrbit).await;
-    let moon = fixtures::schedule(gateway, &agency, &rocket, plan("Moon", 40)).await;
-    let mars = fixtures::schedule(gateway, &agency, &rocket, plan("Mars", 50)).await;
-    within(
-        "scheduled launches listed",
-        Duration::from_secs(5),
-        || async {
-            listed(&mesh, &moon.id).await.is_some() && listed(&mesh, &mars.id).await.is_some()
-        },
-    )
-    .await;
+    let (agency, rocket, moon, mars) = moon_and_mars_listed(&mesh, "Swift Space", 5).await;
 
     let mut latencies = Vec::new();
     let new_date = delay(&mesh, &agency, &moon, 70).await;
