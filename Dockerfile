@@ -88,6 +88,17 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
            install -m 0555 "target/release/${bin}" "/out/${bin}" || exit 1; \
        done
 
+# --- web: the four web apps (Angular), which the gateway serves on its own origin. Node 20 as on
+# the development machines (Angular 21 supports it); the generated clients are committed, so
+# no buf or protoc runs here.
+FROM node:20-bookworm AS web
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm,sharing=locked \
+    NG_CLI_ANALYTICS=false npm ci --no-audit --no-fund
+COPY web/ ./
+RUN NG_CLI_ANALYTICS=false npm run build
+
 # --- runtime
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 ARG VERSION=0.1.0
@@ -103,6 +114,8 @@ LABEL org.opencontainers.image.title="astrobookings" \
       org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12:nonroot"
 # Owned by root and read-only (0555): UID 65532 can run the binaries but not replace them.
 COPY --from=builder /out/ /usr/local/bin/
+# Read-only for UID 65532, like the binaries: ASTRO_GATEWAY_WEB_DIR in k8s/base/gateway/config.env.
+COPY --from=web /src/web/dist/ /usr/share/astrobookings/web/
 USER 65532:65532
 WORKDIR /home/nonroot
 CMD ["/usr/local/bin/astro-gateway", "--print-config"]

@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod rest;
 pub mod upstream;
+pub mod web;
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -99,6 +100,9 @@ pub struct Config {
     /// `ASTRO_GATEWAY_ADMIN_ADDR`: where `/metrics` (Prometheus text) is served; empty (the
     /// default) serves none. Never routed to from the public port.
     pub admin_addr: Option<SocketAddr>,
+    /// `ASTRO_GATEWAY_WEB_DIR`: the built web apps (one directory per app in [`web::APPS`]),
+    /// served under `/<app>/`; empty (the default) serves none.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -134,6 +138,9 @@ impl Config {
             rate_limits: RateLimits::from_env(&env)?,
             trusted_proxy_hops: env.or("TRUSTED_PROXY_HOPS", 0)?,
             admin_addr: astro_shared::config::optional_address(&env, "ADMIN_ADDR")?,
+            web_dir: Some(env.or("WEB_DIR", String::new())?)
+                .filter(|dir| !dir.is_empty())
+                .map(std::path::PathBuf::from),
         })
     }
 
@@ -213,6 +220,7 @@ struct GatewayState {
     trusted_proxy_hops: usize,
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
+    web: Option<web::WebApps>,
 }
 
 /// Set once SIGTERM arrives: `/readyz` answers 503 from then on.
@@ -302,6 +310,7 @@ pub fn app_with(config: &Config, parts: AppParts) -> anyhow::Result<Router> {
             last: tokio::sync::Mutex::new(None),
         }),
         metrics: parts.metrics,
+        web: config.web_dir.clone().map(web::WebApps::load).transpose()?,
     };
     let max_header_bytes = config.max_header_bytes;
     let pool = contracts.pool.clone();
@@ -468,14 +477,21 @@ async fn check_readiness(state: &GatewayState) -> (StatusCode, serde_json::Value
     )
 }
 
-/// gRPC and grpc-web requests go to the proxy; anything else is REST.
-async fn grpc_or_rest(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+/// gRPC and grpc-web requests go to the proxy; a GET or HEAD under a web app's base path is
+/// that app's file; anything else is REST.
+async fn grpc_or_rest(State(state): State<Arc<GatewayState>>, mut request: Request) -> Response {
     let is_grpc = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|content_type| content_type.starts_with("application/grpc"));
     if !is_grpc {
+        if let Some(web) = &state.web {
+            match web.serve(request).await {
+                Ok(response) => return response,
+                Err(not_web) => request = not_web,
+            }
+        }
         let client = proxy::client_address(
             request.extensions(),
             request.headers(),

@@ -443,6 +443,7 @@ async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestGateway {
         },
         trusted_proxy_hops: 0,
         admin_addr: None,
+        web_dir: None,
     };
     adjust(&mut config);
     let app = astro_gateway::app_with(

@@ -165,11 +165,23 @@ def mounted_file(docs, doc, path):
     return False
 
 
+# Directories the image itself holds rather than a volume: the built web apps the gateway
+# serves. Each must be a COPY destination of the Dockerfile.
+IMAGE_DIRS = {"/usr/share/astrobookings/web"}
+
+
+def in_image(path):
+    if path not in IMAGE_DIRS:
+        return False
+    dockerfile = (REPO / "Dockerfile").read_text()
+    return re.search(rf"^COPY --from=\S+ \S+ {re.escape(path)}/?$", dockerfile, re.M) is not None
+
+
 def prop_files_mounted(docs):
     errors = []
     for doc in [d for d in by_kind(docs, "Deployment") + by_kind(docs, "Job")]:
         for variable, value in container_env(docs, doc).items():
-            if variable.endswith(("_FILE", "_DIR")) and not mounted_file(docs, doc, value):
+            if variable.endswith(("_FILE", "_DIR")) and not (mounted_file(docs, doc, value) or in_image(value)):
                 errors.append(f"{doc['kind']} {name(doc)}: {variable}={value} is not a mounted key")
     return errors
 

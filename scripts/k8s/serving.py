@@ -38,6 +38,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 ORDER = ["system", "finance", "booking", "agency", "notify", "gateway"]
+# Where the Dockerfile puts the built web apps that the gateway serves.
+IMAGE_WEB_DIR = "/usr/share/astrobookings/web"
 HOST_PORT = re.compile(r"(?P<scheme>[a-z]+://)?(?P<auth>[^@/\s]*@)?(?P<host>[a-z][a-z0-9-]*):(?P<port>\d+)")
 
 
@@ -172,6 +174,10 @@ def main():
         for variable in ("ASTRO_FINANCE_STRIPE_URL",):
             if variable in env:
                 env[variable] = stripe
+        # The image holds the web apps built from web/ (Dockerfile, stage web); here, the same
+        # build that ./dev test made.
+        if env.get("ASTRO_GATEWAY_WEB_DIR") == IMAGE_WEB_DIR:
+            env["ASTRO_GATEWAY_WEB_DIR"] = str(REPO / "web" / "dist")
         if "ASTRO_SYSTEM_MONGO_DB" in env or "ASTRO_NOTIFY_MONGO_DB" in env:
             for variable in ("ASTRO_SYSTEM_MONGO_DB", "ASTRO_NOTIFY_MONGO_DB"):
                 if variable in env:

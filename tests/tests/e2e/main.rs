@@ -35,3 +35,4 @@ mod sync_jobs;
 mod system_auth;
 mod system_internal;
 mod trace_context;
+mod web_apps;

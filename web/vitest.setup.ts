@@ -1,0 +1,3 @@
+// @angular/forms' classes are partially compiled; outside an Angular build they need the JIT
+// compiler loaded once.
+import '@angular/compiler';
