@@ -19,7 +19,7 @@ use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 
 /// The apps, by base path segment. PublicWeb is the site's landing page (`/` redirects there).
-pub const APPS: [&str; 4] = ["public", "auth", "traveler", "agency"];
+pub const APPS: [&str; 5] = ["public", "auth", "traveler", "agency", "system"];
 
 /// What `index.html` carries where the per-response CSP nonce goes (Angular's `ngCspNonce`
 /// attribute, which it copies onto every `<style>` element it adds).

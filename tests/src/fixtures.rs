@@ -231,7 +231,13 @@ pub async fn launch(
 
 /// A traveler registered in one step through BookingAPI (complete profile), signed in.
 pub async fn traveler(gateway: SocketAddr, label: &str) -> Actor {
-    let email = unique_email(label);
+    traveler_with_email(gateway, &unique_email(label)).await
+}
+
+/// As [`traveler`], registered under `email`.
+pub async fn traveler_with_email(gateway: SocketAddr, email: &str) -> Actor {
+    let email = email.to_owned();
+    let label = email.split('@').next().unwrap_or_default().to_owned();
     // One idempotency key for every attempt: a retry returns the traveler the first made.
     let request = RegisterTravelerRequest {
         email: email.clone(),

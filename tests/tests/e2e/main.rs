@@ -36,3 +36,4 @@ mod system_auth;
 mod system_internal;
 mod trace_context;
 mod web_apps;
+mod web_operations;

@@ -53,7 +53,7 @@ fn gateway(mesh: &Mesh) -> SocketAddr {
     mesh.address(Service::Gateway)
 }
 
-fn notify(mesh: &Mesh) -> NotifyServiceClient<Channel> {
+pub(crate) fn notify(mesh: &Mesh) -> NotifyServiceClient<Channel> {
     NotifyServiceClient::new(channel(gateway(mesh)))
 }
 

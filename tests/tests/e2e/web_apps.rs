@@ -10,14 +10,17 @@ use astro_e2e::{
     Mesh, MeshProcess, Service, TestServers,
     accounts::{PASSWORD, with_token},
     fixtures::{self, Actor, LaunchPlan, agency_client, booking_client, gateway_payment},
+    mail::MailCatcher,
     mesh_with,
     rest::{RestAnswer, send},
 };
 use astro_proto::astrobookings::{
-    agency::v1::{GetAgencyLaunchRequest, Launch, SucceedLaunchRequest},
+    agency::v1::{GetAgencyLaunchRequest, Launch},
     booking::v1::GetLaunchRequest,
 };
 use chrono::{DateTime, Utc};
+
+use crate::finance_invoices::{move_into_past, succeed};
 
 /// One spec's longest run: the token-expiry story waits out the verifier's 60 s leeway.
 const SPEC_TIMEOUT: Duration = Duration::from_secs(240);
@@ -26,12 +29,12 @@ fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web")
 }
 
-fn gateway(mesh: &Mesh) -> SocketAddr {
+pub(crate) fn gateway(mesh: &Mesh) -> SocketAddr {
     mesh.address(Service::Gateway)
 }
 
-/// A mesh whose gateway serves the built web apps, with `extra` variables for every process.
-async fn web_mesh(extra: &[(&str, &str)]) -> Mesh {
+/// The variables of a mesh whose gateway serves the built web apps, and `extra`.
+fn web_env(extra: &[(&str, &str)]) -> HashMap<String, String> {
     let dist = web_dir().join("dist");
     assert!(
         dist.join("public/index.html").exists(),
@@ -45,12 +48,29 @@ async fn web_mesh(extra: &[(&str, &str)]) -> Mesh {
     for (name, value) in extra {
         env.insert((*name).to_owned(), (*value).to_owned());
     }
-    mesh_with(env).await
+    env
+}
+
+/// A mesh whose gateway serves the built web apps, with `extra` variables for every process.
+pub(crate) async fn web_mesh(extra: &[(&str, &str)]) -> Mesh {
+    mesh_with(web_env(extra)).await
+}
+
+/// As [`web_mesh`], with NotifyAPI mailing to an SMTP catcher of the test's own.
+pub(crate) async fn web_mesh_with_catcher(extra: &[(&str, &str)]) -> (MailCatcher, Mesh) {
+    let catcher = MailCatcher::start().await.expect("SMTP catcher starts");
+    let mut env = web_env(extra);
+    env.extend(catcher.notify_env());
+    (catcher, mesh_with(env).await)
 }
 
 /// Runs `web/e2e/<spec>` against `mesh` with `given` as `ASTRO_WEB_<NAME>` variables; panics with
 /// Playwright's output if the spec fails. Returns what the spec reported (`report()`).
-async fn run_spec(mesh: &Mesh, spec: &str, given: &[(&str, String)]) -> serde_json::Value {
+pub(crate) async fn run_spec(
+    mesh: &Mesh,
+    spec: &str,
+    given: &[(&str, String)],
+) -> serde_json::Value {
     let name = spec.trim_end_matches(".spec.ts");
     let output = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/web-tests")
@@ -88,7 +108,7 @@ async fn run_spec(mesh: &Mesh, spec: &str, given: &[(&str, String)]) -> serde_js
         .unwrap_or(serde_json::Value::Null)
 }
 
-async fn database(mesh: &Mesh) -> sqlx::PgPool {
+pub(crate) async fn database(mesh: &Mesh) -> sqlx::PgPool {
     sqlx::PgPool::connect(&mesh.database_url)
         .await
         .expect("OperationsDB of the mesh")
@@ -96,7 +116,7 @@ async fn database(mesh: &Mesh) -> sqlx::PgPool {
 
 /// An agency with a rocket of `capacity` seats and one launch to a destination of its own in
 /// `days` days, listed in the catalogue.
-async fn listed_launch(mesh: &Mesh, capacity: i32, days: i64) -> (Actor, Launch) {
+pub(crate) async fn listed_launch(mesh: &Mesh, capacity: i32, days: i64) -> (Actor, Launch) {
     let gateway = gateway(mesh);
     let agency = fixtures::agency(gateway, "web").await;
     let rocket = fixtures::rocket(gateway, &agency, capacity).await;
@@ -122,7 +142,7 @@ async fn listed_launch(mesh: &Mesh, capacity: i32, days: i64) -> (Actor, Launch)
 }
 
 /// A CONFIRMED booking of `seats` everyday passengers, made through the gateway.
-async fn book(mesh: &Mesh, traveler: &Actor, launch: &Launch, seats: usize) {
+pub(crate) async fn book(mesh: &Mesh, traveler: &Actor, launch: &Launch, seats: usize) {
     booking_client(gateway(mesh))
         .create_booking(with_token(
             fixtures::booking_request(&launch.id, fixtures::passengers(seats)),
@@ -249,22 +269,8 @@ async fn an_agency_reads_and_downloads_the_bookings_report_of_a_launch_that_flew
     let traveler = fixtures::traveler(gateway(&mesh), "report").await;
     book(&mesh, &traveler, &launch, 2).await;
     // Only a launch at or after its date can succeed, and only then has a report.
-    let db = database(&mesh).await;
-    sqlx::query("UPDATE launches SET scheduled_at = now() - interval '1 hour' WHERE id = $1::uuid")
-        .bind(&launch.id)
-        .execute(&db)
-        .await
-        .expect("launch moved into the past");
-    agency_client(gateway(&mesh))
-        .succeed_launch(with_token(
-            SucceedLaunchRequest {
-                id: launch.id.clone(),
-                reason: "nominal".to_owned(),
-            },
-            &agency.token,
-        ))
-        .await
-        .expect("the launch succeeded");
+    move_into_past(&database(&mesh).await, &launch.id, 1).await;
+    succeed(&mesh, &agency, &launch.id).await;
     run_spec(
         &mesh,
         "bookings-report.spec.ts",
@@ -403,7 +409,7 @@ async fn the_gateway_serves_each_app_under_its_base_path_and_never_shadows_the_a
     let bare = get("/agency").await;
     assert_eq!((bare.status, header(&bare, "location")), (302, "/agency/"));
 
-    for app in ["public", "auth", "traveler", "agency"] {
+    for app in ["public", "auth", "traveler", "agency", "system"] {
         for path in [format!("/{app}/"), format!("/{app}/some/deep/route")] {
             let page = get(&path).await;
             assert_eq!(page.status, 200, "{path}");

@@ -1,5 +1,6 @@
 import { portalRoutes, startApp } from '@astro/shared';
 import { Role } from '@astro/shared/gen/astrobookings/common/v1/common_pb';
+import { AgencyInvoice, AgencyInvoices } from './app/invoices';
 import { LaunchDetail } from './app/launch-detail';
 import { Launches } from './app/launches';
 import { ProfilePage } from './app/profile';
@@ -13,5 +14,7 @@ startApp(
     { path: 'launches/:id', component: LaunchDetail, title: 'Launch · AstroBookings agency' },
     { path: 'rockets', component: Rockets, title: 'Rockets · AstroBookings agency' },
     { path: 'profile', component: ProfilePage, title: 'Agency profile · AstroBookings agency' },
+    { path: 'invoices', component: AgencyInvoices, title: 'Invoices · AstroBookings agency' },
+    { path: 'invoices/:id', component: AgencyInvoice, title: 'Invoice · AstroBookings agency' },
   ]),
 );

@@ -11,3 +11,4 @@ export * from './lib/forms';
 export * from './lib/confirm';
 export * from './lib/guard';
 export * from './lib/actions';
+export * from './lib/download';

@@ -11,6 +11,7 @@ import {
   dateTime,
   describeError,
   describeStatusChange,
+  downloadBytes,
   enumLabel,
   FieldErrors,
   money,
@@ -180,14 +181,7 @@ export class LaunchDetail {
   protected async downloadCsv(): Promise<void> {
     const answer = await this.action.run(() => this.api.agency.getBookingsReport({ id: this.id(), format: 'csv' }));
     if (answer) {
-      const url = URL.createObjectURL(new Blob([answer.csv as BlobPart], { type: answer.contentType || 'text/csv' }));
-      const link = document.createElement('a');
-      link.href = url;
-      link.download = answer.filename || 'bookings.csv';
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
+      downloadBytes(answer.csv, answer.contentType || 'text/csv', answer.filename || 'bookings.csv');
     }
   }
 

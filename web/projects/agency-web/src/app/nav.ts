@@ -11,6 +11,7 @@ import { RouterLink, RouterLinkActive } from '@angular/router';
       <a routerLink="/" routerLinkActive="active" [routerLinkActiveOptions]="{ exact: true }" ariaCurrentWhenActive="page">Launches</a>
       <a routerLink="/launches/new" routerLinkActive="active" ariaCurrentWhenActive="page">Schedule a launch</a>
       <a routerLink="/rockets" routerLinkActive="active" ariaCurrentWhenActive="page">Rockets</a>
+      <a routerLink="/invoices" routerLinkActive="active" ariaCurrentWhenActive="page">Invoices</a>
       <a routerLink="/profile" routerLinkActive="active" ariaCurrentWhenActive="page">Profile</a>
     </nav>
   `,

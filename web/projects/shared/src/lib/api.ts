@@ -6,6 +6,7 @@ import { createClient, type Transport } from '@connectrpc/connect';
 import { createGrpcWebTransport } from '@connectrpc/connect-web';
 import { AgencyService } from '../gen/astrobookings/agency/v1/agency_pb';
 import { BookingService } from '../gen/astrobookings/booking/v1/booking_pb';
+import { FinanceService } from '../gen/astrobookings/finance/v1/finance_pb';
 import { NotifyService } from '../gen/astrobookings/notify/v1/notify_pb';
 import { SystemService } from '../gen/astrobookings/system/v1/system_pb';
 import { browserStore, Session, type SignedIn, type Tokens } from './session';
@@ -42,6 +43,7 @@ export class Api {
   readonly booking = createClient(BookingService, this.authenticated);
   readonly agency = createClient(AgencyService, this.authenticated);
   readonly notify = createClient(NotifyService, this.authenticated);
+  readonly finance = createClient(FinanceService, this.authenticated);
 
   constructor() {
     this.session.onChange((session) => this.signedIn.set(session));

@@ -1,7 +1,7 @@
 // How values of the contracts read on a page.
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import type { Money } from '../gen/astrobookings/common/v1/common_pb';
-import { LaunchStatus, RocketRange, type LaunchStatusChange } from '../gen/astrobookings/common/v1/common_pb';
+import { LaunchStatus, Role, RocketRange, type LaunchStatusChange } from '../gen/astrobookings/common/v1/common_pb';
 
 /** Minor units per major unit; ISO 4217 currencies without cents are listed. */
 const ZERO_DECIMAL = new Set(['JPY', 'KRW', 'CLP', 'VND', 'ISK']);
@@ -65,4 +65,16 @@ export function describeStatusChange(change: LaunchStatusChange): string {
       : '';
   const reason = change.reason ? ` (${change.reason})` : '';
   return `${statusLabel(change.status)}${moved}${reason}`;
+}
+
+const ROLE_LABELS: Record<number, string> = {
+  [Role.TRAVELER]: 'Traveler',
+  [Role.AGENCY]: 'Agency',
+  [Role.FINANCE]: 'Finance',
+  [Role.IT]: 'IT',
+  [Role.ADMIN]: 'Admin',
+};
+
+export function roleLabel(role: number): string {
+  return ROLE_LABELS[role] ?? '';
 }

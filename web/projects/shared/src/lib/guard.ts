@@ -8,7 +8,9 @@ import { NotAllowed, Shell } from './shell';
 /** The route of the "not allowed" page in every portal app. */
 export const NOT_ALLOWED_PATH = 'not-allowed';
 
-export function requireRole(role: number): CanActivateFn {
+/** The route is for `roles` (one role or several). */
+export function requireRole(roles: number | number[]): CanActivateFn {
+  const allowed = Array.isArray(roles) ? roles : [roles];
   return () => {
     const user = inject(Api).signedIn()?.user;
     if (!user) {
@@ -16,7 +18,7 @@ export function requireRole(role: number): CanActivateFn {
       window.location.assign(`/auth/login?next=${encodeURIComponent(here)}`);
       return false;
     }
-    return user.role === role ? true : inject(Router).parseUrl(`/${NOT_ALLOWED_PATH}`);
+    return allowed.includes(user.role) ? true : inject(Router).parseUrl(`/${NOT_ALLOWED_PATH}`);
   };
 }
 
@@ -29,7 +31,7 @@ export function requireRole(role: number): CanActivateFn {
 export class NotAllowedPage {}
 
 /** A portal's routes: its pages for `role` only, and the "not allowed" page for the others. */
-export function portalRoutes(role: number, pages: Routes): Routes {
+export function portalRoutes(role: number | number[], pages: Routes): Routes {
   return [
     { path: NOT_ALLOWED_PATH, component: NotAllowedPage, title: 'Not allowed · AstroBookings' },
     { path: '', canActivate: [requireRole(role)], children: pages },

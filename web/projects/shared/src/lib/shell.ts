@@ -11,6 +11,10 @@ export function homeOf(role: number): string {
       return '/traveler/';
     case Role.AGENCY:
       return '/agency/';
+    case Role.FINANCE:
+    case Role.IT:
+    case Role.ADMIN:
+      return '/system/';
     default:
       return '/public/';
   }
@@ -26,7 +30,7 @@ export function homeOf(role: number): string {
       <nav aria-label="Site">
         <a href="/public/">Launches</a>
         @if (user(); as user) {
-          <a [href]="home()">My {{ user.role === agency ? 'agency' : 'bookings' }}</a>
+          <a [href]="home()">{{ homeName() }}</a>
           <a href="/auth/account">{{ user.name }}</a>
           <button type="button" class="link" (click)="signOut()">Sign out</button>
         } @else {
@@ -44,9 +48,12 @@ export function homeOf(role: number): string {
 export class Shell {
   private readonly api = inject(Api);
   readonly heading = input.required<string>();
-  protected readonly agency = Role.AGENCY;
   protected readonly user = computed(() => this.api.signedIn()?.user ?? null);
   protected readonly home = computed(() => homeOf(this.user()?.role ?? 0));
+  protected readonly homeName = computed(() => {
+    const role = this.user()?.role;
+    return role === Role.TRAVELER ? 'My bookings' : role === Role.AGENCY ? 'My agency' : 'Operations';
+  });
 
   protected async signOut(): Promise<void> {
     await this.api.signOut().catch(() => undefined);
