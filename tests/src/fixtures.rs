@@ -231,18 +231,17 @@ pub async fn launch(
 
 /// A traveler registered in one step through BookingAPI (complete profile), signed in.
 pub async fn traveler(gateway: SocketAddr, label: &str) -> Actor {
-    traveler_with_email(gateway, &unique_email(label)).await
+    traveler_with_email(gateway, &unique_email(label), &format!("Traveler {label}")).await
 }
 
-/// As [`traveler`], registered under `email`.
-pub async fn traveler_with_email(gateway: SocketAddr, email: &str) -> Actor {
+/// As [`traveler`], registered under `email` and `name`.
+pub async fn traveler_with_email(gateway: SocketAddr, email: &str, name: &str) -> Actor {
     let email = email.to_owned();
-    let label = email.split('@').next().unwrap_or_default().to_owned();
     // One idempotency key for every attempt: a retry returns the traveler the first made.
     let request = RegisterTravelerRequest {
         email: email.clone(),
         password: PASSWORD.to_owned(),
-        name: format!("Traveler {label}"),
+        name: name.to_owned(),
         phone: "+14155550123".to_owned(),
         tax_id: "TX-123456".to_owned(),
         billing_address: Some(address()),

@@ -49,7 +49,12 @@ async fn an_admin_adds_an_it_employee_who_retries_a_failed_email_until_it_is_sen
     catcher
         .set_faults(serde_json::json!({ "554_recipients": [recipient] }))
         .expect("faults set");
-    let traveler = fixtures::traveler_with_email(mesh.address(Service::Gateway), &recipient).await;
+    let traveler = fixtures::traveler_with_email(
+        mesh.address(Service::Gateway),
+        &recipient,
+        "Bounced Traveler",
+    )
+    .await;
     let it = fixtures::employee(&mesh, Role::It).await;
     let failed = astro_e2e::eventually(Duration::from_secs(30), || async {
         failed_notifications_to(&mesh, &it, &traveler.email).await > 0
