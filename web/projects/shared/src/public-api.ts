@@ -12,3 +12,4 @@ export * from './lib/confirm';
 export * from './lib/guard';
 export * from './lib/actions';
 export * from './lib/download';
+export * from './lib/pager';

@@ -3,7 +3,7 @@
 import { ChangeDetectionStrategy, Component, inject, signal } from '@angular/core';
 import { FormBuilder, ReactiveFormsModule } from '@angular/forms';
 import { RouterLink } from '@angular/router';
-import { Api, dateTime, describeError, enumLabel, money, Shell, statusLabel, TokenPages, type ShownError } from '@astro/shared';
+import { Api, dateTime, describeError, enumLabel, money, Pager, Shell, statusLabel, TokenPages, type ShownError } from '@astro/shared';
 import {
   AgencyLaunchSortField,
   Viability,
@@ -16,7 +16,7 @@ const PAGE_SIZE = 20;
 
 @Component({
   selector: 'app-launches',
-  imports: [AgencyNav, ReactiveFormsModule, RouterLink, Shell],
+  imports: [AgencyNav, Pager, ReactiveFormsModule, RouterLink, Shell],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <astro-shell heading="Launches">
@@ -78,11 +78,7 @@ const PAGE_SIZE = 20;
           }
         </tbody>
       </table>
-      <nav class="pager" aria-label="Pages">
-        <button type="button" class="secondary" (click)="pages.previous()" [disabled]="pages.earlier().length === 0">Previous</button>
-        <span>Page {{ pages.number() }}</span>
-        <button type="button" class="secondary" (click)="pages.next()" [disabled]="!pages.nextToken()">Next</button>
-      </nav>
+      <astro-pager [pages]="pages" />
     </astro-shell>
   `,
 })

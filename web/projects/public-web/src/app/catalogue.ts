@@ -11,6 +11,7 @@ import {
   money,
   RANGES,
   rangeLabel,
+  Pager,
   Shell,
   TokenPages,
   type ShownError,
@@ -35,7 +36,7 @@ const SORTS = [
 
 @Component({
   selector: 'app-catalogue',
-  imports: [ReactiveFormsModule, RouterLink, Shell],
+  imports: [Pager, ReactiveFormsModule, RouterLink, Shell],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <astro-shell heading="Upcoming launches">
@@ -92,11 +93,7 @@ const SORTS = [
         }
       </ul>
 
-      <nav class="pager" aria-label="Pages">
-        <button type="button" class="secondary" (click)="pages.previous()" [disabled]="pages.earlier().length === 0 || loading()">Previous</button>
-        <span>Page {{ pages.number() }} of {{ pageCount() }}</span>
-        <button type="button" class="secondary" (click)="pages.next()" [disabled]="!pages.nextToken() || loading()">Next</button>
-      </nav>
+      <astro-pager [pages]="pages" [count]="pageCount()" [busy]="loading()" />
     </astro-shell>
   `,
 })

@@ -1,14 +1,14 @@
 // ADMIN: the employees (FINANCE, IT, ADMIN accounts): create one, list them.
 import { ChangeDetectionStrategy, Component, inject, signal } from '@angular/core';
 import { FormBuilder, ReactiveFormsModule, Validators } from '@angular/forms';
-import { Action, Api, dateTime, describeError, FieldErrors, PASSWORD_MAX, PASSWORD_MIN, roleLabel, Shell, TokenPages } from '@astro/shared';
+import { Action, Api, dateTime, describeError, FieldErrors, PASSWORD_MAX, PASSWORD_MIN, roleLabel, Pager, Shell, TokenPages } from '@astro/shared';
 import { Role } from '@astro/shared/gen/astrobookings/common/v1/common_pb';
 import type { User } from '@astro/shared/gen/astrobookings/system/v1/system_pb';
 import { SystemNav } from './nav';
 
 @Component({
   selector: 'app-employees',
-  imports: [ReactiveFormsModule, Shell, SystemNav],
+  imports: [Pager, ReactiveFormsModule, Shell, SystemNav],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <astro-shell heading="Employees">
@@ -51,10 +51,7 @@ import { SystemNav } from './nav';
           }
         </tbody>
       </table>
-      <nav class="pager" aria-label="Pages">
-        <button type="button" class="secondary" (click)="pages.previous()" [disabled]="pages.earlier().length === 0">Previous</button>
-        <button type="button" class="secondary" (click)="pages.next()" [disabled]="!pages.nextToken()">Next</button>
-      </nav>
+      <astro-pager [pages]="pages" />
     </astro-shell>
   `,
 })

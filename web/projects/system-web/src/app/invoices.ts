@@ -2,7 +2,7 @@
 import { ChangeDetectionStrategy, Component, inject, signal } from '@angular/core';
 import { FormBuilder, ReactiveFormsModule } from '@angular/forms';
 import { RouterLink } from '@angular/router';
-import { Action, Api, describeError, enumLabel, money, Shell, TokenPages } from '@astro/shared';
+import { Action, Api, describeError, enumLabel, money, Pager, Shell, TokenPages } from '@astro/shared';
 import { SortOrder } from '@astro/shared/gen/astrobookings/common/v1/common_pb';
 import { InvoiceSortField, InvoiceStatus, type Invoice } from '@astro/shared/gen/astrobookings/finance/v1/finance_pb';
 import { SystemNav } from './nav';
@@ -17,7 +17,7 @@ export const INVOICE_STATUSES = [
 
 @Component({
   selector: 'app-invoices',
-  imports: [ReactiveFormsModule, RouterLink, Shell, SystemNav],
+  imports: [Pager, ReactiveFormsModule, RouterLink, Shell, SystemNav],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <astro-shell heading="Invoices">
@@ -63,10 +63,7 @@ export const INVOICE_STATUSES = [
           }
         </tbody>
       </table>
-      <nav class="pager" aria-label="Pages">
-        <button type="button" class="secondary" (click)="pages.previous()" [disabled]="pages.earlier().length === 0">Previous</button>
-        <button type="button" class="secondary" (click)="pages.next()" [disabled]="!pages.nextToken()">Next</button>
-      </nav>
+      <astro-pager [pages]="pages" />
     </astro-shell>
   `,
 })

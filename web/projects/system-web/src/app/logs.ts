@@ -3,7 +3,7 @@
 import { ChangeDetectionStrategy, Component, inject, signal } from '@angular/core';
 import { FormBuilder, ReactiveFormsModule } from '@angular/forms';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { Action, Api, dateTime, describeError, downloadBytes, enumLabel, Shell, TokenPages } from '@astro/shared';
+import { Action, Api, dateTime, describeError, downloadBytes, enumLabel, Pager, Shell, TokenPages } from '@astro/shared';
 import { SortOrder } from '@astro/shared/gen/astrobookings/common/v1/common_pb';
 import { LogLevel, type LogEntry } from '@astro/shared/gen/astrobookings/system/v1/system_pb';
 import { SystemNav } from './nav';
@@ -12,7 +12,7 @@ const SERVICES = ['system', 'agency', 'booking', 'finance', 'notify', 'gateway']
 
 @Component({
   selector: 'app-logs',
-  imports: [ReactiveFormsModule, Shell, SystemNav],
+  imports: [Pager, ReactiveFormsModule, Shell, SystemNav],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <astro-shell heading="Activity logs">
@@ -57,11 +57,7 @@ const SERVICES = ['system', 'agency', 'booking', 'finance', 'notify', 'gateway']
           }
         </tbody>
       </table>
-      <nav class="pager" aria-label="Pages">
-        <button type="button" class="secondary" (click)="pages.previous()" [disabled]="pages.earlier().length === 0">Previous</button>
-        <span>Page {{ pages.number() }}</span>
-        <button type="button" class="secondary" (click)="pages.next()" [disabled]="!pages.nextToken()">Next</button>
-      </nav>
+      <astro-pager [pages]="pages" />
     </astro-shell>
   `,
 })

@@ -4,7 +4,7 @@
 import { Code } from '@connectrpc/connect';
 import { ChangeDetectionStrategy, Component, inject, signal, viewChild } from '@angular/core';
 import { FormBuilder, ReactiveFormsModule } from '@angular/forms';
-import { Action, Api, ConfirmDialog, dateTime, describeError, enumLabel, Shell, TokenPages } from '@astro/shared';
+import { Action, Api, ConfirmDialog, dateTime, describeError, enumLabel, Pager, Shell, TokenPages } from '@astro/shared';
 import { SortOrder } from '@astro/shared/gen/astrobookings/common/v1/common_pb';
 import {
   NotificationEventType,
@@ -17,7 +17,7 @@ import { SystemNav } from './nav';
 
 @Component({
   selector: 'app-notifications',
-  imports: [ConfirmDialog, ReactiveFormsModule, Shell, SystemNav],
+  imports: [ConfirmDialog, Pager, ReactiveFormsModule, Shell, SystemNav],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <astro-shell heading="Notification queue">
@@ -109,10 +109,7 @@ import { SystemNav } from './nav';
           }
         </tbody>
       </table>
-      <nav class="pager" aria-label="Pages">
-        <button type="button" class="secondary" (click)="pages.previous()" [disabled]="pages.earlier().length === 0">Previous</button>
-        <button type="button" class="secondary" (click)="pages.next()" [disabled]="!pages.nextToken()">Next</button>
-      </nav>
+      <astro-pager [pages]="pages" />
       <astro-confirm title="Change this notification?" yes="Yes" />
     </astro-shell>
   `,

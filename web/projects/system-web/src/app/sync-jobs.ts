@@ -2,13 +2,13 @@
 // grpc-web) with a progress bar, and the history of jobs with their errors.
 import { Code } from '@connectrpc/connect';
 import { ChangeDetectionStrategy, Component, inject, signal, type OnDestroy } from '@angular/core';
-import { Action, Api, dateTime, describeError, enumLabel, Shell, TokenPages } from '@astro/shared';
+import { Action, Api, dateTime, describeError, enumLabel, Pager, Shell, TokenPages } from '@astro/shared';
 import { SyncDataSet, SyncJobState, type SyncJob } from '@astro/shared/gen/astrobookings/system/v1/system_pb';
 import { SystemNav } from './nav';
 
 @Component({
   selector: 'app-sync-jobs',
-  imports: [Shell, SystemNav],
+  imports: [Pager, Shell, SystemNav],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <astro-shell heading="Sync jobs">
@@ -50,10 +50,7 @@ import { SystemNav } from './nav';
           }
         </tbody>
       </table>
-      <nav class="pager" aria-label="Pages">
-        <button type="button" class="secondary" (click)="pages.previous()" [disabled]="pages.earlier().length === 0">Previous</button>
-        <button type="button" class="secondary" (click)="pages.next()" [disabled]="!pages.nextToken()">Next</button>
-      </nav>
+      <astro-pager [pages]="pages" />
     </astro-shell>
   `,
 })

@@ -2,14 +2,14 @@
 import { Code } from '@connectrpc/connect';
 import { ChangeDetectionStrategy, Component, inject, signal, viewChild } from '@angular/core';
 import { FormBuilder, ReactiveFormsModule } from '@angular/forms';
-import { Action, Api, ConfirmDialog, dateTime, describeError, roleLabel, Shell, TokenPages } from '@astro/shared';
+import { Action, Api, ConfirmDialog, dateTime, describeError, roleLabel, Pager, Shell, TokenPages } from '@astro/shared';
 import { Role } from '@astro/shared/gen/astrobookings/common/v1/common_pb';
 import type { User } from '@astro/shared/gen/astrobookings/system/v1/system_pb';
 import { SystemNav } from './nav';
 
 @Component({
   selector: 'app-users',
-  imports: [ConfirmDialog, ReactiveFormsModule, Shell, SystemNav],
+  imports: [ConfirmDialog, Pager, ReactiveFormsModule, Shell, SystemNav],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <astro-shell heading="Users">
@@ -55,10 +55,7 @@ import { SystemNav } from './nav';
           }
         </tbody>
       </table>
-      <nav class="pager" aria-label="Pages">
-        <button type="button" class="secondary" (click)="pages.previous()" [disabled]="pages.earlier().length === 0">Previous</button>
-        <button type="button" class="secondary" (click)="pages.next()" [disabled]="!pages.nextToken()">Next</button>
-      </nav>
+      <astro-pager [pages]="pages" />
       <astro-confirm title="Change this account?" yes="Yes" />
     </astro-shell>
   `,
