@@ -206,6 +206,9 @@ impl ChangeFeed {
     /// between two rows is a row whose transaction has not committed (or rolled back): the
     /// feed asks for exactly those again instead of rereading its whole look-back window.
     async fn poll(&self, after: i64, gaps: &[i64], limit: i64) -> Result<Vec<Polled>, AppError> {
+        // The rows above `after` and the gap ids are read by two index scans: one condition
+        // `id > $3 OR id = ANY($4)` was planned as one scan from the low-water mark, which
+        // reread the whole look-back window on every poll (~1 300 rows per booking).
         let rows = sqlx::query_as::<_, Polled>(
             "SELECT id, event_id, entity, entity_id, event_type, \
                     CASE WHEN wanted THEN payload ELSE 'null'::jsonb END AS payload, \
@@ -215,10 +218,15 @@ impl ChangeFeed {
                           AND NOT EXISTS (SELECT 1 FROM change_log_handled h \
                                           WHERE h.consumer = $1 AND h.change_id = c.id) \
                               AS wanted \
-                   FROM change_log c, \
-                        (SELECT COALESCE((SELECT low_water_mark FROM change_log_consumers \
-                                          WHERE consumer = $1), 0) AS mark) consumer \
-                   WHERE c.id > consumer.mark AND (c.id > $3 OR c.id = ANY($4)) \
+                   FROM ((SELECT * FROM change_log \
+                          WHERE id > GREATEST($3, COALESCE((SELECT low_water_mark \
+                                FROM change_log_consumers WHERE consumer = $1), 0)) \
+                          ORDER BY id LIMIT $5) \
+                         UNION ALL \
+                         (SELECT * FROM change_log \
+                          WHERE id = ANY($4) AND id <= $3 \
+                            AND id > COALESCE((SELECT low_water_mark \
+                                FROM change_log_consumers WHERE consumer = $1), 0))) c \
                    ORDER BY c.id LIMIT $5) polled \
              ORDER BY id",
         )

@@ -73,12 +73,12 @@ pub fn launch(entry: &Entry, bookable: bool) -> CatalogueLaunch {
     }
 }
 
-pub fn list_response(selection: &Selection) -> ListLaunchesResponse {
+pub fn list_response(selection: &Selection<'_>) -> ListLaunchesResponse {
     ListLaunchesResponse {
         launches: selection
             .launches
             .iter()
-            .map(|entry| launch(entry, true))
+            .map(|&entry| launch(entry, true))
             .collect(),
         next_page_token: selection.next_page_token.clone(),
         total_size: i32::try_from(selection.total_size).unwrap_or(i32::MAX),
@@ -319,7 +319,7 @@ mod tests {
         list_query(&request).unwrap()
     }
 
-    fn ids(selection: &Selection) -> Vec<u128> {
+    fn ids(selection: &Selection<'_>) -> Vec<u128> {
         selection
             .launches
             .iter()
@@ -492,8 +492,9 @@ mod tests {
         );
         assert_eq!(ids(&first), [1, 2]);
         let remaining: Vec<Entry> = entries
-            .into_iter()
+            .iter()
             .filter(|e| e.id.as_u128() != 2)
+            .cloned()
             .collect();
         let second = select(
             &remaining,

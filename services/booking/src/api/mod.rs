@@ -114,8 +114,12 @@ impl BookingService for BookingApi {
         request: Request<ListLaunchesRequest>,
     ) -> Result<Response<ListLaunchesResponse>, Status> {
         let query = catalogue::list_query(request.get_ref())?;
-        let selection = self.app.catalogue.list(&query).await?;
-        Ok(Response::new(catalogue::list_response(&selection)))
+        let response = self
+            .app
+            .catalogue
+            .list(&query, catalogue::list_response)
+            .await?;
+        Ok(Response::new(response))
     }
 
     async fn get_launch(

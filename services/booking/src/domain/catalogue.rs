@@ -145,10 +145,11 @@ impl ListQuery {
     }
 }
 
-/// One page of the catalogue.
+/// One page of the catalogue, borrowed from the entries it was selected from: a list call
+/// renders it straight from the held snapshot instead of copying 20 entries first.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Selection {
-    pub launches: Vec<Entry>,
+pub struct Selection<'a> {
+    pub launches: Vec<&'a Entry>,
     /// Empty on the last page.
     pub next_page_token: String,
     /// Matches across all pages.
@@ -162,7 +163,7 @@ pub fn select<'a>(
     entries: impl IntoIterator<Item = &'a Entry>,
     query: &ListQuery,
     now: DateTime<Utc>,
-) -> Selection {
+) -> Selection<'a> {
     let mut matching: Vec<&Entry> = entries
         .into_iter()
         .filter(|entry| entry.bookable_at(now) && query.filters.matches(entry))
@@ -188,11 +189,7 @@ pub fn select<'a>(
         })
     });
     let rest = &matching[start..];
-    let page: Vec<Entry> = rest
-        .iter()
-        .take(query.page_size)
-        .map(|entry| (*entry).clone())
-        .collect();
+    let page: Vec<&Entry> = rest.iter().take(query.page_size).copied().collect();
     let next_page_token = match page.last() {
         Some(last) if rest.len() > page.len() => query.key.token(&Cursor {
             key: query.sort.key(last),

@@ -95,13 +95,21 @@ impl Catalogue {
         }
     }
 
-    /// One page of bookable launches: from CacheDB, or from OperationsDB when CacheDB is down
-    /// or not built yet.
-    pub async fn list(&self, query: &ListQuery) -> AppResult<Selection> {
+    /// One page of bookable launches, given to `render` while it is borrowed from the held
+    /// snapshot: from CacheDB, or from OperationsDB when CacheDB is down or not built yet.
+    pub async fn list<T>(
+        &self,
+        query: &ListQuery,
+        render: impl FnOnce(&Selection<'_>) -> T,
+    ) -> AppResult<T> {
         if self.health.usable(&self.cache) {
             match self.cache.entries().await {
                 Ok(Some(snapshot)) => {
-                    return Ok(catalogue::select(&snapshot.entries, query, Utc::now()));
+                    return Ok(render(&catalogue::select(
+                        &snapshot.entries,
+                        query,
+                        Utc::now(),
+                    )));
                 }
                 Ok(None) => self
                     .health
@@ -112,7 +120,7 @@ impl Catalogue {
             self.health.fallback("CacheDB is not connected");
         }
         let read = self.source.bookable().await?;
-        Ok(catalogue::select(&read.entries, query, Utc::now()))
+        Ok(render(&catalogue::select(&read.entries, query, Utc::now())))
     }
 
     /// One launch by id or slug with whether it is bookable now. Launches that left the
