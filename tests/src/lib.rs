@@ -109,11 +109,15 @@ impl TestServers {
             .await
             .with_context(|| format!("drop PostgreSQL database {name}"))?;
         let client = mongodb::Client::with_uri_str(&self.mongo_url).await?;
-        client
-            .database(system_db_name)
-            .drop()
-            .await
-            .with_context(|| format!("drop SystemDB database {system_db_name}"))?;
+        // Bounded: SecantusDB has been seen stuck inside WiredTiger under its global lock, and a
+        // test that passed must not hang the whole run on its clean-up.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            client.database(system_db_name).drop(),
+        )
+        .await
+        .with_context(|| format!("drop SystemDB database {system_db_name}: no answer in 30 s"))?
+        .with_context(|| format!("drop SystemDB database {system_db_name}"))?;
         Ok(())
     }
 
