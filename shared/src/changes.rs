@@ -207,10 +207,13 @@ impl ChangeFeed {
     /// feed asks for exactly those again instead of rereading its whole look-back window.
     async fn poll(&self, after: i64, gaps: &[i64], limit: i64) -> Result<Vec<Polled>, AppError> {
         // The rows above `after` and the gap ids are read by two index scans: one condition
-        // `id > $3 OR id = ANY($4)` was planned as one scan from the low-water mark, which
-        // reread the whole look-back window on every poll (~1 300 rows per booking).
+        // `id > $3 OR id = ANY($4)` was planned (in the prepared statement's generic plan) as
+        // one scan from the low-water mark, which reread the whole look-back window on every
+        // poll (~1 300 rows per booking).
         let rows = sqlx::query_as::<_, Polled>(
-            "SELECT id, event_id, entity, entity_id, event_type, \
+            "WITH consumer AS (SELECT COALESCE((SELECT low_water_mark FROM change_log_consumers \
+                                                WHERE consumer = $1), 0) AS mark) \
+             SELECT id, event_id, entity, entity_id, event_type, \
                     CASE WHEN wanted THEN payload ELSE 'null'::jsonb END AS payload, \
                     origin_service, origin_user_id, origin_traceparent, recorded_at, wanted \
              FROM (SELECT c.*, \
@@ -219,14 +222,12 @@ impl ChangeFeed {
                                           WHERE h.consumer = $1 AND h.change_id = c.id) \
                               AS wanted \
                    FROM ((SELECT * FROM change_log \
-                          WHERE id > GREATEST($3, COALESCE((SELECT low_water_mark \
-                                FROM change_log_consumers WHERE consumer = $1), 0)) \
+                          WHERE id > GREATEST($3, (SELECT mark FROM consumer)) \
                           ORDER BY id LIMIT $5) \
                          UNION ALL \
                          (SELECT * FROM change_log \
                           WHERE id = ANY($4) AND id <= $3 \
-                            AND id > COALESCE((SELECT low_water_mark \
-                                FROM change_log_consumers WHERE consumer = $1), 0))) c \
+                            AND id > (SELECT mark FROM consumer))) c \
                    ORDER BY c.id LIMIT $5) polled \
              ORDER BY id",
         )

@@ -3,8 +3,8 @@
 //! process's own hashing threads, never on a request thread, under a bound of slots; hence a
 //! service of the use cases, beside them.
 //!
-//! At most one hash per core runs at once (each takes 19 MiB), and a few more per core may wait
-//! for one; beyond that a login or registration is answered RESOURCE_EXHAUSTED at once, so a
+//! At most one hash per core runs at once (one hashing thread per core; each hash takes
+//! 19 MiB), and a few more per core may wait in their queue; beyond that a login or registration is answered RESOURCE_EXHAUSTED at once, so a
 //! flood of logins cannot spawn hundreds of hashes and starve everything else.
 //!
 //! The hashing threads run at a lower scheduling priority (nice 10) than the request threads:
@@ -39,10 +39,10 @@ const HASHING_NICENESS: i32 = 10;
 type Job = Box<dyn FnOnce() + Send>;
 
 struct Slots {
-    running: Arc<Semaphore>,
+    /// Hashes running or queued: the threads bound how many run.
     admitted: Arc<Semaphore>,
     /// Jobs for the hashing threads (one per core), which share the receiving end.
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 fn slots() -> &'static Slots {
@@ -61,9 +61,8 @@ fn slots() -> &'static Slots {
             }
         }
         Slots {
-            running: Arc::new(Semaphore::new(cores)),
             admitted: Arc::new(Semaphore::new(cores * (1 + WAITING_PER_CORE))),
-            jobs: Mutex::new(jobs),
+            jobs,
         }
     })
 }
@@ -86,39 +85,35 @@ fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// A hashing slot, or RESOURCE_EXHAUSTED when too many hashes run and wait already.
-async fn slot() -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), AppError> {
-    let slots = slots();
-    let admitted = Arc::clone(&slots.admitted)
+/// A place among the hashes running and queued, or RESOURCE_EXHAUSTED when they are full.
+fn slot() -> Result<OwnedSemaphorePermit, AppError> {
+    Arc::clone(&slots().admitted)
         .try_acquire_owned()
         .map_err(|_| AppError::ResourceExhausted {
             message: "too many sign-ins at once; retry in a second".into(),
             retry_after: Duration::from_secs(1),
-        })?;
-    let running = Arc::clone(&slots.running)
-        .acquire_owned()
-        .await
-        .map_err(AppError::internal)?;
-    Ok((admitted, running))
+        })
 }
 
-/// Runs `work` on a hashing thread once a slot is free.
+/// Runs `work` on the next free hashing thread.
 async fn on_hashing_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
-    let permits = slot().await?;
+    let permit = slot()?;
     let (answer, answered) = oneshot::channel();
     let job: Job = Box::new(move || {
+        // A caller that left while its hash was queued (its deadline passed) costs no hash.
+        if answer.is_closed() {
+            return;
+        }
         let outcome = work();
-        // The slots are free again before the caller hears back.
-        drop(permits);
+        // The slot is free again before the caller hears back.
+        drop(permit);
         // The caller may have gone (its deadline passed): nobody to tell.
         let _ = answer.send(outcome);
     });
     slots()
         .jobs
-        .lock()
-        .map_err(|_| AppError::internal(anyhow::anyhow!("the hashing queue is poisoned")))?
         .send(job)
         .map_err(|_| AppError::internal(anyhow::anyhow!("no password hashing thread runs")))?;
     answered
